@@ -1,0 +1,147 @@
+"""The hardware contract as plain frozen dataclasses (validated and built by :mod:`.schema`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Dataflow = Literal["weight_stationary", "output_stationary", "input_stationary"]
+Overflow = Literal["wrap", "saturate"]
+ScaleKind = Literal["float32", "fixed_point", "power_of_two"]
+Rounding = Literal["half_even", "half_up", "half_away_from_zero", "floor", "double", "single"]
+Granularity = Literal["per_tensor", "per_channel", "per_group"]
+ZeroPointPolicy = Literal["symmetric", "asymmetric"]
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """MAC array: ``rows`` x ``cols`` MAC units, ``count`` identical arrays working in parallel.
+
+    ``rows`` is the reduction depth of one pass (how many K elements one column adds up before the
+    partial sum leaves the array) for weight- and input-stationary dataflows.
+    """
+
+    rows: int
+    cols: int
+    dataflow: Dataflow
+    count: int = 1
+
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.rows * self.cols * self.count
+
+
+@dataclass(frozen=True)
+class AccumulatorSpec:
+    """Accumulator inside the array (``bits``) and the partial-sum register it spills into.
+
+    ``chunk`` is the number of K elements accumulated at ``bits`` before a spill; ``None`` means
+    the whole reduction stays in the array accumulator (output-stationary, SIMD dot products).
+    """
+
+    bits: int
+    overflow: Overflow
+    spill_bits: int
+    spill_overflow: Overflow
+    chunk: int | None
+
+
+@dataclass(frozen=True)
+class RequantSpec:
+    """How int accumulators become output integers.
+
+    ``scale``: float32 (ONNX Runtime CPU: float multiply, round half to even), fixed_point
+    (gemmlowp/TFLite int32 multiplier and shift; ``rounding`` 'double' = SRDHM + RoundingDivideByPOT,
+    'single' = TFLite's TFLITE_SINGLE_ROUNDING), power_of_two (arithmetic shift with ``rounding``).
+    """
+
+    scale: ScaleKind
+    rounding: Rounding
+    granularity: tuple[Granularity, ...]
+
+
+@dataclass(frozen=True)
+class MemoryLevel:
+    """One level of the memory hierarchy. ``bytes`` None = unbounded (off-chip DRAM)."""
+
+    name: str
+    bandwidth_Bps: float
+    energy_pj_per_byte: float
+    bytes: int | None = None
+    latency_cycles: int = 0
+
+
+@dataclass(frozen=True)
+class EnergySpec:
+    """Technology node (nm) and optional per-op energy overrides in pJ (keys as in accelsim.energy)."""
+
+    node_nm: float
+    overrides: dict[str, float] = field(default_factory=dict)
+
+    def __hash__(self) -> int:  # dict field: hash by content
+        return hash((self.node_nm, tuple(sorted(self.overrides.items()))))
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """The hardware contract: what an accelerator computes and at what cost.
+
+    Memory levels are ordered from the outermost (off-chip, DRAM) to the innermost on-chip buffer.
+    Derived figures (peak MAC/s, ridge point) are properties, never stored twice.
+    """
+
+    name: str
+    description: str
+    clock_hz: float
+    array: ArraySpec
+    weight_types: tuple[str, ...]
+    activation_types: tuple[str, ...]
+    accumulator: AccumulatorSpec
+    requant: RequantSpec
+    weight_zero_point: ZeroPointPolicy
+    activation_zero_point: ZeroPointPolicy
+    memory: tuple[MemoryLevel, ...]
+    energy: EnergySpec
+    source: str = ""
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        return self.array.macs_per_cycle
+
+    @property
+    def peak_macs_per_s(self) -> float:
+        """Peak multiply-accumulates per second (MAC/s)."""
+        return self.array.macs_per_cycle * self.clock_hz
+
+    @property
+    def peak_ops_per_s(self) -> float:
+        """Peak operations per second, counting a MAC as 2 ops (the convention of TOPS figures)."""
+        return 2.0 * self.peak_macs_per_s
+
+    @property
+    def dram(self) -> MemoryLevel:
+        """The outermost memory level (first in the list)."""
+        return self.memory[0]
+
+    @property
+    def ridge_point(self) -> float:
+        """Roofline ridge point in MACs per DRAM byte (= peak MAC/s / DRAM bandwidth).
+
+        This is the TPU v1 paper's convention (46 T MAC/s / 34 GB/s ~ 1350); in ops per byte
+        (2 ops per MAC) it is twice as large: :attr:`ridge_point_ops`.
+        """
+        return self.peak_macs_per_s / self.dram.bandwidth_Bps
+
+    @property
+    def ridge_point_ops(self) -> float:
+        """Roofline ridge point in ops (2 per MAC) per DRAM byte."""
+        return 2.0 * self.ridge_point
+
+    @property
+    def on_chip(self) -> tuple[MemoryLevel, ...]:
+        return self.memory[1:]
+
+    def k_chunk(self, k: int) -> int:
+        """K elements accumulated in the array accumulator before a spill (for a reduction of k)."""
+        chunk = self.accumulator.chunk
+        return k if chunk is None else max(1, min(chunk, k))

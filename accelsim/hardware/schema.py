@@ -1,0 +1,175 @@
+"""Pydantic schema of hardware-profile YAML: strict (unknown keys are errors), converted to
+:class:`~accelsim.hardware.profile.HardwareProfile` after validation."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+
+from accelsim.hardware import profile as hp
+
+OperandType = Literal["int4", "uint4", "int8", "uint8", "int16"]
+
+# Rounding modes each requant kind can express (see docs/hardware-profiles.md).
+ROUNDING_FOR_SCALE = {
+    "float32": ("half_even", "half_up", "half_away_from_zero", "floor"),
+    "fixed_point": ("double", "single"),
+    "power_of_two": ("half_even", "half_up", "half_away_from_zero", "floor"),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _finite_positive(v: float) -> float:
+    if isinstance(v, bool) or not math.isfinite(v) or v <= 0:
+        raise ValueError("must be a finite number > 0")
+    return v
+
+
+class ArrayModel(_Strict):
+    rows: int = Field(gt=0, le=1 << 16)
+    cols: int = Field(gt=0, le=1 << 16)
+    dataflow: Literal["weight_stationary", "output_stationary", "input_stationary"]
+    count: int = Field(default=1, gt=0, le=1 << 20)
+
+
+class OperandsModel(_Strict):
+    weights: list[OperandType] = Field(min_length=1)
+    activations: list[OperandType] = Field(min_length=1)
+
+
+class AccumulatorModel(_Strict):
+    bits: int = Field(ge=8, le=64)
+    overflow: Literal["wrap", "saturate"]
+    spill_bits: int | None = Field(default=None, ge=8, le=64)
+    spill_overflow: Literal["wrap", "saturate"] | None = None
+    chunk: int | Literal["array_rows", "none"] = "array_rows"
+
+    @field_validator("chunk")
+    @classmethod
+    def _chunk(cls, v):
+        if isinstance(v, int) and v <= 0:
+            raise ValueError("must be a positive integer, 'array_rows' or 'none'")
+        return v
+
+    @model_validator(mode="after")
+    def _spill(self):
+        if self.spill_bits is not None and self.spill_bits < self.bits:
+            raise ValueError(f"spill_bits ({self.spill_bits}) must be >= bits ({self.bits})")
+        return self
+
+
+class RequantModel(_Strict):
+    scale: Literal["float32", "fixed_point", "power_of_two"]
+    rounding: Literal["half_even", "half_up", "half_away_from_zero", "floor", "double", "single"]
+    granularity: list[Literal["per_tensor", "per_channel", "per_group"]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _rounding(self):
+        allowed = ROUNDING_FOR_SCALE[self.scale]
+        if self.rounding not in allowed:
+            raise ValueError(f"rounding '{self.rounding}' is not available with scale '{self.scale}'; "
+                             f"allowed: {', '.join(allowed)}")
+        return self
+
+
+class ZeroPointModel(_Strict):
+    weights: Literal["symmetric", "asymmetric"]
+    activations: Literal["symmetric", "asymmetric"]
+
+
+class MemoryModel(_Strict):
+    name: str = Field(min_length=1)
+    bytes: int | None = Field(default=None, gt=0)
+    bandwidth_Bps: float
+    energy_pj_per_byte: float = Field(ge=0)
+    latency_cycles: int = Field(default=0, ge=0)
+
+    _bw = field_validator("bandwidth_Bps")(classmethod(lambda cls, v: _finite_positive(v)))
+
+
+ENERGY_OVERRIDE_KEYS = ("mac_pj", "add_pj", "requant_pj")
+
+
+class EnergyModel(_Strict):
+    node_nm: float = 45.0
+    overrides: dict[Literal["mac_pj", "add_pj", "requant_pj"], float] = Field(default_factory=dict)
+
+    _node = field_validator("node_nm")(classmethod(lambda cls, v: _finite_positive(v)))
+
+    @field_validator("overrides")
+    @classmethod
+    def _nonneg(cls, v):
+        for key, value in v.items():
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"overrides.{key} must be a finite number >= 0")
+        return v
+
+
+class HardwareModel(_Strict):
+    name: str
+    description: str = ""
+    clock_hz: float
+    array: ArrayModel
+    operands: OperandsModel
+    accumulator: AccumulatorModel
+    requant: RequantModel
+    zero_point: ZeroPointModel
+    memory: list[MemoryModel] = Field(min_length=1)
+    energy: EnergyModel = Field(default_factory=EnergyModel)
+
+    _clock = field_validator("clock_hz")(classmethod(lambda cls, v: _finite_positive(v)))
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", v):
+            raise ValueError("must be lower-case letters, digits, '-', '_' or '.'")
+        return v
+
+    @model_validator(mode="after")
+    def _memory(self):
+        names = [m.name for m in self.memory]
+        if len(set(names)) != len(names):
+            raise ValueError(f"memory level names must be unique, got {names}")
+        for level in self.memory[1:]:
+            if level.bytes is None:
+                raise ValueError(f"memory level '{level.name}' needs 'bytes' (only the outermost "
+                                 f"level, listed first, may be unbounded)")
+        return self
+
+    def to_profile(self, source: str = "") -> hp.HardwareProfile:
+        acc = self.accumulator
+        if acc.chunk == "array_rows":
+            chunk = None if self.array.dataflow == "output_stationary" else self.array.rows
+        elif acc.chunk == "none":
+            chunk = None
+        else:
+            chunk = acc.chunk
+        return hp.HardwareProfile(
+            name=self.name,
+            description=self.description,
+            clock_hz=float(self.clock_hz),
+            array=hp.ArraySpec(rows=self.array.rows, cols=self.array.cols, dataflow=self.array.dataflow,
+                               count=self.array.count),
+            weight_types=tuple(dict.fromkeys(self.operands.weights)),
+            activation_types=tuple(dict.fromkeys(self.operands.activations)),
+            accumulator=hp.AccumulatorSpec(
+                bits=acc.bits, overflow=acc.overflow,
+                spill_bits=acc.spill_bits if acc.spill_bits is not None else acc.bits,
+                spill_overflow=acc.spill_overflow or acc.overflow, chunk=chunk),
+            requant=hp.RequantSpec(scale=self.requant.scale, rounding=self.requant.rounding,
+                                   granularity=tuple(dict.fromkeys(self.requant.granularity))),
+            weight_zero_point=self.zero_point.weights,
+            activation_zero_point=self.zero_point.activations,
+            memory=tuple(hp.MemoryLevel(name=m.name, bandwidth_Bps=float(m.bandwidth_Bps),
+                                        energy_pj_per_byte=float(m.energy_pj_per_byte), bytes=m.bytes,
+                                        latency_cycles=m.latency_cycles) for m in self.memory),
+            energy=hp.EnergySpec(node_nm=float(self.energy.node_nm), overrides=dict(self.energy.overrides)),
+            source=source,
+        )

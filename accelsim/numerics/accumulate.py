@@ -1,0 +1,291 @@
+"""Integer accumulation exactly as a MAC array does it.
+
+The reduction dimension K is split into chunks of ``chunk`` elements (the array's reduction depth,
+see :meth:`HardwareProfile.k_chunk`). Within a chunk the running sum lives in an accumulator of
+``acc_bits`` (wrap or saturate after every MAC); each chunk's result is added into a partial-sum
+register of ``spill_bits`` (wrap or saturate); the int32 bias is added last, at spill width.
+Products are formed from zero-point-corrected operands, (x - x_zp) * (w - w_zp), as in gemmlowp's
+reference semantics.
+
+Two exact implementations:
+- :func:`accumulate_fast`: when a bound proves no partial sum can leave the accumulator, the order
+  cannot matter, so float BLAS on K-slices small enough to be exact (|partial| < 2^24 in float32)
+  gives the exact integer result at BLAS speed.
+- :func:`_accumulate_seq` (Numba): the sequential chunked accumulation with overflow/saturation
+  counting per (output channel, K-chunk). Its numpy twin :func:`accumulate_reference` is used in tests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AccumulatorModel:
+    """Accumulator semantics of one contract for one reduction (widths in bits, chunk in elements)."""
+
+    acc_bits: int
+    acc_saturate: bool
+    chunk: int
+    spill_bits: int
+    spill_saturate: bool
+
+
+@dataclass
+class AccumulationEvents:
+    """Overflow (wrap) and saturation events, indexed [output channel, K-chunk].
+
+    ``acc_*`` count events inside the array accumulator; ``spill_*`` in the partial-sum register
+    (the bias add counts in the last chunk's spill column).
+    """
+
+    acc_overflow: np.ndarray
+    acc_saturation: np.ndarray
+    spill_overflow: np.ndarray
+    spill_saturation: np.ndarray
+
+    @property
+    def overflow_events(self) -> int:
+        return int(self.acc_overflow.sum() + self.spill_overflow.sum())
+
+    @property
+    def saturation_events(self) -> int:
+        return int(self.acc_saturation.sum() + self.spill_saturation.sum())
+
+    @property
+    def by_channel_chunk(self) -> np.ndarray:
+        """All events per [output channel, K-chunk]."""
+        return self.acc_overflow + self.acc_saturation + self.spill_overflow + self.spill_saturation
+
+    @staticmethod
+    def zeros(n: int, chunks: int) -> "AccumulationEvents":
+        z = lambda: np.zeros((n, chunks), dtype=np.int64)  # noqa: E731
+        return AccumulationEvents(z(), z(), z(), z())
+
+    def __iadd__(self, other: "AccumulationEvents") -> "AccumulationEvents":
+        self.acc_overflow += other.acc_overflow
+        self.acc_saturation += other.acc_saturation
+        self.spill_overflow += other.spill_overflow
+        self.spill_saturation += other.spill_saturation
+        return self
+
+
+def _limits(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def bound_fits(k: int, max_x: int, max_w: int, max_bias: int, model: AccumulatorModel) -> bool:
+    """True if no partial sum can leave either register: then any exact summation order is correct."""
+    prod = max_x * max_w
+    chunk_bound = min(model.chunk, k) * prod
+    total_bound = k * prod + max_bias
+    return chunk_bound <= _limits(model.acc_bits)[1] and total_bound <= _limits(model.spill_bits)[1]
+
+
+def accumulate_fast(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """Exact sum_k xc[m,k] * wc[k,n] (+ bias[n]) as int64 via float BLAS on exact K-slices.
+
+    A K-slice is exact in float32 when every partial sum is an integer below 2^24 in magnitude,
+    whatever order BLAS adds in; float64 (2^53) is used when float32 slices would be too thin.
+    """
+    m, k = xc.shape
+    n = wc.shape[1]
+    max_x = int(np.abs(xc).max(initial=0))
+    max_w = int(np.abs(wc).max(initial=0))
+    prod = max(1, max_x * max_w)
+    slice32 = (1 << 24) // prod
+    if slice32 >= min(k, 64):
+        dtype, step = np.float32, max(1, slice32)
+    else:
+        dtype, step = np.float64, max(1, (1 << 53) // prod)
+    out = np.zeros((m, n), dtype=np.int64)
+    for k0 in range(0, k, step):
+        part = xc[:, k0:k0 + step].astype(dtype) @ wc[k0:k0 + step].astype(dtype)
+        out += part.astype(np.int64)
+    if bias is not None:
+        out += bias.astype(np.int64)[None, :]
+    return out
+
+
+_NB = 64  # output channels per block (an L1-resident accumulator tile)
+_MB = 4   # rows per block: each weight row loaded once feeds _MB accumulator rows
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _chunk_saturate(acc, wt, xc, m0, mw, k0, k1, lo, hi, cnt):
+    for k in range(k0, k1):
+        for i in range(mw):
+            xv = xc[m0 + i, k]
+            for j in range(acc.shape[1]):
+                a = acc[i, j] + xv * wt[k, j]
+                s = min(max(a, lo), hi)
+                cnt[i, j] += a != s
+                acc[i, j] = s
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _chunk_wrap(acc, wt, xc, m0, mw, k0, k1, lo, mask, cnt):
+    for k in range(k0, k1):
+        for i in range(mw):
+            xv = xc[m0 + i, k]
+            for j in range(acc.shape[1]):
+                a = acc[i, j] + xv * wt[k, j]
+                w = ((a - lo) & mask) + lo
+                cnt[i, j] += a != w
+                acc[i, j] = w
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _spill(t, lo, hi, mask, saturate):
+    if saturate:
+        return min(max(t, lo), hi)
+    return ((t - lo) & mask) + lo
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _accumulate_seq(xc, wc, bias, acc_lo, acc_hi, acc_mask, acc_sat, chunk, sp_lo, sp_hi, sp_mask, sp_sat,
+                    n_start, n_stop, out, acc_ev, sp_ev):
+    """Sequential chunked accumulation for output channels [n_start, n_stop).
+
+    Events are written to acc_ev / sp_ev[K-chunk, channel]. Serial on purpose: callers run disjoint
+    channel ranges on threads (nogil); Numba's prange lowering was 2x slower per core here.
+    """
+    m_total, k_total = xc.shape
+    n_chunks = (k_total + chunk - 1) // chunk
+    for n0 in range(n_start, n_stop, _NB):
+        nw = min(_NB, n_stop - n0)
+        wt = np.ascontiguousarray(wc[:, n0:n0 + nw])
+        acc = np.zeros((_MB, nw), dtype=wc.dtype)
+        cnt = np.zeros((_MB, nw), dtype=wc.dtype)
+        spill = np.zeros((_MB, nw), dtype=np.int64)
+        for m0 in range(0, m_total, _MB):
+            mw = min(_MB, m_total - m0)
+            spill[:, :] = 0
+            for c in range(n_chunks):
+                k0 = c * chunk
+                k1 = min(k_total, k0 + chunk)
+                if acc_sat:
+                    _chunk_saturate(acc, wt, xc, m0, mw, k0, k1, acc_lo, acc_hi, cnt)
+                else:
+                    _chunk_wrap(acc, wt, xc, m0, mw, k0, k1, acc_lo, acc_mask, cnt)
+                for i in range(mw):
+                    for j in range(nw):
+                        acc_ev[c, n0 + j] += cnt[i, j]
+                        t = spill[i, j] + np.int64(acc[i, j])
+                        s = _spill(t, sp_lo, sp_hi, sp_mask, sp_sat)
+                        sp_ev[c, n0 + j] += s != t
+                        spill[i, j] = s
+                        acc[i, j] = 0
+                        cnt[i, j] = 0
+            for i in range(mw):
+                for j in range(nw):
+                    t = spill[i, j] + bias[n0 + j]
+                    s = _spill(t, sp_lo, sp_hi, sp_mask, sp_sat)
+                    sp_ev[n_chunks - 1, n0 + j] += s != t
+                    out[m0 + i, n0 + j] = s
+
+
+def _run_threads(fn, n: int, *args) -> None:
+    """Run ``fn(*args, n_start, n_stop, ...)`` over disjoint channel ranges on all Numba threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = max(1, min(nb.get_num_threads(), -(-n // _NB)))
+    if threads == 1:
+        fn(*args[:-3], 0, n, *args[-3:])
+        return
+    blocks = -(-n // _NB)
+    edges = [min(n, (blocks * t // threads) * _NB) for t in range(threads + 1)]
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(fn, *args[:-3], edges[t], edges[t + 1], *args[-3:]) for t in range(threads)
+                   if edges[t] < edges[t + 1]]
+        for f in futures:
+            f.result()
+
+
+def _mask(bits: int) -> int:
+    # two's-complement wrap: ((v - lo) & (2^bits - 1)) + lo; for 64 bits the mask is all ones (-1)
+    return -1 if bits >= 64 else (1 << bits) - 1
+
+
+def accumulate(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, model: AccumulatorModel,
+               *, force_sequential: bool = False) -> tuple[np.ndarray, AccumulationEvents, bool]:
+    """Accumulate zero-point-corrected operands ``xc`` (M, K) and ``wc`` (K, N) under ``model``.
+
+    Returns (int64 (M, N) spill-register values including bias, events, used_fast_path).
+    """
+    m, k = xc.shape
+    n = wc.shape[1]
+    chunk = max(1, min(model.chunk, k)) if k else 1
+    n_chunks = max(1, -(-k // chunk))
+    max_x = int(np.abs(xc).max(initial=0))
+    max_w = int(np.abs(wc).max(initial=0))
+    bias64 = np.zeros(n, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
+    max_bias = int(np.abs(bias64).max(initial=0))
+    if not force_sequential and bound_fits(k, max_x, max_w, max_bias, model):
+        return accumulate_fast(xc, wc, bias64), AccumulationEvents.zeros(n, n_chunks), True
+    acc_lo, acc_hi = _limits(model.acc_bits)
+    sp_lo, sp_hi = _limits(model.spill_bits)
+    # int32 working registers when the accumulator plus one product provably fits, else int64
+    work = np.int32 if acc_hi + max_x * max_w < 2**31 - 1 else np.int64
+    out = np.empty((m, n), dtype=np.int64)
+    acc_ev = np.zeros((n_chunks, n), dtype=np.int64)
+    sp_ev = np.zeros((n_chunks, n), dtype=np.int64)
+    # numba computes in int64 whatever the storage; the masks and limits are passed as int64
+    _run_threads(_accumulate_seq, n, np.ascontiguousarray(xc, dtype=work), np.ascontiguousarray(wc, dtype=work),
+                 bias64, np.int64(acc_lo), np.int64(acc_hi), np.int64(_mask(model.acc_bits)), model.acc_saturate,
+                 chunk, np.int64(sp_lo), np.int64(sp_hi), np.int64(_mask(model.spill_bits)), model.spill_saturate,
+                 out, acc_ev, sp_ev)
+    acc_ev, sp_ev = acc_ev.T.copy(), sp_ev.T.copy()
+    zeros = np.zeros_like(acc_ev)
+    events = AccumulationEvents(
+        acc_overflow=zeros.copy() if model.acc_saturate else acc_ev,
+        acc_saturation=acc_ev if model.acc_saturate else zeros.copy(),
+        spill_overflow=zeros.copy() if model.spill_saturate else sp_ev,
+        spill_saturation=sp_ev if model.spill_saturate else zeros.copy())
+    return out, events, False
+
+
+def accumulate_reference(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None,
+                         model: AccumulatorModel) -> tuple[np.ndarray, AccumulationEvents]:
+    """Pure-numpy twin of the sequential kernel (vectorized over M and N, sequential over K)."""
+    m, k = xc.shape
+    n = wc.shape[1]
+    chunk = max(1, min(model.chunk, k)) if k else 1
+    n_chunks = max(1, -(-k // chunk))
+    acc_lo, acc_hi = _limits(model.acc_bits)
+    sp_lo, sp_hi = _limits(model.spill_bits)
+    x = xc.astype(object) if model.acc_bits >= 64 or model.spill_bits >= 64 else xc.astype(np.int64)
+    w = wc.astype(x.dtype)
+    events = AccumulationEvents.zeros(n, n_chunks)
+
+    def clamp(v, lo, hi, saturate):
+        if saturate:
+            return np.minimum(np.maximum(v, lo), hi)
+        return ((v - lo) % (hi - lo + 1)) + lo
+
+    spill = np.zeros((m, n), dtype=x.dtype)
+    for c in range(n_chunks):
+        acc = np.zeros((m, n), dtype=x.dtype)
+        for kk in range(c * chunk, min(k, (c + 1) * chunk)):
+            raw = acc + x[:, kk:kk + 1] * w[kk:kk + 1, :]
+            acc = clamp(raw, acc_lo, acc_hi, model.acc_saturate)
+            hit = (raw != acc).sum(axis=0).astype(np.int64)
+            (events.acc_saturation if model.acc_saturate else events.acc_overflow)[:, c] += hit
+        raw = spill + acc
+        spill = clamp(raw, sp_lo, sp_hi, model.spill_saturate)
+        (events.spill_saturation if model.spill_saturate else events.spill_overflow)[:, c] += \
+            (raw != spill).sum(axis=0).astype(np.int64)
+    if bias is not None:
+        raw = spill + np.asarray(bias, dtype=np.int64).astype(x.dtype)[None, :]
+        spill = clamp(raw, sp_lo, sp_hi, model.spill_saturate)
+        (events.spill_saturation if model.spill_saturate else events.spill_overflow)[:, n_chunks - 1] += \
+            (raw != spill).sum(axis=0).astype(np.int64)
+    return spill.astype(np.int64), events
+
+
+def n_chunks(k: int, chunk: int) -> int:
+    return max(1, math.ceil(k / max(1, min(chunk, k)))) if k else 1

@@ -1,0 +1,349 @@
+"""Public numerics API: quantized matmul and conv exactly as a hardware contract computes them.
+
+``qlinear`` follows ONNX QLinearMatMul (x (M, K) @ w (K, N)) plus an optional int32 bias;
+``qconv2d`` follows ONNX QLinearConv (NCHW input, OIHW weights). Both execute the contract of
+``hw`` — operand types, zero-point policy, accumulator width and overflow, K-chunking (accumulation
+order), requantization kind and rounding — and return the output integers and a
+:class:`NumericsStats` with overflow and saturation events by output channel and K-chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from accelsim.hardware import HardwareProfile, load_profile
+from accelsim.inttypes import INT_TYPES, storage_dtype, type_range
+from accelsim.numerics.accumulate import AccumulationEvents, AccumulatorModel, accumulate
+from accelsim.numerics.requant import (ort_output_scale, pot_exponent, requant_fixed_point, requant_float32,
+                                       requant_power_of_two, tflite_effective_scale)
+
+_DTYPE_NAMES = {np.dtype(np.int8): "int8", np.dtype(np.uint8): "uint8", np.dtype(np.int16): "int16",
+                np.dtype(np.uint16): "uint16", np.dtype(np.int32): "int32"}
+
+
+@dataclass
+class NumericsStats:
+    """What happened inside the accumulators and the requantizer of one call.
+
+    ``events`` holds per-[output channel, K-chunk] counts; ``output_clipped`` counts outputs the
+    requantizer clamped to the output range (or fused activation bounds).
+    """
+
+    events: AccumulationEvents
+    chunk: int
+    fast_path: bool
+    output_clipped: int = 0
+    macs: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def overflow_events(self) -> int:
+        return self.events.overflow_events
+
+    @property
+    def saturation_events(self) -> int:
+        return self.events.saturation_events
+
+    def event_locations(self, limit: int = 20) -> list[dict]:
+        """The (output channel, K-chunk) cells with events, largest first."""
+        grid = self.events.by_channel_chunk
+        idx = np.argwhere(grid > 0)
+        order = np.argsort(-grid[grid > 0], kind="stable")[:limit]
+        return [{"channel": int(idx[i][0]), "k_chunk": int(idx[i][1]), "events": int(grid[tuple(idx[i])])}
+                for i in order]
+
+
+def accumulator_model(profile: HardwareProfile, k: int) -> AccumulatorModel:
+    acc = profile.accumulator
+    return AccumulatorModel(acc_bits=acc.bits, acc_saturate=acc.overflow == "saturate",
+                            chunk=profile.k_chunk(k), spill_bits=acc.spill_bits,
+                            spill_saturate=acc.spill_overflow == "saturate")
+
+
+def _operand_type(arr: np.ndarray, declared: str | None, arg: str) -> str:
+    if declared is not None:
+        if declared not in INT_TYPES:
+            raise ValueError(f"{arg}: unknown type '{declared}'; allowed: {', '.join(INT_TYPES)}")
+        return declared
+    name = _DTYPE_NAMES.get(arr.dtype)
+    if name is None or name == "int32":
+        raise ValueError(f"{arg}: dtype {arr.dtype} is not an operand type; pass int8, uint8 or int16 arrays "
+                         f"(or declare the type, e.g. {arg.split('_')[0]}_type='int4')")
+    return name
+
+
+def _check_range(arr: np.ndarray, type_name: str, arg: str) -> None:
+    lo, hi = type_range(type_name)
+    if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
+        raise ValueError(f"{arg}: values in [{int(arr.min())}, {int(arr.max())}] are outside {type_name} "
+                         f"[{lo}, {hi}]")
+
+
+def _check_scale(value, arg: str, n: int | None = None) -> np.ndarray:
+    s = np.asarray(value, dtype=np.float64)
+    if s.ndim > 1 or (s.ndim == 1 and n is not None and s.shape[0] not in (1, n)):
+        raise ValueError(f"{arg}: must be a scalar or shape ({n},), got shape {s.shape}")
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError(f"{arg}: must be finite and > 0, got {value!r}")
+    return s
+
+
+def _zero_point(value, type_name: str, arg: str, n: int | None = None) -> np.ndarray:
+    z = np.asarray(value)
+    if z.ndim > 1 or (z.ndim == 1 and n is not None and z.shape[0] not in (1, n)):
+        raise ValueError(f"{arg}: must be a scalar or shape ({n},), got shape {z.shape}")
+    if z.dtype.kind == "f":
+        if not np.all(np.isfinite(z)) or np.any(z != np.round(z)):
+            raise ValueError(f"{arg}: must be an integer, got {value!r}")
+    elif z.dtype.kind not in "iu":
+        raise ValueError(f"{arg}: must be an integer, got {value!r}")
+    z = z.astype(np.int64)
+    lo, hi = type_range(type_name)
+    if np.any(z < lo) or np.any(z > hi):
+        raise ValueError(f"{arg}: {value!r} is outside the {type_name} range [{lo}, {hi}]")
+    return z
+
+
+def _output_type(y_zero_point, x_type: str, y_type: str | None) -> str:
+    if y_type is not None:
+        if y_type not in INT_TYPES or y_type == "int32":
+            raise ValueError(f"y_type: unknown output type '{y_type}'")
+        return y_type
+    dtype = getattr(y_zero_point, "dtype", None)
+    if dtype is not None and np.dtype(dtype) in _DTYPE_NAMES and np.dtype(dtype) != np.int32:
+        return _DTYPE_NAMES[np.dtype(dtype)]
+    return x_type if x_type in ("int8", "uint8", "int16") else "int8"
+
+
+def _check_contract(profile: HardwareProfile, x_type: str, w_type: str, x_zp: np.ndarray, w_zp: np.ndarray,
+                    per_channel: bool) -> None:
+    if x_type not in profile.activation_types:
+        raise ValueError(f"x_q: operand type {x_type} is not supported by profile '{profile.name}'; "
+                         f"allowed activations: {', '.join(profile.activation_types)}")
+    if w_type not in profile.weight_types:
+        raise ValueError(f"w_q: operand type {w_type} is not supported by profile '{profile.name}'; "
+                         f"allowed weights: {', '.join(profile.weight_types)}")
+    for zp, policy, arg, t in ((x_zp, profile.activation_zero_point, "x_zero_point", x_type),
+                               (w_zp, profile.weight_zero_point, "w_zero_point", w_type)):
+        if policy == "symmetric":
+            mid = 0 if not t.startswith("u") else (type_range(t)[1] + 1) // 2
+            if np.any(zp != mid):
+                raise ValueError(f"{arg}: profile '{profile.name}' is symmetric for this operand: the zero "
+                                 f"point must be {mid}, got {zp.tolist()}")
+    if per_channel and "per_channel" not in profile.requant.granularity:
+        raise ValueError(f"w_scale: per-channel scales are not supported by profile '{profile.name}'; "
+                         f"allowed granularity: {', '.join(profile.requant.granularity)}")
+
+
+def _requantize(profile: HardwareProfile, acc: np.ndarray, x_scale, w_scale, y_scale, y_zp: int, qmin: int,
+                qmax: int) -> np.ndarray:
+    kind = profile.requant.scale
+    rounding = profile.requant.rounding
+    if kind == "float32":
+        return requant_float32(acc, ort_output_scale(x_scale, w_scale, y_scale), y_zp, qmin, qmax, rounding)
+    if kind == "fixed_point":
+        return requant_fixed_point(acc, tflite_effective_scale(x_scale, w_scale, y_scale), y_zp, qmin, qmax,
+                                   single_rounding=rounding == "single")
+    ex = pot_exponent(float(x_scale))
+    ey = pot_exponent(float(y_scale))
+    ew = [pot_exponent(float(s)) for s in np.atleast_1d(w_scale)]
+    bad = [(name, v) for name, e, v in (("x_scale", ex, x_scale), ("y_scale", ey, y_scale)) if e is None]
+    if any(e is None for e in ew):
+        bad.append(("w_scale", w_scale))
+    if bad:
+        raise ValueError(f"{bad[0][0]}: profile '{profile.name}' requantizes with power-of-two scales only; "
+                         f"{bad[0][1]!r} is not a power of two (legalize the scales first)")
+    shift = np.array(ew, dtype=np.int64) + ex - ey
+    if shift.size == 1:
+        shift = shift[0]
+    return requant_power_of_two(acc, shift, y_zp, qmin, qmax, rounding)
+
+
+def _activation_bounds(activation, y_scale: float, y_zp: int, qmin: int, qmax: int) -> tuple[int, int]:
+    if activation is None or activation == "none":
+        return qmin, qmax
+    if activation == "relu":
+        return max(qmin, y_zp), qmax
+    if activation == "relu6":
+        return max(qmin, y_zp), min(qmax, y_zp + int(np.rint(6.0 / y_scale)))
+    if isinstance(activation, tuple) and len(activation) == 3 and activation[0] == "clamp":
+        lo = y_zp + int(np.rint(activation[1] / y_scale))
+        hi = y_zp + int(np.rint(activation[2] / y_scale))
+        return max(qmin, lo), min(qmax, hi)
+    raise ValueError(f"activation: {activation!r} is not one of None, 'relu', 'relu6', ('clamp', lo, hi)")
+
+
+def _gemm(profile, xc, wc, bias, x_scale, w_scale, y_scale, y_zp, y_type, activation, force_sequential):
+    k = xc.shape[1]
+    model = accumulator_model(profile, k)
+    acc, events, fast = accumulate(xc, wc, bias, model, force_sequential=force_sequential)
+    qmin, qmax = type_range(y_type)
+    lo, hi = _activation_bounds(activation, float(y_scale), int(y_zp), qmin, qmax)
+    y = _requantize(profile, acc, x_scale, w_scale, y_scale, int(y_zp), lo, hi)
+    return y, events, fast, model.chunk
+
+
+def qlinear(x_q, w_q, bias_q=None, *, x_scale, x_zero_point, w_scale, w_zero_point, y_scale, y_zero_point,
+            hw, activation=None, x_type=None, w_type=None, y_type=None, force_sequential=False):
+    """Quantized x (M, K) @ w (K, N) (+ int32 bias (N,)) under the contract ``hw``.
+
+    ``hw``: built-in profile name, YAML path or HardwareProfile. Scales are float; ``w_scale`` and
+    ``w_zero_point`` are scalars or shape (N,). Operand types come from the array dtypes (int8,
+    uint8, int16) unless declared (``x_type='int4'``). The output dtype follows ``y_zero_point``'s
+    numpy dtype (as in ONNX), else ``y_type``, else the activation type.
+    Returns (y_q (M, N), NumericsStats). Raises ValueError naming the bad argument.
+    """
+    profile = load_profile(hw)
+    x = np.asarray(x_q)
+    w = np.asarray(w_q)
+    if x.ndim != 2 or w.ndim != 2:
+        raise ValueError(f"x_q and w_q must be 2-D (M, K) and (K, N), got shapes {x.shape} and {w.shape}")
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"shape mismatch: x_q {x.shape} @ w_q {w.shape}: K {x.shape[1]} != {w.shape[0]}")
+    n = w.shape[1]
+    xt = _operand_type(x, x_type, "x_q")
+    wt = _operand_type(w, w_type, "w_q")
+    _check_range(x, xt, "x_q")
+    _check_range(w, wt, "w_q")
+    xs = _check_scale(x_scale, "x_scale", 1)
+    ws = _check_scale(w_scale, "w_scale", n)
+    ys = _check_scale(y_scale, "y_scale", 1)
+    if xs.size != 1 or ys.size != 1:
+        raise ValueError("x_scale and y_scale must be scalars (per-tensor)")
+    x_zp = _zero_point(x_zero_point, xt, "x_zero_point", 1)
+    w_zp = _zero_point(w_zero_point, wt, "w_zero_point", n)
+    yt = _output_type(y_zero_point, xt, y_type)
+    y_zp = _zero_point(y_zero_point, yt, "y_zero_point", 1)
+    bias = _check_bias(bias_q, n)
+    _check_contract(profile, xt, wt, x_zp, w_zp, ws.size > 1)
+    xc = x.astype(np.int64) - int(x_zp.reshape(-1)[0])
+    wc = w.astype(np.int64) - w_zp.reshape(1, -1) if w_zp.size > 1 else w.astype(np.int64) - int(w_zp.reshape(-1)[0])
+    y, events, fast, chunk = _gemm(profile, xc, wc, bias, float(xs.reshape(-1)[0]), ws.reshape(-1) if ws.size > 1
+                                   else float(ws.reshape(-1)[0]), float(ys.reshape(-1)[0]),
+                                   int(y_zp.reshape(-1)[0]), yt, activation, force_sequential)
+    stats = NumericsStats(events=events, chunk=chunk, fast_path=fast, macs=x.shape[0] * x.shape[1] * n)
+    return y.astype(storage_dtype(yt)), stats
+
+
+def _check_bias(bias_q, n: int) -> np.ndarray | None:
+    if bias_q is None:
+        return None
+    b = np.asarray(bias_q)
+    if b.shape != (n,):
+        raise ValueError(f"bias_q: must have shape ({n},), got {b.shape}")
+    if b.dtype.kind not in "iu":
+        raise ValueError(f"bias_q: must be int32, got dtype {b.dtype}")
+    if b.size and (int(b.min()) < -(2**31) or int(b.max()) > 2**31 - 1):
+        raise ValueError("bias_q: values outside int32 [-2147483648, 2147483647]")
+    return b.astype(np.int64)
+
+
+def _pair(v, name: str, minimum: int) -> tuple[int, int]:
+    t = (int(v), int(v)) if np.isscalar(v) else tuple(int(a) for a in v)
+    if len(t) != 2 or min(t) < minimum:
+        raise ValueError(f"{name}: expected 2 values >= {minimum}, got {v!r}")
+    return t  # type: ignore[return-value]
+
+
+def conv_patches(xc: np.ndarray, kernel, strides, pads, dilations, rows: slice | None = None) -> np.ndarray:
+    """im2col of one zero-point-corrected image (C, H, W) for output rows ``rows``.
+
+    Returns (rows*Wo, kh*kw*C): K ordered (kh, kw, c), the order of NHWC kernels and of
+    weight-stationary arrays that map input channels onto array rows. Padding contributes
+    zero (the corrected value of the zero point).
+    """
+    c, h, w = xc.shape
+    kh, kw = kernel
+    sh, sw = strides
+    dh, dw = dilations
+    top, left, bottom, right = pads
+    ho = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    wo = (w + left + right - dw * (kw - 1) - 1) // sw + 1
+    rows = rows or slice(0, ho)
+    r0, r1 = rows.start, rows.stop
+    padded = np.zeros((c, h + top + bottom, w + left + right), dtype=xc.dtype)
+    padded[:, top:top + h, left:left + w] = xc
+    cols = []
+    for i in range(kh):
+        for j in range(kw):
+            y0 = i * dh + r0 * sh
+            x0 = j * dw
+            cols.append(padded[:, y0:y0 + sh * (r1 - r0 - 1) + 1:sh, x0:x0 + sw * (wo - 1) + 1:sw])
+    stack = np.stack(cols, axis=0)  # (kh*kw, C, rows, Wo)
+    return stack.reshape(kh * kw * c, (r1 - r0) * wo).T
+
+
+def qconv2d(x_q, w_q, bias_q=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=1,
+            x_scale, x_zero_point, w_scale, w_zero_point, y_scale, y_zero_point, hw, activation=None,
+            x_type=None, w_type=None, y_type=None, force_sequential=False, patch_budget_bytes=32 << 20):
+    """Quantized 2-D convolution, ONNX QLinearConv semantics: x (N, C, H, W), w (O, C/group, kh, kw).
+
+    ``pads`` is ONNX order [top, left, bottom, right]. The reduction is lowered to GEMMs over
+    bounded blocks of output rows (no full im2col). Returns (y_q (N, O, Ho, Wo), NumericsStats).
+    """
+    profile = load_profile(hw)
+    x = np.asarray(x_q)
+    w = np.asarray(w_q)
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"x_q and w_q must be 4-D (NCHW, OIHW), got shapes {x.shape} and {w.shape}")
+    n_img, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    if group < 1 or c % group or o % group:
+        raise ValueError(f"group: {group} must divide input channels {c} and output channels {o}")
+    if cg != c // group:
+        raise ValueError(f"shape mismatch: w_q has {cg} input channels per group, x_q has {c}/{group}")
+    strides = _pair(strides, "strides", 1)
+    dilations = _pair(dilations, "dilations", 1)
+    pads_t = tuple(int(p) for p in pads)
+    if len(pads_t) != 4 or min(pads_t) < 0:
+        raise ValueError(f"pads: expected [top, left, bottom, right] >= 0, got {pads!r}")
+    ho = (h + pads_t[0] + pads_t[2] - dilations[0] * (kh - 1) - 1) // strides[0] + 1
+    wo = (wd + pads_t[1] + pads_t[3] - dilations[1] * (kw - 1) - 1) // strides[1] + 1
+    if ho <= 0 or wo <= 0:
+        raise ValueError(f"shape mismatch: kernel {kh}x{kw} does not fit the padded {h}x{wd} input")
+    xt = _operand_type(x, x_type, "x_q")
+    wt = _operand_type(w, w_type, "w_q")
+    _check_range(x, xt, "x_q")
+    _check_range(w, wt, "w_q")
+    xs = _check_scale(x_scale, "x_scale", 1)
+    ws = _check_scale(w_scale, "w_scale", o)
+    ys = _check_scale(y_scale, "y_scale", 1)
+    x_zp = int(_zero_point(x_zero_point, xt, "x_zero_point", 1).reshape(-1)[0])
+    w_zp = _zero_point(w_zero_point, wt, "w_zero_point", o).reshape(-1)
+    yt = _output_type(y_zero_point, xt, y_type)
+    y_zp = int(_zero_point(y_zero_point, yt, "y_zero_point", 1).reshape(-1)[0])
+    bias = _check_bias(bias_q, o)
+    _check_contract(profile, xt, wt, np.array([x_zp]), w_zp, ws.size > 1)
+    k = cg * kh * kw
+    og = o // group
+    w_zp_full = np.broadcast_to(w_zp, (o,))
+    ws_full = np.broadcast_to(ws.reshape(-1), (o,))
+    # weights as (K, O) with K ordered (kh, kw, c) to match conv_patches
+    wc_all = (w.astype(np.int64) - w_zp_full[:, None, None, None]).transpose(2, 3, 1, 0).reshape(k, o)
+    y = np.empty((n_img, o, ho, wo), dtype=storage_dtype(yt))
+    model = accumulator_model(profile, k)
+    n_chunks_k = max(1, -(-k // model.chunk))
+    events = AccumulationEvents.zeros(o, n_chunks_k)
+    fast_all = True
+    rows_per_block = max(1, patch_budget_bytes // max(1, wo * k * 8))
+    for img in range(n_img):
+        xc_img = x[img].astype(np.int64) - x_zp
+        for g in range(group):
+            ch = slice(g * og, (g + 1) * og)
+            xg = xc_img[g * cg:(g + 1) * cg]
+            wc = wc_all[:, ch]
+            for r0 in range(0, ho, rows_per_block):
+                r1 = min(ho, r0 + rows_per_block)
+                patches = conv_patches(xg, (kh, kw), strides, pads_t, dilations, slice(r0, r1))
+                w_scale_g = ws_full[ch] if ws.size > 1 else float(ws.reshape(-1)[0])
+                out, ev, fast, _ = _gemm(profile, patches, wc, None if bias is None else bias[ch],
+                                         float(xs.reshape(-1)[0]), w_scale_g, float(ys.reshape(-1)[0]), y_zp, yt,
+                                         activation, force_sequential)
+                fast_all &= fast
+                y[img, ch, r0:r1, :] = out.T.reshape(og, r1 - r0, wo)
+                for name in ("acc_overflow", "acc_saturation", "spill_overflow", "spill_saturation"):
+                    getattr(events, name)[ch] += getattr(ev, name)
+    stats = NumericsStats(events=events, chunk=model.chunk, fast_path=fast_all, macs=n_img * o * ho * wo * k)
+    return y, stats

@@ -1,0 +1,149 @@
+"""Pydantic schema of workload YAML (strict: unknown keys are errors)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+LAYER_OPS = ("linear", "conv2d", "matmul", "add", "relu", "softmax", "gelu", "silu", "mul", "layernorm", "rmsnorm")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _name(v: str) -> str:
+    if not _NAME.fullmatch(v):
+        raise ValueError("must start with a letter or '_' and contain only letters, digits, '_', '.', '-'")
+    return v
+
+
+class QuantIntentModel(_Strict):
+    bits: int | None = Field(default=None, ge=2, le=16)
+    symmetric: bool | None = None
+    granularity: Literal["per_tensor", "per_channel", "per_group"] | None = None
+    group_size: int | None = Field(default=None, gt=0)
+    calibration: Literal["minmax", "percentile", "mse", "entropy"] | None = None
+    percentile: float | None = Field(default=None, gt=50.0, le=100.0)
+
+
+class LayerQuantModel(_Strict):
+    weights: QuantIntentModel = Field(default_factory=QuantIntentModel)
+    activations: QuantIntentModel = Field(default_factory=QuantIntentModel)
+
+
+class InputModel(_Strict):
+    shape: list[Annotated[int, Field(gt=0)]] = Field(min_length=1, max_length=6)
+    sampled: bool | None = None  # leading dimension is sampled by numerics (default: first input only)
+
+
+Pair = Union[Annotated[int, Field(gt=0)], Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=2, max_length=2)]]
+Padding = Union[Annotated[int, Field(ge=0)],
+                Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=4)]]
+
+
+class _LayerBase(_Strict):
+    name: str
+    quant: LayerQuantModel | None = None
+
+    _n = field_validator("name")(classmethod(lambda cls, v: _name(v)))
+
+
+class LinearModel(_LayerBase):
+    op: Literal["linear"]
+    input: str | None = None
+    in_features: int | None = Field(default=None, gt=0)
+    out_features: int = Field(gt=0)
+    bias: bool = True
+    activation: Literal["none", "relu", "relu6"] = "none"
+
+
+class Conv2dModel(_LayerBase):
+    op: Literal["conv2d"]
+    input: str | None = None
+    in_channels: int | None = Field(default=None, gt=0)
+    out_channels: int = Field(gt=0)
+    kernel: Pair
+    stride: Pair = 1
+    padding: Padding = 0
+    dilation: Pair = 1
+    groups: int = Field(default=1, gt=0)
+    bias: bool = True
+    activation: Literal["none", "relu", "relu6"] = "none"
+
+
+class MatmulModel(_LayerBase):
+    op: Literal["matmul"]
+    inputs: list[str] = Field(min_length=2, max_length=2)
+    transpose_b: bool = False
+    heads: int = Field(default=1, gt=0)
+    merge_heads: bool = False
+
+
+class BinaryModel(_LayerBase):
+    op: Literal["add", "mul"]
+    inputs: list[str] = Field(min_length=2, max_length=2)
+
+
+class UnaryModel(_LayerBase):
+    op: Literal["relu", "softmax", "gelu", "silu", "layernorm", "rmsnorm"]
+    input: str | None = None
+
+
+LayerModel = Annotated[Union[LinearModel, Conv2dModel, MatmulModel, BinaryModel, UnaryModel],
+                       Field(discriminator="op")]
+
+
+class SyntheticWeightsModel(_Strict):
+    distribution: Literal["normal", "laplace", "uniform"] = "normal"
+    scale: float = Field(default=0.0, ge=0.0)  # 0: 1/sqrt(fan_in) (Kaiming-like)
+    channel_spread: float = Field(default=1.0, ge=1.0)  # max/min per-output-channel scale ratio
+
+
+class SyntheticActivationsModel(_Strict):
+    distribution: Literal["normal", "laplace", "uniform"] = "normal"
+    scale: float = Field(default=1.0, gt=0.0)
+    outlier_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    outlier_magnitude: float = Field(default=20.0, ge=1.0)
+    relu_skew: bool = False
+
+
+class DataModel(_Strict):
+    source: Literal["synthetic", "npz"] = "synthetic"
+    seed: int = 0
+    path: str | None = None
+    weights: SyntheticWeightsModel = Field(default_factory=SyntheticWeightsModel)
+    activations: SyntheticActivationsModel = Field(default_factory=SyntheticActivationsModel)
+
+    @model_validator(mode="after")
+    def _path(self):
+        if self.source == "npz" and not self.path:
+            raise ValueError("source 'npz' needs 'path' (an .npz file of tensors)")
+        if self.source == "synthetic" and self.path:
+            raise ValueError("'path' is only allowed with source 'npz'")
+        return self
+
+
+class NumericsModel(_Strict):
+    sample: int | None = Field(default=None, gt=0)
+
+
+class WorkloadModel(_Strict):
+    name: str
+    description: str = ""
+    inputs: dict[str, InputModel] = Field(min_length=1)
+    quant: LayerQuantModel = Field(default_factory=LayerQuantModel)
+    data: DataModel = Field(default_factory=DataModel)
+    numerics: NumericsModel = Field(default_factory=NumericsModel)
+    layers: list[LayerModel] = Field(min_length=1)
+
+    @field_validator("inputs")
+    @classmethod
+    def _input_names(cls, v):
+        for key in v:
+            _name(key)
+        return v
+
