@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Granularity = Literal["per_tensor", "per_channel", "per_group"]
-Calibration = Literal["minmax", "percentile", "mse", "entropy"]
+Calibration = Literal["minmax", "percentile", "mse"]
 
 #: ops that run as integer layers on the MAC array
 MAC_OPS = ("linear", "conv2d", "matmul")

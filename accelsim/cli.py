@@ -1,0 +1,178 @@
+"""Command line: parses arguments, calls the library, prints, sets exit codes.
+
+Exit codes: 0 success, 2 bad input (one-line message on stderr, nothing written), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from accelsim import __version__
+from accelsim.errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse's own convention too)
+        self.exit(2, f"accelsim: error: {message} (see 'accelsim --help')\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="accelsim", description="What a quantized network computes and costs on an accelerator.")
+    p.add_argument("--version", action="version", version=f"accelsim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    r = sub.add_parser("run", help="simulate a workload on one or more hardware profiles")
+    r.add_argument("workload", help="workload YAML file or built-in workload name")
+    r.add_argument("--hw", action="append", required=True, metavar="PROFILE",
+                   help="built-in profile name or profile YAML (repeatable)")
+    r.add_argument("--out", metavar="DIR", help="directory for results.json and results.csv "
+                                                "(default: reports/<workload>)")
+    r.add_argument("--format", choices=("table", "json", "csv"), default="table", help="what to print")
+    r.add_argument("--no-write", action="store_true", help="print only; write no files")
+    hw = sub.add_parser("hw", help="hardware profiles")
+    hw_sub = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)
+    hw_sub.add_parser("list", help="list built-in profiles")
+    show = hw_sub.add_parser("show", help="show a profile with its derived figures and energy table")
+    show.add_argument("name", help="built-in profile name or YAML path")
+    v = sub.add_parser("validate", help="validate hardware-profile and workload YAML files")
+    v.add_argument("files", nargs="+")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except InputError as exc:
+        print(f"accelsim: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # the numerics API's argument errors
+        print(f"accelsim: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("accelsim: interrupted; nothing written", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args) -> int:
+    if args.command == "hw":
+        return _cmd_hw(args)
+    if args.command == "validate":
+        return _cmd_validate(args)
+    return _cmd_run(args)
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=False, width=None if (sys.stderr if stderr else sys.stdout).isatty()
+                   else 160)
+
+
+def _cmd_hw(args) -> int:
+    from accelsim.hardware import list_profiles, load_profile
+    from accelsim.report.terminal import profile_table
+
+    console = _console()
+    if args.hw_command == "list":
+        from rich.table import Table
+
+        t = Table(header_style="bold")
+        for col in ("name", "peak", "ridge point (MAC/B)", "accumulator", "requant", "description"):
+            t.add_column(col)
+        for name in list_profiles():
+            p = load_profile(name)
+            t.add_row(name, f"{p.peak_ops_per_s / 1e12:.3g} TOPS", f"{p.ridge_point:.1f}",
+                      f"{p.accumulator.bits}-bit {p.accumulator.overflow}", p.requant.scale, p.description)
+        console.print(t)
+        return 0
+    console.print(profile_table(load_profile(args.name)))
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from accelsim.configfile import load_yaml
+    from accelsim.hardware import load_profile_file
+    from accelsim.workload import load_workload
+
+    for f in args.files:
+        loaded = load_yaml(f)
+        if "layers" in loaded.data or "inputs" in loaded.data:
+            w = load_workload(f)
+            print(f"{f}: ok (workload '{w.name}', {len(w.layers)} layers, {w.total_macs:,} MACs)")
+        else:
+            p = load_profile_file(f)
+            print(f"{f}: ok (hardware profile '{p.name}', {p.peak_ops_per_s / 1e12:.3g} TOPS)")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    import pandas as pd
+
+    from accelsim.engine import run
+    from accelsim.hardware import load_profile
+    from accelsim.report.terminal import print_run
+    from accelsim.results import atomic_write, to_csv_text, to_json_text
+    from accelsim.workload import load_workload
+    from accelsim.workload.data import DataSource
+
+    workload = load_workload(args.workload)
+    profiles = [load_profile(h) for h in args.hw]  # all inputs checked before any work
+    out_dir = Path(args.out) if args.out else Path("reports") / workload.name
+    if not args.no_write and out_dir.exists() and not out_dir.is_dir():
+        raise InputError("exists and is not a directory", source=str(out_dir), field="--out")
+    data = DataSource(workload)
+    results = []
+    with _progress(len(profiles) * len(workload.layers)) as advance:
+        for profile in profiles:
+            results.append(run(workload, profile, data, progress=lambda name, p=profile: advance(f"{p.name}: {name}")))
+    frame = pd.concat([r.frame for r in results], ignore_index=True)
+    summary = {"workload": workload.name, "workload_file": workload.source, "accelsim_version": __version__,
+               "profiles": [r.summary() for r in results]}
+    json_text = to_json_text(frame, summary)
+    csv_text = to_csv_text(frame)
+    if args.format == "json":
+        print(json_text)
+    elif args.format == "csv":
+        print(csv_text, end="")
+    else:
+        console = _console()
+        for r in results:
+            print_run(console, r.frame, r.profile.name, workload.name, r.notes, workload.sample)
+    if not args.no_write:
+        atomic_write(out_dir / "results.json", json_text)
+        atomic_write(out_dir / "results.csv", csv_text)
+        if args.format == "table":
+            print(f"results: {out_dir / 'results.json'}, {out_dir / 'results.csv'}")
+    return 0
+
+
+class _progress:
+    """A transient progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.bar = None
+
+    def __enter__(self):
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True, console=_console(stderr=True))
+            self.bar.start()
+            self.task = self.bar.add_task("simulating", total=self.total)
+        return self.advance
+
+    def advance(self, description: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, description=description)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""One run: workload x profile -> legalize -> numerics + timing + energy -> result rows.
+
+Data flows one way: config (Workload, HardwareProfile) -> plan (QuantPlan per layer) ->
+simulate (numerics on the sample, timing on the full shapes) -> results (DataFrame) -> report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from accelsim.energy import op_energy
+from accelsim.hardware import HardwareProfile
+from accelsim.inttypes import type_bits
+from accelsim.numerics.execute import execute
+from accelsim.quant import legalize
+from accelsim.results.schema import ALL_COLUMNS
+from accelsim.timing import layer_timing
+from accelsim.workload.data import DataSource
+from accelsim.workload.workload import Workload
+
+
+@dataclass
+class RunResult:
+    workload: Workload
+    profile: HardwareProfile
+    frame: pd.DataFrame
+    notes: list[str]
+    event_locations: list[dict] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        f = self.frame
+        cycles = int(f["cycles"].sum())
+        return {
+            "profile": self.profile.name,
+            "workload": self.workload.name,
+            "layers": len(f),
+            "macs": int(f["macs"].sum()),
+            "cycles": cycles,
+            "latency_s": float(f["latency_s"].sum()),
+            "energy_pj": float(f["energy_pj"].sum()),
+            "utilization": float(f["macs"].sum() / (self.profile.peak_macs_per_cycle * cycles)) if cycles else 0.0,
+            "overflow_events": int(f["overflow_events"].sum()),
+            "saturation_events": int(f["saturation_events"].sum()),
+            "final_sqnr_db": float(f["sqnr_db"].iloc[-1]),
+            "numerics_sample": self.workload.sample,
+            "legalization_notes": self.notes,
+            "event_locations": self.event_locations,
+        }
+
+
+def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = None, progress=None) -> RunResult:
+    """Simulate ``workload`` on ``profile``. ``progress(layer_name)`` is called after each layer."""
+    data = data or DataSource(workload)
+    legal = legalize(workload, profile)
+    numerics = execute(legal, data, progress=progress)
+    rows = []
+    locations: list[dict] = []
+    clock = profile.clock_hz
+    for layer in workload.layers:
+        plan = legal.plans[layer.name]
+        t = layer_timing(layer, plan, profile)
+        num = numerics[layer.name]
+        e = op_energy(profile, type_bits(plan.activations.type_name), type_bits(plan.weights.type_name))
+        energy_mac = t.macs * e.mac_pj
+        energy_requant = t.outputs * (e.requant_pj if layer.is_mac else e.add_pj)
+        sram_level = profile.on_chip[-1] if profile.on_chip else profile.dram
+        energy_sram = t.sram_bytes * sram_level.energy_pj_per_byte
+        energy_dram = t.dram_bytes * profile.dram.energy_pj_per_byte
+        memory_bound = t.memory_cycles > t.compute_cycles
+        rows.append({
+            "profile": profile.name, "layer": layer.name, "op": layer.op, "macs": t.macs,
+            "weight_bytes": t.weight_bytes, "act_bytes": t.act_bytes, "cycles": t.cycles,
+            "compute_cycles": t.compute_cycles, "stall_cycles": t.stall_cycles, "latency_s": t.cycles / clock,
+            "utilization": t.macs / (profile.peak_macs_per_cycle * t.cycles),
+            "dram_bytes": t.dram_bytes, "sram_bytes": t.sram_bytes,
+            "energy_pj": energy_mac + energy_requant + energy_sram + energy_dram,
+            "energy_mac_pj": energy_mac, "energy_requant_pj": energy_requant, "energy_sram_pj": energy_sram,
+            "energy_dram_pj": energy_dram, "arithmetic_intensity": t.macs / t.dram_bytes if t.dram_bytes else 0.0,
+            "regime": "memory-bound" if memory_bound else "compute-bound",
+            "overflow_events": num.overflow_events, "saturation_events": num.saturation_events,
+            "sqnr_db": num.sqnr_db, "max_abs_error": num.max_abs_error,
+            "sqnr_local_db": num.sqnr_local_db, "mean_error": num.mean_error, "cosine": num.cosine,
+            "weight_type": plan.weights.type_name if layer.op in ("linear", "conv2d") else "",
+            "activation_type": plan.activations.type_name, "ran_in_float": num.ran_in_float,
+            "fast_path": num.fast_path, "k_chunk": profile.k_chunk(layer.gemm[2]) if layer.is_mac else 0,
+        })
+        if num.events is not None and num.events.sum() > 0:
+            grid = num.events
+            for ch, chunk in sorted(zip(*grid.nonzero()), key=lambda ij: -grid[ij])[:5]:
+                locations.append({"layer": layer.name, "channel": int(ch), "k_chunk": int(chunk),
+                                  "events": int(grid[ch, chunk])})
+    notes = legal.notes + [n for r in numerics.values() for n in r.notes]
+    frame = pd.DataFrame(rows, columns=ALL_COLUMNS)
+    return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations)

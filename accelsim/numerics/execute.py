@@ -1,0 +1,216 @@
+"""Run a legalized workload bit-accurately: every layer consumes the previous layers' integer outputs.
+
+Alongside, a float64 forward pass on the same (sampled) inputs with the float weights is the
+reference: per layer, ``sqnr_db`` / ``max_abs_error`` measure the error accumulated up to that layer
+(error propagation) and ``sqnr_local_db`` the error the layer adds itself (its float op applied to
+its dequantized integer inputs, with float weights).
+
+What is bit-modelled: linear, conv2d and matmul (accumulator, K-chunking, requantization of the
+profile) and relu (integer max with the zero point). ``add`` and the float ops (softmax, gelu,
+silu, mul, layernorm, rmsnorm) dequantize, compute in float64 and quantize with round half to even.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from accelsim.errors import InputError
+from accelsim.numerics.accumulate import AccumulationEvents
+from accelsim.numerics.api import qconv2d, qlinear
+from accelsim.numerics.floatops import float_op, merge_heads, split_heads
+from accelsim.numerics.metrics import error_metrics
+from accelsim.quant.legalize import LegalizedWorkload, OperandPlan
+from accelsim.quant.quantizers import QuantParams, calibrate_range, params_from_range
+from accelsim.workload.data import DataSource
+from accelsim.workload.layers import Layer
+
+
+@dataclass
+class LayerNumerics:
+    """Bit-accurate outcome of one layer on the numerics sample."""
+
+    layer: str
+    overflow_events: int = 0
+    saturation_events: int = 0
+    events: np.ndarray | None = None  # [output channel, K-chunk]
+    fast_path: bool = True
+    sqnr_db: float = float("inf")
+    sqnr_local_db: float = float("inf")
+    max_abs_error: float = 0.0
+    mean_error: float = 0.0
+    cosine: float = 1.0
+    ran_in_float: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _QTensor:
+    q: np.ndarray
+    params: QuantParams
+
+    def real(self) -> np.ndarray:
+        return self.params.dequantize(self.q)
+
+
+def activation_params(t: np.ndarray, plan: OperandPlan) -> QuantParams:
+    lo, hi = calibrate_range(t, plan.calibration, percentile=plan.percentile, type_name=plan.type_name,
+                             symmetric=plan.symmetric)
+    return params_from_range(lo, hi, plan.type_name, plan.symmetric, power_of_two=plan.power_of_two, tensor=t)
+
+
+def weight_params(w: np.ndarray, plan: OperandPlan, axis: int) -> QuantParams:
+    if plan.granularity == "per_group":
+        raise InputError("per_group weight quantization runs only in the weight-only path, which the "
+                         "numerics do not model yet; use per_channel or per_tensor", field="quant.weights")
+    ch_axis = axis if plan.granularity == "per_channel" else None
+    lo, hi = calibrate_range(w, plan.calibration, axis=ch_axis, percentile=plan.percentile,
+                             type_name=plan.type_name, symmetric=plan.symmetric)
+    return params_from_range(lo, hi, plan.type_name, plan.symmetric, axis=ch_axis,
+                             power_of_two=plan.power_of_two, tensor=w)
+
+
+def _scalar(p: QuantParams) -> tuple[float, int]:
+    return float(p.scale.reshape(-1)[0]), int(p.zero_point.reshape(-1)[0])
+
+
+def _bias_q(bias, x_scale: float, w_params: QuantParams) -> np.ndarray | None:
+    if bias is None:
+        return None
+    s = x_scale * w_params.scale.reshape(-1)
+    return np.clip(np.rint(np.asarray(bias, dtype=np.float64) / s), -(2**31), 2**31 - 1).astype(np.int32)
+
+
+def _events_sum(acc: AccumulationEvents | None, new: AccumulationEvents) -> AccumulationEvents:
+    if acc is None:
+        return new
+    if acc.acc_overflow.shape != new.acc_overflow.shape:
+        return acc
+    acc += new
+    return acc
+
+
+def execute(legal: LegalizedWorkload, data: DataSource, progress=None) -> dict[str, LayerNumerics]:
+    """Bit-accurate forward of the sample through every layer; returns per-layer numerics results."""
+    wl = legal.workload
+    profile = legal.profile
+    sample = wl.sample
+    ref: dict[str, np.ndarray] = {}
+    qt: dict[str, _QTensor] = {}
+    first_consumer: dict[str, Layer] = {}
+    for layer in wl.layers:
+        for name in layer.inputs:
+            first_consumer.setdefault(name, layer)
+    for spec in wl.inputs:
+        x = data.input(spec.name, sample).astype(np.float64)
+        ref[spec.name] = x
+        consumer = first_consumer.get(spec.name)
+        if consumer is None:
+            continue
+        plan = legal.plans[consumer.name].activations
+        p = activation_params(x, plan)
+        qt[spec.name] = _QTensor(p.quantize(x), p)
+
+    results: dict[str, LayerNumerics] = {}
+    for layer in wl.layers:
+        plan = legal.plans[layer.name]
+        res = LayerNumerics(layer=layer.name)
+        weight = data.weight(layer) if layer.op in ("linear", "conv2d") else None
+        bias = data.bias(layer) if layer.op in ("linear", "conv2d") else None
+        y_ref = float_op(layer, [ref[n] for n in layer.inputs], weight, bias)
+        ref[layer.name] = y_ref
+        out_params = activation_params(y_ref, plan.activations)
+        ins = [qt[n] for n in layer.inputs]
+        if layer.op in ("linear", "conv2d"):
+            q_out, stats = _mac_layer(layer, ins[0], weight, bias, plan, out_params, profile)
+            res.overflow_events, res.saturation_events = stats.overflow_events, stats.saturation_events
+            res.events = stats.events.by_channel_chunk
+            res.fast_path = stats.fast_path
+        elif layer.op == "matmul":
+            q_out, events, fast, notes = _matmul_layer(layer, ins[0], ins[1], legal, out_params)
+            res.notes.extend(notes)
+            res.overflow_events, res.saturation_events = events.overflow_events, events.saturation_events
+            res.events = events.by_channel_chunk
+            res.fast_path = fast
+        elif layer.op == "relu":
+            x = ins[0]
+            q_out = np.maximum(x.q, x.params.zero_point.reshape(-1)[0]).astype(x.q.dtype)
+            out_params = x.params
+        else:
+            res.ran_in_float = layer.is_float
+            y = float_op(layer, [t.real() for t in ins])
+            q_out = out_params.quantize(y)
+        out = _QTensor(q_out, out_params)
+        qt[layer.name] = out
+        real = out.real()
+        m = error_metrics(real, y_ref)
+        res.sqnr_db, res.max_abs_error, res.mean_error, res.cosine = (m["sqnr_db"], m["max_abs_error"],
+                                                                     m["mean_error"], m["cosine"])
+        local_ref = float_op(layer, [t.real() for t in ins], weight, bias)
+        res.sqnr_local_db = error_metrics(real, local_ref)["sqnr_db"]
+        results[layer.name] = res
+        if progress is not None:
+            progress(layer.name)
+    return results
+
+
+def _mac_layer(layer: Layer, x: _QTensor, weight, bias, plan, out_params: QuantParams, profile):
+    x_scale, x_zp = _scalar(x.params)
+    y_scale, y_zp = _scalar(out_params)
+    axis = 1 if layer.op == "linear" else 0
+    wp = weight_params(weight, plan.weights, axis)
+    w_q = wp.quantize(weight)
+    w_scale = wp.scale.reshape(-1) if wp.per_channel else float(wp.scale)
+    w_zp = wp.zero_point.reshape(-1) if wp.per_channel else int(wp.zero_point)
+    common = dict(x_scale=x_scale, x_zero_point=x_zp, w_scale=w_scale, w_zero_point=w_zp, y_scale=y_scale,
+                  y_zero_point=y_zp, hw=profile, activation=layer.activation, x_type=x.params.type_name,
+                  w_type=wp.type_name, y_type=out_params.type_name)
+    bias_q = _bias_q(bias, x_scale, wp)
+    if layer.op == "linear":
+        lead = x.q.shape[:-1]
+        y, stats = qlinear(x.q.reshape(-1, x.q.shape[-1]), w_q, bias_q, **common)
+        return y.reshape(*lead, -1), stats
+    y, stats = qconv2d(x.q, w_q, bias_q, strides=layer.stride, pads=layer.padding, dilations=layer.dilation,
+                       group=layer.groups, **common)
+    return y, stats
+
+
+def _matmul_layer(layer: Layer, a: _QTensor, b: _QTensor, legal: LegalizedWorkload, out_params: QuantParams):
+    profile = legal.profile
+    notes: list[str] = []
+    b_plan = legal.plans[layer.name].weights
+    # the B operand sits where weights sit in the array: it must meet the weight contract
+    b_ok = (b.params.type_name in profile.weight_types and
+            (profile.weight_zero_point == "asymmetric" or int(b.params.zero_point.reshape(-1)[0]) == 0))
+    if not b_ok:
+        real = b.real()
+        p = activation_params(real, OperandPlan(type_name=b_plan.type_name, symmetric=True,
+                                                granularity="per_tensor", calibration="minmax", percentile=100.0,
+                                                power_of_two=b_plan.power_of_two))
+        notes.append(f"{layer.name}: B operand requantized to symmetric {p.type_name} to meet the weight contract")
+        b = _QTensor(p.quantize(real), p)
+    a_ok = a.params.type_name in profile.activation_types
+    if not a_ok:
+        raise InputError(f"layer '{layer.name}': operand type {a.params.type_name} is not supported by "
+                         f"profile '{profile.name}'")
+    a3, b3 = split_heads(layer, a.q, b.q)
+    a3 = a3.reshape(-1, *a3.shape[-2:])
+    b3 = b3.reshape(-1, *b3.shape[-2:])
+    x_scale, x_zp = _scalar(a.params)
+    w_scale, w_zp = _scalar(b.params)
+    y_scale, y_zp = _scalar(out_params)
+    outs = []
+    events = None
+    fast = True
+    for h in range(a3.shape[0]):
+        y, stats = qlinear(np.ascontiguousarray(a3[h]), np.ascontiguousarray(b3[h]), None, x_scale=x_scale,
+                           x_zero_point=x_zp, w_scale=w_scale, w_zero_point=w_zp, y_scale=y_scale,
+                           y_zero_point=y_zp, hw=profile, x_type=a.params.type_name, w_type=b.params.type_name,
+                           y_type=out_params.type_name)
+        outs.append(y)
+        events = _events_sum(events, stats.events)
+        fast &= stats.fast_path
+    shape = split_heads(layer, a.q, b.q)
+    y = np.stack(outs).reshape(*shape[0].shape[:-1], shape[1].shape[-1])
+    return merge_heads(layer, y), events, fast, notes

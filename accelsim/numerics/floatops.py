@@ -1,0 +1,95 @@
+"""Float64 reference semantics of every layer op (the float model accelsim measures error against)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from accelsim.workload.layers import Layer
+
+
+def split_heads(layer: Layer, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Operands of a matmul as (..., M, K) and (..., K, N), after head splitting and transposition."""
+    h = layer.heads
+    if h > 1:
+        if a.ndim == 2:
+            a = a.reshape(a.shape[0], h, -1).transpose(1, 0, 2)
+        if b.ndim == 2:
+            b = b.reshape(b.shape[0], h, -1).transpose(1, 0, 2)
+    if layer.transpose_b:
+        b = np.swapaxes(b, -1, -2)
+    return a, b
+
+
+def merge_heads(layer: Layer, y: np.ndarray) -> np.ndarray:
+    if layer.merge_heads:
+        return y.transpose(1, 0, 2).reshape(y.shape[1], -1)
+    return y
+
+
+def apply_activation(y: np.ndarray, activation: str) -> np.ndarray:
+    if activation == "relu":
+        return np.maximum(y, 0.0)
+    if activation == "relu6":
+        return np.clip(y, 0.0, 6.0)
+    return y
+
+
+def conv2d_float(x: np.ndarray, w: np.ndarray, layer: Layer) -> np.ndarray:
+    from accelsim.numerics.api import conv_patches
+
+    n, c, _, _ = x.shape
+    o, cg, kh, kw = w.shape
+    g = layer.groups
+    og = o // g
+    _, _, ho, wo = layer.out_shape
+    out = np.empty((n, o, ho, wo))
+    w_k = w.transpose(2, 3, 1, 0).reshape(kh * kw * cg, o).astype(np.float64)
+    for img in range(n):
+        for gi in range(g):
+            patches = conv_patches(x[img, gi * cg:(gi + 1) * cg].astype(np.float64), (kh, kw), layer.stride,
+                                   layer.padding, layer.dilation)
+            out[img, gi * og:(gi + 1) * og] = (patches @ w_k[:, gi * og:(gi + 1) * og]).T.reshape(og, ho, wo)
+    return out
+
+
+_ERF = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def float_op(layer: Layer, xs: list[np.ndarray], weight=None, bias=None) -> np.ndarray:
+    """One layer in float64 on float inputs (weights/bias as given)."""
+    x = np.asarray(xs[0], dtype=np.float64)
+    op = layer.op
+    if op == "linear":
+        y = x @ np.asarray(weight, dtype=np.float64)
+        if bias is not None:
+            y = y + bias
+        return apply_activation(y, layer.activation)
+    if op == "conv2d":
+        y = conv2d_float(x, weight, layer)
+        if bias is not None:
+            y = y + np.asarray(bias, dtype=np.float64)[None, :, None, None]
+        return apply_activation(y, layer.activation)
+    if op == "matmul":
+        a, b = split_heads(layer, x, np.asarray(xs[1], dtype=np.float64))
+        return merge_heads(layer, a @ b)
+    if op == "add":
+        return x + np.asarray(xs[1], dtype=np.float64)
+    if op == "mul":
+        return x * np.asarray(xs[1], dtype=np.float64)
+    if op == "relu":
+        return np.maximum(x, 0.0)
+    if op == "softmax":
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    if op == "gelu":  # exact (erf) GELU, as BERT's reference
+        return 0.5 * x * (1.0 + _ERF(x / math.sqrt(2.0)))
+    if op == "silu":
+        return x / (1.0 + np.exp(-x))
+    if op == "layernorm":  # without the affine parameters (identity gamma/beta)
+        mu = x.mean(axis=-1, keepdims=True)
+        return (x - mu) / np.sqrt(x.var(axis=-1, keepdims=True) + 1e-5)
+    if op == "rmsnorm":
+        return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + 1e-6)
+    raise ValueError(f"unknown op '{op}'")

@@ -1,0 +1,1 @@
+"""Reports: terminal tables (rich); HTML comes with the compare issue."""

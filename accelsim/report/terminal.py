@@ -1,0 +1,84 @@
+"""Terminal tables (rich): the per-layer summary and hardware-profile details."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from accelsim.energy import op_energy
+from accelsim.hardware import HardwareProfile
+
+
+def _si(value: float, unit: str) -> str:
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g} {unit}".strip()
+    exp = int(math.floor(math.log10(abs(value)) / 3))
+    exp = max(-4, min(4, exp))
+    prefix = {-4: "p", -3: "n", -2: "µ", -1: "m", 0: "", 1: "k", 2: "M", 3: "G", 4: "T"}[exp]
+    return f"{value / 10 ** (3 * exp):.3g} {prefix}{unit}"
+
+
+def _db(v: float) -> str:
+    return "exact" if math.isinf(v) and v > 0 else f"{v:.1f}"
+
+
+def layer_table(frame: pd.DataFrame, title: str) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for col, justify in (("layer", "left"), ("op", "left"), ("MACs", "right"), ("latency", "right"),
+                         ("util", "right"), ("energy", "right"), ("regime", "left"), ("ovf", "right"),
+                         ("sat", "right"), ("SQNR dB", "right")):
+        table.add_column(col, justify=justify)
+    for row in frame.itertuples():
+        table.add_row(row.layer, row.op + (" (float)" if row.ran_in_float else ""), _si(row.macs, ""),
+                      _si(row.latency_s, "s"), f"{row.utilization:.0%}", _si(row.energy_pj * 1e-12, "J"),
+                      row.regime, str(row.overflow_events), str(row.saturation_events), _db(row.sqnr_db))
+    total_s = frame["latency_s"].sum()
+    table.add_section()
+    table.add_row("total", "", _si(frame["macs"].sum(), ""), _si(total_s, "s"), "",
+                  _si(frame["energy_pj"].sum() * 1e-12, "J"), "", str(frame["overflow_events"].sum()),
+                  str(frame["saturation_events"].sum()), _db(frame["sqnr_db"].iloc[-1]))
+    return table
+
+
+def print_run(console: Console, frame: pd.DataFrame, profile_name: str, workload_name: str, notes: list[str],
+              sample: int) -> None:
+    console.print(layer_table(frame, f"{workload_name} on {profile_name}  (numerics on a sample of {sample}; "
+                                     f"timing on full shapes)"))
+    if notes:
+        console.print("[bold]legalization[/bold]")
+        for note in notes:
+            console.print(f"  - {note}", markup=False)
+
+
+def profile_table(p: HardwareProfile) -> Table:
+    t = Table(title=f"{p.name}: {p.description}", title_justify="left", show_header=False)
+    t.add_column("field", style="bold")
+    t.add_column("value")
+    acc = p.accumulator
+    rows = [
+        ("clock", _si(p.clock_hz, "Hz")),
+        ("array", f"{p.array.rows} x {p.array.cols} x {p.array.count} ({p.array.dataflow})"),
+        ("peak", f"{_si(p.peak_macs_per_s, 'MAC/s')} = {_si(p.peak_ops_per_s, 'OPS')} (2 ops per MAC)"),
+        ("ridge point", f"{p.ridge_point:.1f} MAC/byte = {p.ridge_point_ops:.1f} ops/byte "
+                        f"(vs {p.dram.name} at {_si(p.dram.bandwidth_Bps, 'B/s')})"),
+        ("operands", f"weights {', '.join(p.weight_types)}; activations {', '.join(p.activation_types)}"),
+        ("zero points", f"weights {p.weight_zero_point}; activations {p.activation_zero_point}"),
+        ("accumulator", f"{acc.bits}-bit {acc.overflow}; K-chunk "
+                        f"{acc.chunk if acc.chunk else 'whole reduction'}; spill {acc.spill_bits}-bit "
+                        f"{acc.spill_overflow}"),
+        ("requant", f"{p.requant.scale}, rounding {p.requant.rounding}, {', '.join(p.requant.granularity)}"),
+    ]
+    for level in p.memory:
+        size = _si(level.bytes, "B") if level.bytes else "unbounded"
+        rows.append((f"memory {level.name}", f"{size}, {_si(level.bandwidth_Bps, 'B/s')}, "
+                                             f"{level.energy_pj_per_byte:g} pJ/B, latency {level.latency_cycles} cycles"))
+    e = op_energy(p)
+    rows.append(("energy", f"{p.energy.node_nm:g} nm; int8 MAC {e.mac_pj:.4g} pJ, "
+                           f"{acc.spill_bits}-bit add {e.add_pj:.4g} pJ, requant {e.requant_pj:.4g} pJ "
+                           f"(Horowitz 45 nm scaled; see docs/hardware-profiles.md)"))
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
