@@ -184,7 +184,9 @@ def validate(model: type[BaseModel], loaded: LoadedYaml, *, context: dict | None
     try:
         return model.model_validate(loaded.data, context=context)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
+        errors = exc.errors(include_url=False)
+        # an unknown key usually explains a "missing" one (a typo): report it first
+        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         raw_loc = tuple(err["loc"])
         loc = _data_loc(loaded.data, raw_loc)
         raise InputError(_describe(err, raw_loc, model), source=loaded.source, line=loaded.line_of(loc),

@@ -347,3 +347,25 @@ def qconv2d(x_q, w_q, bias_q=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilatio
                     getattr(events, name)[ch] += getattr(ev, name)
     stats = NumericsStats(events=events, chunk=model.chunk, fast_path=fast_all, macs=n_img * o * ho * wo * k)
     return y, stats
+
+
+def qmatmul_integer(x_q, w_q, x_zero_point=0, w_zero_point=0, *, hw, x_type=None, w_type=None,
+                    force_sequential=False):
+    """ONNX MatMulInteger semantics under ``hw``: the accumulator values (int64 array holding the
+    spill-register result, i.e. int32 for a 32-bit contract) and NumericsStats; no requantization."""
+    profile = load_profile(hw)
+    x = np.asarray(x_q)
+    w = np.asarray(w_q)
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise ValueError(f"shape mismatch: x_q {x.shape} @ w_q {w.shape}")
+    xt = _operand_type(x, x_type, "x_q")
+    wt = _operand_type(w, w_type, "w_q")
+    _check_range(x, xt, "x_q")
+    _check_range(w, wt, "w_q")
+    x_zp = _zero_point(x_zero_point, xt, "x_zero_point", 1)
+    w_zp = _zero_point(w_zero_point, wt, "w_zero_point", w.shape[1])
+    xc = x.astype(np.int64) - int(x_zp.reshape(-1)[0])
+    wc = w.astype(np.int64) - (w_zp.reshape(1, -1) if w_zp.size > 1 else int(w_zp.reshape(-1)[0]))
+    model = accumulator_model(profile, x.shape[1])
+    acc, events, fast = accumulate(xc, wc, None, model, force_sequential=force_sequential)
+    return acc, NumericsStats(events=events, chunk=model.chunk, fast_path=fast, macs=x.size * w.shape[1])

@@ -1,0 +1,90 @@
+"""The Numba accumulation kernel against its numpy twin and closed-form cases."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accelsim.numerics.accumulate import AccumulatorModel, accumulate, accumulate_reference, bound_fits
+
+
+def test_closed_form_wrap_8bit():
+    # 100 + 100 = 200 wraps to -56 in an 8-bit accumulator: one overflow event
+    x = np.array([[10, 10]])
+    w = np.array([[10], [10]])
+    model = AccumulatorModel(8, False, 2, 8, False)
+    out, ev, fast = accumulate(x, w, None, model)
+    assert not fast and out[0, 0] == -56 and ev.overflow_events == 1 and ev.saturation_events == 0
+    assert ev.acc_overflow[0, 0] == 1
+
+
+def test_closed_form_saturate_then_recover_order_matters():
+    # saturating: 127 (sat from 200) - 100 = 27; the true sum 100 would need wider registers
+    x = np.array([[10, 10, -10]])
+    w = np.array([[10], [10], [10]])
+    model = AccumulatorModel(8, True, 3, 8, True)
+    out, ev, _ = accumulate(x, w, None, model)
+    assert out[0, 0] == 27 and ev.saturation_events == 1
+
+
+def test_chunking_spills_into_wider_register():
+    # chunk 1: each product (100) fits 8 bits; the 16-bit spill register holds the total 300
+    x = np.array([[10, 10, 10]])
+    w = np.array([[10], [10], [10]])
+    out, ev, _ = accumulate(x, w, None, AccumulatorModel(8, True, 1, 16, True))
+    assert out[0, 0] == 300 and ev.saturation_events == 0
+    out, ev, _ = accumulate(x, w, None, AccumulatorModel(8, True, 3, 16, True))
+    assert out[0, 0] == 127 and ev.saturation_events == 2
+    assert ev.acc_saturation[0, 0] == 2
+
+
+def test_bias_added_at_spill_width():
+    x = np.array([[1]])
+    w = np.array([[1]])
+    out, ev, _ = accumulate(x, w, np.array([32767]), AccumulatorModel(16, True, 1, 16, True), force_sequential=True)
+    assert out[0, 0] == 32767 and ev.spill_saturation.sum() == 1
+
+
+def test_fast_path_only_when_bound_fits():
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, (3, 64))
+    w = rng.integers(-128, 128, (64, 5))
+    model = AccumulatorModel(32, False, 64, 32, False)
+    assert bound_fits(64, 128, 128, 0, model)
+    out, _, fast = accumulate(x, w, None, model)
+    assert fast and np.array_equal(out, x @ w)
+    assert not bound_fits(64, 128, 128, 0, AccumulatorModel(16, True, 16, 32, True))
+
+
+def test_fast_path_exact_for_large_k_int16_operands():
+    rng = np.random.default_rng(1)
+    x = rng.integers(-32768, 32768, (2, 3000))
+    w = rng.integers(-128, 128, (3000, 3))
+    out, _, fast = accumulate(x, w, None, AccumulatorModel(64, False, 3000, 64, False))
+    assert fast and np.array_equal(out, x @ w)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 6), k=st.integers(1, 80), n=st.integers(1, 70), acc_bits=st.integers(8, 40),
+       extra=st.integers(0, 24), chunk=st.integers(1, 80), acc_sat=st.booleans(), spill_sat=st.booleans(),
+       seed=st.integers(0, 2**31), with_bias=st.booleans())
+def test_kernel_matches_numpy_twin(m, k, n, acc_bits, extra, chunk, acc_sat, spill_sat, seed, with_bias):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-255, 256, (m, k))
+    w = rng.integers(-255, 256, (k, n))
+    bias = rng.integers(-(2**20), 2**20, n) if with_bias else None
+    model = AccumulatorModel(acc_bits, acc_sat, chunk, min(64, acc_bits + extra), spill_sat)
+    out, ev, _ = accumulate(x, w, bias, model, force_sequential=True)
+    ref, ev_ref = accumulate_reference(x, w, bias, model)
+    assert np.array_equal(out, ref)
+    for name in ("acc_overflow", "acc_saturation", "spill_overflow", "spill_saturation"):
+        assert np.array_equal(getattr(ev, name), getattr(ev_ref, name)), name
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+def test_wide_accumulators_equal_true_sum(bits):
+    rng = np.random.default_rng(bits)
+    x = rng.integers(-128, 128, (4, 300))
+    w = rng.integers(-128, 128, (300, 7))
+    out, ev, _ = accumulate(x, w, None, AccumulatorModel(bits, False, 16, bits, False), force_sequential=True)
+    assert np.array_equal(out, x @ w) and ev.overflow_events == 0
