@@ -86,26 +86,40 @@ def bound_fits(k: int, max_x: int, max_w: int, max_bias: int, model: Accumulator
     return chunk_bound <= _limits(model.acc_bits)[1] and total_bound <= _limits(model.spill_bits)[1]
 
 
-def accumulate_fast(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+def accumulate_fast(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, max_x: int | None = None,
+                    max_w: int | None = None) -> np.ndarray:
     """Exact sum_k xc[m,k] * wc[k,n] (+ bias[n]) as int64 via float BLAS on exact K-slices.
 
     A K-slice is exact in float32 when every partial sum is an integer below 2^24 in magnitude,
-    whatever order BLAS adds in; float64 (2^53) is used when float32 slices would be too thin.
+    whatever order BLAS adds in; slice results are summed in float64 (exact below 2^53, which the
+    caller's bound guarantees for 64-bit accumulators too). float64 BLAS is used when float32
+    slices would be too thin (e.g. int16 x int16).
     """
     m, k = xc.shape
     n = wc.shape[1]
-    max_x = int(np.abs(xc).max(initial=0))
-    max_w = int(np.abs(wc).max(initial=0))
+    max_x = int(np.abs(xc).max(initial=0)) if max_x is None else max_x
+    max_w = int(np.abs(wc).max(initial=0)) if max_w is None else max_w
     prod = max(1, max_x * max_w)
     slice32 = (1 << 24) // prod
     if slice32 >= min(k, 64):
         dtype, step = np.float32, max(1, slice32)
     else:
         dtype, step = np.float64, max(1, (1 << 53) // prod)
-    out = np.zeros((m, n), dtype=np.int64)
-    for k0 in range(0, k, step):
-        part = xc[:, k0:k0 + step].astype(dtype) @ wc[k0:k0 + step].astype(dtype)
-        out += part.astype(np.int64)
+    xf = xc.astype(dtype)
+    wf = wc.astype(dtype)
+    if step >= k:
+        total = (xf @ wf).astype(np.float64)
+    else:
+        total = np.zeros((m, n), dtype=np.float64)
+        for k0 in range(0, k, step):
+            total += xf[:, k0:k0 + step] @ wf[k0:k0 + step]
+    if k * prod >= (1 << 53):  # beyond float64's exact range: finish in integers slice by slice
+        out = np.zeros((m, n), dtype=np.int64)
+        for k0 in range(0, k, max(1, (1 << 53) // prod)):
+            k1 = min(k, k0 + max(1, (1 << 53) // prod))
+            out += (xc[:, k0:k1].astype(np.float64) @ wc[k0:k1].astype(np.float64)).astype(np.int64)
+    else:
+        out = total.astype(np.int64)
     if bias is not None:
         out += bias.astype(np.int64)[None, :]
     return out
@@ -226,7 +240,7 @@ def accumulate(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, model: A
     bias64 = np.zeros(n, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
     max_bias = int(np.abs(bias64).max(initial=0))
     if not force_sequential and bound_fits(k, max_x, max_w, max_bias, model):
-        return accumulate_fast(xc, wc, bias64), AccumulationEvents.zeros(n, n_chunks), True
+        return accumulate_fast(xc, wc, bias64, max_x, max_w), AccumulationEvents.zeros(n, n_chunks), True
     acc_lo, acc_hi = _limits(model.acc_bits)
     sp_lo, sp_hi = _limits(model.spill_bits)
     # int32 working registers when the accumulator plus one product provably fits, else int64
