@@ -81,6 +81,7 @@ def float_op(layer: Layer, xs: list[np.ndarray], weight=None, bias=None) -> np.n
     if op == "relu":
         return np.maximum(x, 0.0)
     if op == "softmax":
+        x = x * layer.scale
         e = np.exp(x - x.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
     if op == "gelu":  # exact (erf) GELU, as BERT's reference

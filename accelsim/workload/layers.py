@@ -67,6 +67,8 @@ class Layer:
     transpose_b: bool = False
     heads: int = 1
     merge_heads: bool = False
+    # softmax
+    scale: float = 1.0
 
     @property
     def is_mac(self) -> bool:

@@ -217,4 +217,6 @@ def _infer(lm, names, in_shapes, quant, loc, fail) -> Layer:
             raise fail(loc + ("inputs",), f"shapes do not chain: {lm.op} needs equal shapes, got "
                                           f"'{names[0]}' {list(a)} and '{names[1]}' {list(b)}")
         return Layer(**base, out_shape=a)
-    return Layer(**base, out_shape=x)  # relu, softmax, gelu, silu
+    if lm.op == "softmax":
+        return Layer(**base, out_shape=x, scale=lm.scale)
+    return Layer(**base, out_shape=x)  # relu, gelu, silu, layernorm, rmsnorm

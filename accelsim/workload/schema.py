@@ -89,11 +89,17 @@ class BinaryModel(_LayerBase):
 
 
 class UnaryModel(_LayerBase):
-    op: Literal["relu", "softmax", "gelu", "silu", "layernorm", "rmsnorm"]
+    op: Literal["relu", "gelu", "silu", "layernorm", "rmsnorm"]
     input: str | None = None
 
 
-LayerModel = Annotated[Union[LinearModel, Conv2dModel, MatmulModel, BinaryModel, UnaryModel],
+class SoftmaxModel(_LayerBase):
+    op: Literal["softmax"]
+    input: str | None = None
+    scale: float = Field(default=1.0, gt=0.0)  # softmax(scale * x): attention's 1/sqrt(head_dim)
+
+
+LayerModel = Annotated[Union[LinearModel, Conv2dModel, MatmulModel, BinaryModel, UnaryModel, SoftmaxModel],
                        Field(discriminator="op")]
 
 

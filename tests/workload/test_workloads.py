@@ -16,6 +16,7 @@ def test_bundled_workloads():
     q = {layer.name: layer for layer in llama.layers}
     assert q["scores"].gemm == (32, 1, 128, 2048) and q["context"].gemm == (32, 1, 2048, 128)
     assert q["gate_proj"].macs == 4096 * 11008
+    assert q["probs"].scale == pytest.approx(128 ** -0.5)
     resnet = load_workload("resnet18")
     assert resnet.layers[0].out_shape == (1, 64, 112, 112) and resnet.layers[-1].out_shape == (1, 512, 7, 7)
 
