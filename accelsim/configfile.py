@@ -225,6 +225,11 @@ def _describe(err: dict, loc: tuple, model: type[BaseModel]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required field is missing"
+    if kind == "union_tag_not_found":
+        from accelsim.workload.schema import LAYER_OPS
+
+        tag = str(err.get("ctx", {}).get("discriminator", "op")).strip("'")
+        return f"required field '{tag}' is missing; allowed: {', '.join(LAYER_OPS)}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]

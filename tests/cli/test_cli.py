@@ -138,3 +138,13 @@ def test_results_roundtrip(tmp_path):
         frame = accelsim.load_results(tmp_path / name)
         assert list(frame["layer"]) == ["fc1", "fc2", "fc3"]
         assert all(math.isfinite(v) for v in frame["sqnr_db"])
+
+
+def test_layer_without_op(write, capsys, tmp_path):
+    w = write("w.yaml", TINY_WORKLOAD.replace("{name: fc2, op: linear,", "{name: fc2,"))
+    _bad(["run", str(w), "--hw", "tensorcore-int8"], capsys, tmp_path, "layers[1]", "'op' is missing", "conv2d")
+
+
+def test_top_level_not_a_mapping(write, capsys, tmp_path):
+    w = write("w.yaml", "- 1\n- 2\n")
+    _bad(["run", str(w), "--hw", "tensorcore-int8"], capsys, tmp_path, "expected a mapping")
