@@ -17,7 +17,6 @@ Two exact implementations:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numba as nb
@@ -300,6 +299,3 @@ def accumulate_reference(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None
             (raw != spill).sum(axis=0).astype(np.int64)
     return spill.astype(np.int64), events
 
-
-def n_chunks(k: int, chunk: int) -> int:
-    return max(1, math.ceil(k / max(1, min(chunk, k)))) if k else 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -74,6 +73,3 @@ class Workload:
                 return layer.out_shape
         raise KeyError(tensor)
 
-    @property
-    def tensor_elements(self) -> int:
-        return sum(math.prod(s.shape) for s in self.inputs) + sum(l.out_elements for l in self.layers)
