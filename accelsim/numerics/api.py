@@ -219,7 +219,7 @@ def qlinear(x_q, w_q, bias_q=None, *, x_scale, x_zero_point, w_scale, w_zero_poi
     bias = _check_bias(bias_q, n)
     _check_contract(profile, xt, wt, x_zp, w_zp, ws.size > 1)
     xc = x.astype(np.int64) - int(x_zp.reshape(-1)[0])
-    wc = w.astype(np.int64) - w_zp.reshape(1, -1) if w_zp.size > 1 else w.astype(np.int64) - int(w_zp.reshape(-1)[0])
+    wc = w.astype(np.int64) - (w_zp.reshape(1, -1) if w_zp.size > 1 else int(w_zp.reshape(-1)[0]))
     y, events, fast, chunk = _gemm(profile, xc, wc, bias, float(xs.reshape(-1)[0]), ws.reshape(-1) if ws.size > 1
                                    else float(ws.reshape(-1)[0]), float(ys.reshape(-1)[0]),
                                    int(y_zp.reshape(-1)[0]), yt, activation, force_sequential)
@@ -334,10 +334,10 @@ def qconv2d(x_q, w_q, bias_q=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilatio
             ch = slice(g * og, (g + 1) * og)
             xg = xc_img[g * cg:(g + 1) * cg]
             wc = wc_all[:, ch]
+            w_scale_g = ws_full[ch] if ws.size > 1 else float(ws.reshape(-1)[0])
             for r0 in range(0, ho, rows_per_block):
                 r1 = min(ho, r0 + rows_per_block)
                 patches = conv_patches(xg, (kh, kw), strides, pads_t, dilations, slice(r0, r1))
-                w_scale_g = ws_full[ch] if ws.size > 1 else float(ws.reshape(-1)[0])
                 out, ev, fast, _ = _gemm(profile, patches, wc, None if bias is None else bias[ch],
                                          float(xs.reshape(-1)[0]), w_scale_g, float(ys.reshape(-1)[0]), y_zp, yt,
                                          activation, force_sequential)

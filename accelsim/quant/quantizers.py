@@ -87,20 +87,17 @@ def params_from_range(lo: np.ndarray, hi: np.ndarray, type_name: str, symmetric:
 
 
 def _pot_scale(scale, lo, hi, type_name, symmetric, axis, tensor) -> np.ndarray:
+    """Power-of-two scales: the ceiling exponent, or one below it where that has the smaller MSE."""
     up = np.exp2(np.ceil(np.log2(scale)))
     if tensor is None:
         return up
-    down = up / 2.0
-    best = up.copy()
-    flat = np.atleast_1d(best)
-    for candidate in (down,):
-        cand = np.atleast_1d(candidate)
-        for idx in range(flat.size):
-            p_up = _params(np.atleast_1d(up)[idx], lo, hi, type_name, symmetric, idx, axis)
-            p_dn = _params(cand[idx], lo, hi, type_name, symmetric, idx, axis)
-            t = tensor if axis is None else np.take(tensor, idx, axis=axis)
-            if _mse(t, *p_dn, type_name) < _mse(t, *p_up, type_name):
-                flat[idx] = cand[idx]
+    flat = np.atleast_1d(up).copy()
+    for idx in range(flat.size):
+        t = tensor if axis is None else np.take(tensor, idx, axis=axis)
+        p_up = _params(flat[idx], lo, hi, type_name, symmetric, idx, axis)
+        p_dn = _params(flat[idx] / 2.0, lo, hi, type_name, symmetric, idx, axis)
+        if _mse(t, *p_dn, type_name) < _mse(t, *p_up, type_name):
+            flat[idx] /= 2.0
     return flat.reshape(np.shape(up))
 
 
