@@ -32,3 +32,27 @@ def test_roofline_bounds_hold():
     assert (f["cycles"] >= np.ceil(f["dram_bytes"] / p.dram.bandwidth_Bps * p.clock_hz) - 1).all()
     proj = f[f["layer"].str.endswith("_proj")]
     assert (proj["regime"] == "memory-bound").all()
+
+
+def test_per_group_int4_weights_beat_per_channel(write):
+    def workload(granularity):
+        extra = ", group_size: 32" if granularity == "per_group" else ""
+        return load_workload(write(f"w4-{granularity}.yaml", f"""\
+            name: w4
+            inputs:
+              x: {{shape: [16, 256]}}
+            quant:
+              weights: {{bits: 4, symmetric: true, granularity: {granularity}{extra}}}
+              activations: {{bits: 8, symmetric: true}}
+            data:
+              weights: {{distribution: laplace, channel_spread: 4.0}}
+            layers:
+              - {{name: fc, op: linear, out_features: 64}}
+            """))
+    p = load_profile("tensorcore-int8")
+    grouped = run(workload("per_group"), p).frame.set_index("layer")
+    channel = run(workload("per_channel"), p).frame.set_index("layer")
+    assert grouped.loc["fc", "sqnr_db"] > channel.loc["fc", "sqnr_db"] + 1.0
+    # a contract without per_group legalizes to per_channel (and says so)
+    npu = run(workload("per_group"), load_profile("ethos-u55"))
+    assert any("per_group" in n for n in npu.notes)

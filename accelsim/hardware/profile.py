@@ -8,7 +8,7 @@ from typing import Literal
 Dataflow = Literal["weight_stationary", "output_stationary", "input_stationary"]
 Overflow = Literal["wrap", "saturate"]
 ScaleKind = Literal["float32", "fixed_point", "power_of_two"]
-Rounding = Literal["half_even", "half_up", "half_away_from_zero", "floor", "double", "single"]
+Rounding = Literal["half_even", "half_up", "half_away_from_zero", "floor", "double", "single", "ruy", "float64_away"]
 Granularity = Literal["per_tensor", "per_channel", "per_group"]
 ZeroPointPolicy = Literal["symmetric", "asymmetric"]
 
@@ -52,12 +52,19 @@ class RequantSpec:
 
     ``scale``: float32 (ONNX Runtime CPU: float multiply, round half to even), fixed_point
     (gemmlowp/TFLite int32 multiplier and shift; ``rounding`` 'double' = SRDHM + RoundingDivideByPOT,
-    'single' = TFLite's TFLITE_SINGLE_ROUNDING), power_of_two (arithmetic shift with ``rounding``).
+    'single' = TFLite's TFLITE_SINGLE_ROUNDING, 'ruy' = ruy's kernels: both steps round ties toward
+    +inf), power_of_two (arithmetic shift with ``rounding``). ``rounding_by_op`` overrides the
+    rounding for one MAC op kind (linear, matmul, conv2d).
     """
 
     scale: ScaleKind
     rounding: Rounding
     granularity: tuple[Granularity, ...]
+    rounding_by_op: tuple[tuple[str, Rounding], ...] = ()
+
+    def rounding_for(self, op: str) -> Rounding:
+        """The rounding used when requantizing ``op``'s accumulators."""
+        return dict(self.rounding_by_op).get(op, self.rounding)
 
 
 @dataclass(frozen=True)

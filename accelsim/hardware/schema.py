@@ -16,7 +16,7 @@ OperandType = Literal["int4", "uint4", "int8", "uint8", "int16"]
 # Rounding modes each requant kind can express (see docs/hardware-profiles.md).
 ROUNDING_FOR_SCALE = {
     "float32": ("half_even", "half_up", "half_away_from_zero", "floor"),
-    "fixed_point": ("double", "single"),
+    "fixed_point": ("double", "single", "ruy", "float64_away"),
     "power_of_two": ("half_even", "half_up", "half_away_from_zero", "floor"),
 }
 
@@ -66,15 +66,22 @@ class AccumulatorModel(_Strict):
 
 class RequantModel(_Strict):
     scale: Literal["float32", "fixed_point", "power_of_two"]
-    rounding: Literal["half_even", "half_up", "half_away_from_zero", "floor", "double", "single"]
+    rounding: Literal["half_even", "half_up", "half_away_from_zero", "floor", "double", "single", "ruy", "float64_away"]
+    # Some runtimes round differently per kernel (LiteRT's reference FULLY_CONNECTED rounds once,
+    # its reference CONV_2D twice): an override per MAC op.
+    rounding_by_op: dict[Literal["linear", "matmul", "conv2d"],
+                         Literal["half_even", "half_up", "half_away_from_zero", "floor", "double", "single",
+                                 "ruy", "float64_away"]] = Field(default_factory=dict)
     granularity: list[Literal["per_tensor", "per_channel", "per_group"]] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _rounding(self):
         allowed = ROUNDING_FOR_SCALE[self.scale]
-        if self.rounding not in allowed:
-            raise ValueError(f"rounding '{self.rounding}' is not available with scale '{self.scale}'; "
-                             f"allowed: {', '.join(allowed)}")
+        for where, rounding in [("rounding", self.rounding)] + [
+                (f"rounding_by_op.{op}", r) for op, r in self.rounding_by_op.items()]:
+            if rounding not in allowed:
+                raise ValueError(f"{where} '{rounding}' is not available with scale '{self.scale}'; "
+                                 f"allowed: {', '.join(allowed)}")
         return self
 
 
@@ -164,7 +171,8 @@ class HardwareModel(_Strict):
                 spill_bits=acc.spill_bits if acc.spill_bits is not None else acc.bits,
                 spill_overflow=acc.spill_overflow or acc.overflow, chunk=chunk),
             requant=hp.RequantSpec(scale=self.requant.scale, rounding=self.requant.rounding,
-                                   granularity=tuple(dict.fromkeys(self.requant.granularity))),
+                                   granularity=tuple(dict.fromkeys(self.requant.granularity)),
+                                   rounding_by_op=tuple(sorted(self.requant.rounding_by_op.items()))),
             weight_zero_point=self.zero_point.weights,
             activation_zero_point=self.zero_point.activations,
             memory=tuple(hp.MemoryLevel(name=m.name, bandwidth_Bps=float(m.bandwidth_Bps),

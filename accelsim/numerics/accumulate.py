@@ -65,7 +65,16 @@ class AccumulationEvents:
         z = lambda: np.zeros((n, chunks), dtype=np.int64)  # noqa: E731
         return AccumulationEvents(z(), z(), z(), z())
 
+    @staticmethod
+    def concat_chunks(parts: "list[AccumulationEvents]") -> "AccumulationEvents":
+        """Events of consecutive K ranges side by side along the chunk axis."""
+        cat = lambda name: np.concatenate([getattr(p, name) for p in parts], axis=1)  # noqa: E731
+        return AccumulationEvents(cat("acc_overflow"), cat("acc_saturation"), cat("spill_overflow"),
+                                  cat("spill_saturation"))
+
     def __iadd__(self, other: "AccumulationEvents") -> "AccumulationEvents":
+        if other.acc_overflow.shape != self.acc_overflow.shape:
+            raise ValueError(f"event grids differ: {self.acc_overflow.shape} vs {other.acc_overflow.shape}")
         self.acc_overflow += other.acc_overflow
         self.acc_saturation += other.acc_saturation
         self.spill_overflow += other.spill_overflow

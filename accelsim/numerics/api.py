@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import math
+
 import numpy as np
 
 from accelsim.hardware import HardwareProfile, load_profile
@@ -138,14 +140,14 @@ def _check_contract(profile: HardwareProfile, x_type: str, w_type: str, x_zp: np
 
 
 def _requantize(profile: HardwareProfile, acc: np.ndarray, x_scale, w_scale, y_scale, y_zp: int, qmin: int,
-                qmax: int) -> np.ndarray:
+                qmax: int, op: str = "linear") -> np.ndarray:
     kind = profile.requant.scale
-    rounding = profile.requant.rounding
+    rounding = profile.requant.rounding_for(op)
     if kind == "float32":
         return requant_float32(acc, ort_output_scale(x_scale, w_scale, y_scale), y_zp, qmin, qmax, rounding)
     if kind == "fixed_point":
         return requant_fixed_point(acc, tflite_effective_scale(x_scale, w_scale, y_scale), y_zp, qmin, qmax,
-                                   single_rounding=rounding == "single")
+                                   rounding=rounding)
     ex = pot_exponent(float(x_scale))
     ey = pot_exponent(float(y_scale))
     ew = [pot_exponent(float(s)) for s in np.atleast_1d(w_scale)]
@@ -161,41 +163,52 @@ def _requantize(profile: HardwareProfile, acc: np.ndarray, x_scale, w_scale, y_s
     return requant_power_of_two(acc, shift, y_zp, qmin, qmax, rounding)
 
 
+def _quantize_bound(value: float, y_scale: float) -> int:
+    # TFLite CalculateActivationRangeQuantized: TfLiteRound(f / scale) in float32 (ties away from zero)
+    q = float(np.float32(value) / np.float32(y_scale))
+    return int(math.copysign(math.floor(abs(q) + 0.5), q))
+
+
 def _activation_bounds(activation, y_scale: float, y_zp: int, qmin: int, qmax: int) -> tuple[int, int]:
+    """Fused-activation clamp bounds in the output's integer domain (TFLite semantics)."""
     if activation is None or activation == "none":
         return qmin, qmax
     if activation == "relu":
         return max(qmin, y_zp), qmax
     if activation == "relu6":
-        return max(qmin, y_zp), min(qmax, y_zp + int(np.rint(6.0 / y_scale)))
+        return max(qmin, y_zp), min(qmax, y_zp + _quantize_bound(6.0, y_scale))
     if isinstance(activation, tuple) and len(activation) == 3 and activation[0] == "clamp":
-        lo = y_zp + int(np.rint(activation[1] / y_scale))
-        hi = y_zp + int(np.rint(activation[2] / y_scale))
+        lo = y_zp + _quantize_bound(activation[1], y_scale)
+        hi = y_zp + _quantize_bound(activation[2], y_scale)
         return max(qmin, lo), min(qmax, hi)
     raise ValueError(f"activation: {activation!r} is not one of None, 'relu', 'relu6', ('clamp', lo, hi)")
 
 
-def _gemm(profile, xc, wc, bias, x_scale, w_scale, y_scale, y_zp, y_type, activation, force_sequential):
+def _gemm(profile, xc, wc, bias, x_scale, w_scale, y_scale, y_zp, y_type, activation, force_sequential,
+          op="linear"):
     k = xc.shape[1]
     model = accumulator_model(profile, k)
     acc, events, fast = accumulate(xc, wc, bias, model, force_sequential=force_sequential)
     qmin, qmax = type_range(y_type)
     lo, hi = _activation_bounds(activation, float(y_scale), int(y_zp), qmin, qmax)
-    y = _requantize(profile, acc, x_scale, w_scale, y_scale, int(y_zp), lo, hi)
+    y = _requantize(profile, acc, x_scale, w_scale, y_scale, int(y_zp), lo, hi, op)
     return y, events, fast, model.chunk
 
 
 def qlinear(x_q, w_q, bias_q=None, *, x_scale, x_zero_point, w_scale, w_zero_point, y_scale, y_zero_point,
-            hw, activation=None, x_type=None, w_type=None, y_type=None, force_sequential=False):
+            hw, activation=None, x_type=None, w_type=None, y_type=None, force_sequential=False, op="linear"):
     """Quantized x (M, K) @ w (K, N) (+ int32 bias (N,)) under the contract ``hw``.
 
     ``hw``: built-in profile name, YAML path or HardwareProfile. Scales are float; ``w_scale`` and
     ``w_zero_point`` are scalars or shape (N,). Operand types come from the array dtypes (int8,
     uint8, int16) unless declared (``x_type='int4'``). The output dtype follows ``y_zero_point``'s
     numpy dtype (as in ONNX), else ``y_type``, else the activation type.
+    ``op`` ('linear' or 'matmul') selects the profile's per-op rounding override, if any.
     Returns (y_q (M, N), NumericsStats). Raises ValueError naming the bad argument.
     """
     profile = load_profile(hw)
+    if op not in ("linear", "matmul"):
+        raise ValueError(f"op: expected 'linear' or 'matmul', got {op!r}")
     x = np.asarray(x_q)
     w = np.asarray(w_q)
     if x.ndim != 2 or w.ndim != 2:
@@ -222,7 +235,7 @@ def qlinear(x_q, w_q, bias_q=None, *, x_scale, x_zero_point, w_scale, w_zero_poi
     wc = w.astype(np.int64) - (w_zp.reshape(1, -1) if w_zp.size > 1 else int(w_zp.reshape(-1)[0]))
     y, events, fast, chunk = _gemm(profile, xc, wc, bias, float(xs.reshape(-1)[0]), ws.reshape(-1) if ws.size > 1
                                    else float(ws.reshape(-1)[0]), float(ys.reshape(-1)[0]),
-                                   int(y_zp.reshape(-1)[0]), yt, activation, force_sequential)
+                                   int(y_zp.reshape(-1)[0]), yt, activation, force_sequential, op)
     stats = NumericsStats(events=events, chunk=chunk, fast_path=fast, macs=x.shape[0] * x.shape[1] * n)
     return y.astype(storage_dtype(yt)), stats
 
@@ -340,7 +353,7 @@ def qconv2d(x_q, w_q, bias_q=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilatio
                 patches = conv_patches(xg, (kh, kw), strides, pads_t, dilations, slice(r0, r1))
                 out, ev, fast, _ = _gemm(profile, patches, wc, None if bias is None else bias[ch],
                                          float(xs.reshape(-1)[0]), w_scale_g, float(ys.reshape(-1)[0]), y_zp, yt,
-                                         activation, force_sequential)
+                                         activation, force_sequential, "conv2d")
                 fast_all &= fast
                 y[img, ch, r0:r1, :] = out.T.reshape(og, r1 - r0, wo)
                 for name in ("acc_overflow", "acc_saturation", "spill_overflow", "spill_saturation"):
@@ -369,3 +382,73 @@ def qmatmul_integer(x_q, w_q, x_zero_point=0, w_zero_point=0, *, hw, x_type=None
     model = accumulator_model(profile, x.shape[1])
     acc, events, fast = accumulate(xc, wc, None, model, force_sequential=force_sequential)
     return acc, NumericsStats(events=events, chunk=model.chunk, fast_path=fast, macs=x.size * w.shape[1])
+
+
+def qlinear_grouped(x_q, w_q, bias=None, *, x_scale, x_zero_point, w_scale, w_zero_point=0, group_size: int,
+                    y_scale, y_zero_point, hw, activation=None, x_type=None, w_type=None, y_type=None,
+                    force_sequential=False):
+    """Per-group weight quantization (e.g. W4A8 with one weight scale per ``group_size`` inputs).
+
+    x_q (M, K) integer with per-tensor ``x_scale``; w_q (K, N) with ``w_scale`` / ``w_zero_point``
+    of shape (K // group_size, N). Contract modelled (QServe / TensorRT-LLM W4A8 style kernels):
+    each group's dot product is an integer partial sum under the profile's accumulator (events are
+    located at (output channel, group)); the partial sums are scaled and summed in float32 in group
+    order, y_real = sum_g float32(acc_g) * float32(x_scale * w_scale[g]); then the float32 ``bias``
+    (real units, shape (N,)) is added and the output quantized: clamp(round_half_even(y_real /
+    y_scale) + y_zero_point). Returns (y_q (M, N), NumericsStats).
+    """
+    profile = load_profile(hw)
+    x = np.asarray(x_q)
+    w = np.asarray(w_q)
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise ValueError(f"shape mismatch: x_q {x.shape} @ w_q {w.shape}")
+    k, n = w.shape
+    if not isinstance(group_size, (int, np.integer)) or group_size <= 0 or k % group_size:
+        raise ValueError(f"group_size: must be a positive divisor of K={k}, got {group_size!r}")
+    groups = k // group_size
+    xt = _operand_type(x, x_type, "x_q")
+    wt = _operand_type(w, w_type, "w_q")
+    _check_range(x, xt, "x_q")
+    _check_range(w, wt, "w_q")
+    xs = float(_check_scale(x_scale, "x_scale", 1).reshape(-1)[0])
+    ws = np.asarray(w_scale, dtype=np.float64)
+    if ws.shape not in ((groups, n), ()):
+        raise ValueError(f"w_scale: expected shape ({groups}, {n}) (K // group_size, N), got {ws.shape}")
+    ws = np.broadcast_to(_check_scale(ws.reshape(-1), "w_scale", None).reshape(ws.shape), (groups, n))
+    w_zp = np.asarray(w_zero_point)
+    if w_zp.shape not in ((groups, n), ()):
+        raise ValueError(f"w_zero_point: expected shape ({groups}, {n}) or a scalar, got {w_zp.shape}")
+    w_zp = np.broadcast_to(_zero_point(w_zp.reshape(-1), wt, "w_zero_point", None).reshape(w_zp.shape),
+                           (groups, n)).astype(np.int64)
+    x_zp = int(_zero_point(x_zero_point, xt, "x_zero_point", 1).reshape(-1)[0])
+    ys = float(_check_scale(y_scale, "y_scale", 1).reshape(-1)[0])
+    yt = _output_type(y_zero_point, xt, y_type)
+    y_zp = int(_zero_point(y_zero_point, yt, "y_zero_point", 1).reshape(-1)[0])
+    if "per_group" not in profile.requant.granularity:
+        raise ValueError(f"w_scale: per-group scales are not supported by profile '{profile.name}'; "
+                         f"allowed granularity: {', '.join(profile.requant.granularity)}")
+    _check_contract(profile, xt, wt, np.array([x_zp]), w_zp.reshape(-1), False)
+    b = None if bias is None else np.asarray(bias, dtype=np.float32).reshape(-1)
+    if b is not None and b.shape != (n,):
+        raise ValueError(f"bias: expected shape ({n},), got {np.shape(bias)}")
+    model = accumulator_model(profile, group_size)
+    xc = x.astype(np.int64) - x_zp
+    y_real = np.zeros((x.shape[0], n), dtype=np.float32)
+    per_group_events = []
+    fast_all = True
+    scale32 = (np.float32(xs) * ws.astype(np.float32)).astype(np.float32)  # (G, N), float32 product
+    for g in range(groups):
+        rows = slice(g * group_size, (g + 1) * group_size)
+        wc = w[rows].astype(np.int64) - w_zp[g][None, :]
+        acc, ev, fast = accumulate(xc[:, rows], wc, None, model, force_sequential=force_sequential)
+        fast_all &= fast
+        per_group_events.append(ev)
+        y_real += acc.astype(np.float32) * scale32[g][None, :]
+    if b is not None:
+        y_real += b[None, :]
+    qmin, qmax = type_range(yt)
+    lo, hi = _activation_bounds(activation, ys, y_zp, qmin, qmax)
+    y = np.clip(np.rint(y_real / np.float32(ys)) + y_zp, lo, hi)
+    events = AccumulationEvents.concat_chunks(per_group_events)
+    stats = NumericsStats(events=events, chunk=group_size, fast_path=fast_all, macs=x.shape[0] * k * n)
+    return y.astype(storage_dtype(yt)), stats

@@ -18,7 +18,7 @@ import numpy as np
 
 from accelsim.errors import InputError
 from accelsim.numerics.accumulate import AccumulationEvents
-from accelsim.numerics.api import qconv2d, qlinear
+from accelsim.numerics.api import qconv2d, qlinear, qlinear_grouped
 from accelsim.numerics.floatops import float_op, merge_heads, split_heads
 from accelsim.numerics.metrics import error_metrics
 from accelsim.quant.legalize import LegalizedWorkload, OperandPlan
@@ -61,9 +61,6 @@ def activation_params(t: np.ndarray, plan: OperandPlan) -> QuantParams:
 
 
 def weight_params(w: np.ndarray, plan: OperandPlan, axis: int) -> QuantParams:
-    if plan.granularity == "per_group":
-        raise InputError("per_group weight quantization runs only in the weight-only path, which the "
-                         "numerics do not model yet; use per_channel or per_tensor", field="quant.weights")
     ch_axis = axis if plan.granularity == "per_channel" else None
     lo, hi = calibrate_range(w, plan.calibration, axis=ch_axis, percentile=plan.percentile,
                              type_name=plan.type_name, symmetric=plan.symmetric)
@@ -85,8 +82,6 @@ def _bias_q(bias, x_scale: float, w_params: QuantParams) -> np.ndarray | None:
 def _events_sum(acc: AccumulationEvents | None, new: AccumulationEvents) -> AccumulationEvents:
     if acc is None:
         return new
-    if acc.acc_overflow.shape != new.acc_overflow.shape:
-        return acc
     acc += new
     return acc
 
@@ -155,9 +150,34 @@ def execute(legal: LegalizedWorkload, data: DataSource, progress=None) -> dict[s
     return results
 
 
+def grouped_weight_params(w: np.ndarray, plan: OperandPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-group quantization of a linear weight (K, N): (w_q, scale (K/G, N), zero_point (K/G, N))."""
+    k, n = w.shape
+    g = plan.group_size
+    cols = w.reshape(k // g, g, n).transpose(1, 0, 2).reshape(g, -1)  # one column per (group, channel)
+    lo, hi = calibrate_range(cols, plan.calibration, axis=1, percentile=plan.percentile,
+                             type_name=plan.type_name, symmetric=plan.symmetric)
+    p = params_from_range(lo, hi, plan.type_name, plan.symmetric, axis=1, power_of_two=plan.power_of_two,
+                          tensor=cols)
+    q = p.quantize(cols).reshape(g, k // g, n).transpose(1, 0, 2).reshape(k, n)
+    return q, p.scale.reshape(k // g, n), p.zero_point.reshape(k // g, n)
+
+
 def _mac_layer(layer: Layer, x: _QTensor, weight, bias, plan, out_params: QuantParams, profile):
     x_scale, x_zp = _scalar(x.params)
     y_scale, y_zp = _scalar(out_params)
+    if plan.weights.granularity == "per_group":
+        if layer.op != "linear":
+            raise InputError(f"layer '{layer.name}': per_group weights are modelled for linear layers only",
+                             field="quant.weights.granularity")
+        w_q, w_scale, w_zp = grouped_weight_params(weight, plan.weights)
+        lead = x.q.shape[:-1]
+        y, stats = qlinear_grouped(x.q.reshape(-1, x.q.shape[-1]), w_q, bias, x_scale=x_scale, x_zero_point=x_zp,
+                                   w_scale=w_scale, w_zero_point=w_zp, group_size=plan.weights.group_size,
+                                   y_scale=y_scale, y_zero_point=y_zp, hw=profile, x_type=x.params.type_name,
+                                   w_type=plan.weights.type_name, y_type=out_params.type_name,
+                                   activation=layer.activation)
+        return y.reshape(*lead, -1), stats
     axis = 1 if layer.op == "linear" else 0
     wp = weight_params(weight, plan.weights, axis)
     w_q = wp.quantize(weight)
@@ -207,7 +227,7 @@ def _matmul_layer(layer: Layer, a: _QTensor, b: _QTensor, legal: LegalizedWorklo
         y, stats = qlinear(np.ascontiguousarray(a3[h]), np.ascontiguousarray(b3[h]), None, x_scale=x_scale,
                            x_zero_point=x_zp, w_scale=w_scale, w_zero_point=w_zp, y_scale=y_scale,
                            y_zero_point=y_zp, hw=profile, x_type=a.params.type_name, w_type=b.params.type_name,
-                           y_type=out_params.type_name)
+                           y_type=out_params.type_name, op="matmul")
         outs.append(y)
         events = _events_sum(events, stats.events)
         fast &= stats.fast_path

@@ -111,12 +111,19 @@ def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
 
 
 def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
-                                     single_rounding: bool = False) -> np.ndarray:
-    """TFLite MultiplyByQuantizedMultiplier for int32 ``x`` (int64 array); per-channel arrays broadcast."""
+                                     single_rounding: bool = False, *, rounding: str | None = None) -> np.ndarray:
+    """TFLite MultiplyByQuantizedMultiplier for int32 ``x`` (int64 array); per-channel arrays broadcast.
+
+    ``rounding``: 'double' (gemmlowp: SRDHM then RoundingDivideByPOT, ties away from zero),
+    'single' (TFLITE_SINGLE_ROUNDING: one 64-bit multiply, one rounding, ties toward +inf) or
+    'ruy' (ruy's kernels, TFLite's optimized int8 GEMM: doubling high multiply then a rounding right
+    shift, both rounding ties toward +inf — ruy/apply_multiplier.cc, kernel_x86 "rounding right shift").
+    """
+    rounding = rounding or ("single" if single_rounding else "double")
     x = wrap_int32(np.asarray(x, dtype=np.int64))
     multiplier = np.asarray(multiplier, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
-    if single_rounding:
+    if rounding == "single":
         total_shift = 31 - shift
         rnd = np.int64(1) << (total_shift - 1)
         result = (x * multiplier + rnd) >> total_shift
@@ -124,7 +131,13 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shif
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
     shifted = wrap_int32(x * (np.int64(1) << left))  # int32 multiply in C++: wraps
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
+    if rounding == "double":
+        return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
+    if rounding == "ruy":
+        high = np.clip((shifted * multiplier + (np.int64(1) << 30)) >> 31, INT32_MIN, INT32_MAX)
+        nudge = np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
+        return (high + nudge) >> right
+    raise ValueError(f"unknown fixed-point rounding '{rounding}' (allowed: double, single, ruy)")
 
 
 def tflite_effective_scale(x_scale, w_scale, y_scale) -> np.ndarray:
@@ -136,15 +149,26 @@ def tflite_effective_scale(x_scale, w_scale, y_scale) -> np.ndarray:
 
 
 def requant_fixed_point(acc: np.ndarray, real_scale: np.ndarray, zero_point: int, qmin: int, qmax: int,
-                        single_rounding: bool = False) -> np.ndarray:
-    """gemmlowp/TFLite requantization with per-channel (or scalar) real multipliers."""
+                        single_rounding: bool = False, *, rounding: str | None = None) -> np.ndarray:
+    """gemmlowp/TFLite requantization with per-channel (or scalar) real multipliers.
+
+    ``rounding``: 'double' | 'single' | 'ruy' (see multiply_by_quantized_multiplier), or
+    'float64_away' (no integer multiplier: acc x double real scale, rounded half away from zero).
+    """
+    rounding = rounding or ("single" if single_rounding else "double")
     real = np.atleast_1d(np.asarray(real_scale, dtype=np.float64))
-    pairs = [quantize_multiplier(float(r), single_rounding) for r in real]
+    if rounding == "float64_away":
+        # LiteRT 2.x reference FULLY_CONNECTED, measured against the interpreter: the int32
+        # accumulator times the double-precision real multiplier, std::round (ties away from zero)
+        v = wrap_int32(np.asarray(acc, dtype=np.int64)).astype(np.float64) * (real if real.size > 1 else real[0])
+        y = np.sign(v) * np.floor(np.abs(v) + 0.5)
+        return np.clip(y, qmin - zero_point, qmax - zero_point).astype(np.int64) + zero_point
+    pairs = [quantize_multiplier(float(r), rounding == "single") for r in real]
     mult = np.array([p[0] for p in pairs], dtype=np.int64)
     shift = np.array([p[1] for p in pairs], dtype=np.int64)
     if real.size == 1:
         mult, shift = mult[0], shift[0]
-    y = multiply_by_quantized_multiplier(acc, mult, shift, single_rounding) + zero_point
+    y = multiply_by_quantized_multiplier(acc, mult, shift, rounding=rounding) + zero_point
     return np.clip(y, qmin, qmax)
 
 
