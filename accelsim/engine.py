@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from accelsim.energy import op_energy
+from accelsim.energy import layer_energy, op_energy
 from accelsim.hardware import HardwareProfile
 from accelsim.inttypes import type_bits
 from accelsim.numerics.execute import execute
@@ -60,15 +60,13 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     clock = profile.clock_hz
     for layer in workload.layers:
         plan = legal.plans[layer.name]
-        t = layer_timing(layer, plan, profile)
+        a_bits, w_bits = type_bits(plan.activations.type_name), type_bits(plan.weights.type_name)
+        t = layer_timing(layer, profile, a_bits, w_bits)
         num = numerics[layer.name]
-        e = op_energy(profile, type_bits(plan.activations.type_name), type_bits(plan.weights.type_name))
-        energy_mac = t.macs * e.mac_pj
-        energy_requant = t.outputs * (e.requant_pj if layer.is_mac else e.add_pj)
-        sram_level = profile.on_chip[-1] if profile.on_chip else profile.dram
-        energy_sram = t.sram_bytes * sram_level.energy_pj_per_byte
-        energy_dram = t.dram_bytes * profile.dram.energy_pj_per_byte
-        memory_bound = t.memory_cycles > t.compute_cycles
+        e = layer_energy(profile, op_energy(profile, a_bits, w_bits), macs=t.macs, outputs=t.outputs,
+                         is_mac=layer.is_mac, psum_adds=t.psum_adds, level_bytes=t.level_bytes)
+        energy_mac, energy_requant, energy_sram, energy_dram = e.mac_pj, e.requant_pj, e.sram_pj, e.dram_pj
+        memory_bound = t.memory_bound
         rows.append({
             "profile": profile.name, "layer": layer.name, "op": layer.op, "macs": t.macs,
             "weight_bytes": t.weight_bytes, "act_bytes": t.act_bytes, "cycles": t.cycles,

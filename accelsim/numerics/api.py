@@ -146,7 +146,11 @@ def _requantize(profile: HardwareProfile, acc: np.ndarray, x_scale, w_scale, y_s
     if kind == "float32":
         return requant_float32(acc, ort_output_scale(x_scale, w_scale, y_scale), y_zp, qmin, qmax, rounding)
     if kind == "fixed_point":
-        return requant_fixed_point(acc, tflite_effective_scale(x_scale, w_scale, y_scale), y_zp, qmin, qmax,
+        # TFLite: per-tensor FULLY_CONNECTED multiplies the two input scales in float32 first
+        # (GetQuantizedConvolutionMultipler); the float64_away reference kernel works in double throughout
+        float_product = op in ("linear", "matmul") and np.ndim(w_scale) == 0 and rounding != "float64_away"
+        return requant_fixed_point(acc, tflite_effective_scale(x_scale, w_scale, y_scale, float_product), y_zp,
+                                   qmin, qmax,
                                    rounding=rounding)
     ex = pot_exponent(float(x_scale))
     ey = pot_exponent(float(y_scale))

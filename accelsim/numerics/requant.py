@@ -140,12 +140,19 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shif
     raise ValueError(f"unknown fixed-point rounding '{rounding}' (allowed: double, single, ruy)")
 
 
-def tflite_effective_scale(x_scale, w_scale, y_scale) -> np.ndarray:
-    """TFLite's effective output scale: double(float in) * double(float filter) / double(float out)."""
-    xs = np.float64(np.float32(x_scale))
-    ws = np.asarray(w_scale, dtype=np.float32).astype(np.float64)
+def tflite_effective_scale(x_scale, w_scale, y_scale, float_product: bool = False) -> np.ndarray:
+    """TFLite's effective output scale, as a double.
+
+    Per-channel (PopulateConvolutionQuantizationParams, and every int8 CONV_2D): double(float in) x
+    double(float filter) / double(float out). Per-tensor FULLY_CONNECTED (GetQuantizedConvolutionMultipler,
+    ``float_product=True``): the input x filter product is taken in float32 first, then divided in double.
+    """
+    xs = np.float32(x_scale)
+    ws = np.asarray(w_scale, dtype=np.float32)
     ys = np.float64(np.float32(y_scale))
-    return xs * ws / ys
+    if float_product:
+        return (xs * ws).astype(np.float32).astype(np.float64) / ys
+    return np.float64(xs) * ws.astype(np.float64) / ys
 
 
 def requant_fixed_point(acc: np.ndarray, real_scale: np.ndarray, zero_point: int, qmin: int, qmax: int,

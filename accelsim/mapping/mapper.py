@@ -1,0 +1,229 @@
+"""Map a GEMM onto a rows x cols array and tile it through the memory hierarchy.
+
+Array schedule (SCALE-Sim's analytical model, checked against SCALE-Sim v3 in tests/timing):
+the GEMM is cut into folds of the array; per dataflow the spatial rows Sr, spatial columns Sc and
+temporal dimension T are
+
+    output stationary  (os): Sr = M, Sc = N, T = K;   per fold T + R + C - 2 cycles (operand skew in,
+                                                       results drained out through the array)
+    weight stationary  (ws): Sr = K, Sc = N, T = M;   per fold T + 2R + C - 2 (R cycles to load weights)
+    input stationary   (is): Sr = K, Sc = M, T = N;   per fold T + 2R + C - 2
+
+folds = ceil(Sr / R) x ceil(Sc / C) per GEMM (x batch), spread over ``count`` arrays; the layer
+takes ceil(folds / count) x per-fold - 1 cycles (SCALE-Sim counts from cycle 0).
+K-chunking: on ws/is arrays K is reduced R rows at a time (partial sums spill between folds); on
+os arrays the whole K accumulates in place. This is :meth:`HardwareProfile.k_chunk`, the order the
+numerics follow.
+
+Memory hierarchy: for every on-chip level (outermost first) a tile (tm, tk, tn) is chosen that fits
+the level double-buffered (2 x (A tile + B tile) + the C tile at accumulator width) and minimizes
+the bytes moved in from the parent level over two loop orders with K innermost (so partial sums stay
+on chip): ``mnk`` (A tile reused across the n loop when K is not tiled) and ``nmk`` (B tile reused
+across the m loop when K is not tiled). The innermost level feeds the array, whose operand demand
+follows the dataflow (e.g. ws: every weight read once, activations once per column fold, partial sums
+read and written once per extra row fold).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.hardware import HardwareProfile
+from accelsim.mapping.gemm import GemmView, gemm_view
+from accelsim.workload.layers import Layer
+
+
+def _bytes(elements: int, bits: int) -> int:
+    return math.ceil(elements * bits / 8)
+
+
+def spatial_temporal(dataflow: str, m: int, k: int, n: int) -> tuple[int, int, int]:
+    """(Sr, Sc, T) of a GEMM under ``dataflow`` (SCALE-Sim's convention)."""
+    if dataflow == "output_stationary":
+        return m, n, k
+    if dataflow == "weight_stationary":
+        return k, n, m
+    if dataflow == "input_stationary":
+        return k, m, n
+    raise ValueError(f"unknown dataflow '{dataflow}'")
+
+
+def fold_cycles(dataflow: str, t: int, rows: int, cols: int) -> int:
+    """Cycles of one fold (one array-full of stationary operands) streaming ``t`` steps."""
+    if dataflow == "output_stationary":
+        return t + rows + cols - 2
+    return t + 2 * rows + cols - 2
+
+
+def array_compute_cycles(dataflow: str, m: int, k: int, n: int, rows: int, cols: int, count: int = 1,
+                         batch: int = 1) -> tuple[int, int, int]:
+    """(cycles, row_folds, col_folds) for ``batch`` GEMMs M x K x N on ``count`` arrays, no stalls."""
+    sr, sc, t = spatial_temporal(dataflow, m, k, n)
+    row_folds, col_folds = math.ceil(sr / rows), math.ceil(sc / cols)
+    folds = batch * row_folds * col_folds
+    if folds == 0 or t == 0:
+        return 0, row_folds, col_folds
+    return math.ceil(folds / count) * fold_cycles(dataflow, t, rows, cols) - 1, row_folds, col_folds
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """The GEMM tile held in one on-chip level (double-buffered) and the loop order over tiles."""
+
+    level: str
+    tile_m: int
+    tile_k: int
+    tile_n: int
+    loop_order: str   # outer -> inner over tiles, K innermost: "mnk" or "nmk"
+    tiles: int        # number of (m, k, n) tiles per layer (all batches)
+
+
+@dataclass(frozen=True)
+class LevelTraffic:
+    """Bytes moved into ``level`` from its parent (or, for the array, read from the innermost level)."""
+
+    level: str
+    a_bytes: int
+    b_bytes: int
+    c_bytes: int        # outputs written back (at output width)
+    psum_bytes: int = 0  # partial sums read + written between folds (accumulator width)
+
+    @property
+    def total(self) -> int:
+        return self.a_bytes + self.b_bytes + self.c_bytes + self.psum_bytes
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How one MAC layer runs: array schedule, K-chunks, tiles per level and data movement."""
+
+    layer: str
+    view: GemmView
+    dataflow: str
+    rows: int
+    cols: int
+    count: int
+    row_folds: int
+    col_folds: int
+    k_chunk: int | None
+    compute_cycles: int
+    tilings: tuple[Tiling, ...]         # one per on-chip level, outermost first
+    traffic: tuple[LevelTraffic, ...]   # [0]: DRAM -> first on-chip level, ..., then the array's reads
+
+    @property
+    def dram_bytes(self) -> int:
+        return self.traffic[0].total
+
+    @property
+    def macs(self) -> int:
+        return self.view.macs
+
+
+def _candidates(dim: int, base: int) -> np.ndarray:
+    """Tile sizes for one dimension: multiples of the array fold (base) by powers of two, and the full dim."""
+    vals = {dim}
+    v = max(1, min(base, dim))
+    while v < dim:
+        vals.add(v)
+        v *= 2
+    return np.array(sorted(vals), dtype=np.int64)
+
+
+def _tile_level(view: GemmView, capacity: int, a_bits: int, b_bits: int, c_bits: int, acc_bits: int,
+                rows: int, cols: int, dataflow: str) -> tuple[Tiling, LevelTraffic] | None:
+    """Best tile for a level of ``capacity`` bytes; None if not even the smallest tile fits."""
+    m, k, n = view.m, view.k, view.n
+    sr_base = {"output_stationary": (rows, 1, cols), "weight_stationary": (1, rows, cols),
+               "input_stationary": (cols, rows, 1)}[dataflow]
+    tm = _candidates(m, sr_base[0])[:, None, None]
+    tk = _candidates(k, sr_base[1])[None, :, None]
+    tn = _candidates(n, sr_base[2])[None, None, :]
+    need = 2 * ((tm * tk * a_bits + tk * tn * b_bits + 7) // 8) + (tm * tn * acc_bits + 7) // 8
+    fits = need <= capacity
+    if not fits.any():
+        return None
+    mt, kt, nt = -(-m // tm), -(-k // tk), -(-n // tn)
+    a_total, b_total = _bytes(view.a_stored_elements // view.batch, a_bits), _bytes(k * n, b_bits)
+    # mnk: A tile stays while n loops if K is not tiled; B re-read per m tile unless all of B fits
+    a_mnk = np.where(kt == 1, a_total, a_total * nt)
+    b_mnk = np.where((kt == 1) & (nt == 1), b_total, b_total * mt)
+    # nmk: B tile stays while m loops if K is not tiled; A re-read per n tile unless all of A fits
+    b_nmk = np.where(kt == 1, b_total, b_total * mt)
+    a_nmk = np.where((kt == 1) & (mt == 1), a_total, a_total * nt)
+    cost_mnk = np.where(fits, a_mnk + b_mnk, np.iinfo(np.int64).max)
+    cost_nmk = np.where(fits, a_nmk + b_nmk, np.iinfo(np.int64).max)
+    i_mnk = np.unravel_index(np.argmin(cost_mnk), cost_mnk.shape)
+    i_nmk = np.unravel_index(np.argmin(cost_nmk), cost_nmk.shape)
+    if cost_mnk[i_mnk] <= cost_nmk[i_nmk]:
+        idx, order, a, b = i_mnk, "mnk", a_mnk, b_mnk
+    else:
+        idx, order, a, b = i_nmk, "nmk", a_nmk, b_nmk
+    bm, bk, bn = int(tm[idx[0], 0, 0]), int(tk[0, idx[1], 0]), int(tn[0, 0, idx[2]])
+    tiles = view.batch * math.ceil(m / bm) * math.ceil(k / bk) * math.ceil(n / bn)
+    a_bytes = int(np.broadcast_to(a, cost_mnk.shape)[idx]) * view.batch
+    b_bytes = int(np.broadcast_to(b, cost_mnk.shape)[idx]) * view.batch
+    c_bytes = _bytes(view.c_elements, c_bits)
+    return (Tiling(level="", tile_m=bm, tile_k=bk, tile_n=bn, loop_order=order, tiles=tiles),
+            LevelTraffic(level="", a_bytes=a_bytes, b_bytes=b_bytes, c_bytes=c_bytes))
+
+
+def _array_reads(view: GemmView, dataflow: str, row_folds: int, col_folds: int, a_bits: int, b_bits: int,
+                 c_bits: int, acc_bits: int) -> LevelTraffic:
+    """Operand demand of the array on the innermost level (bytes)."""
+    b = view.batch
+    a_all, b_all = _bytes(view.a_elements, a_bits), _bytes(view.b_elements, b_bits)
+    c_all = _bytes(view.c_elements, c_bits)
+    psum = 0
+    if dataflow == "output_stationary":     # Sr = M, Sc = N: A once per column fold, B once per row fold
+        a_rd, b_rd = a_all * col_folds, b_all * row_folds
+    elif dataflow == "weight_stationary":   # Sr = K, Sc = N: B once, A once per column fold
+        a_rd, b_rd = a_all * col_folds, b_all
+        psum = 2 * (row_folds - 1) * _bytes(view.c_elements, acc_bits)
+    else:                                   # input stationary: Sr = K, Sc = M: A once, B once per column fold
+        a_rd, b_rd = a_all, b_all * col_folds
+        psum = 2 * (row_folds - 1) * _bytes(view.c_elements, acc_bits)
+    del b
+    return LevelTraffic(level="array", a_bytes=a_rd, b_bytes=b_rd, c_bytes=c_all, psum_bytes=psum)
+
+
+def map_gemm(name: str, view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: int,
+             c_bits: int) -> Mapping:
+    """Map a GEMM view with operand widths (bits) onto ``profile``."""
+    arr = profile.array
+    acc_bits = profile.accumulator.spill_bits
+    cycles, row_folds, col_folds = array_compute_cycles(arr.dataflow, view.m, view.k, view.n, arr.rows, arr.cols,
+                                                        arr.count, view.batch)
+    tilings: list[Tiling] = []
+    traffic: list[LevelTraffic] = []
+    compulsory = LevelTraffic(level="", a_bytes=_bytes(view.a_stored_elements, a_bits),
+                              b_bytes=_bytes(view.b_elements, b_bits), c_bytes=_bytes(view.c_elements, c_bits))
+    for level in profile.on_chip:
+        found = _tile_level(view, level.bytes, a_bits, b_bits, c_bits, acc_bits, arr.rows, arr.cols, arr.dataflow)
+        if found is None:  # too small for any tile: stream operands straight through (no reuse)
+            tiling = Tiling(level=level.name, tile_m=1, tile_k=1, tile_n=1, loop_order="mnk",
+                            tiles=view.batch * view.m * view.k * view.n)
+            moved = LevelTraffic(level=level.name, a_bytes=_bytes(view.macs, a_bits),  # no reuse at all
+                                 b_bytes=_bytes(view.macs, b_bits), c_bytes=compulsory.c_bytes)
+        else:
+            t, moved = found
+            tiling = Tiling(level.name, t.tile_m, t.tile_k, t.tile_n, t.loop_order, t.tiles)
+            moved = LevelTraffic(level.name, moved.a_bytes, moved.b_bytes, moved.c_bytes)
+        tilings.append(tiling)
+        traffic.append(moved)
+    if not traffic:  # no on-chip level: the array reads DRAM directly
+        traffic.append(LevelTraffic(profile.dram.name, compulsory.a_bytes, compulsory.b_bytes, compulsory.c_bytes))
+    traffic.append(_array_reads(view, arr.dataflow, row_folds, col_folds, a_bits, b_bits, c_bits, acc_bits))
+    return Mapping(layer=name, view=view, dataflow=arr.dataflow, rows=arr.rows, cols=arr.cols, count=arr.count,
+                   row_folds=row_folds, col_folds=col_folds, k_chunk=profile.k_chunk(view.k),
+                   compute_cycles=cycles, tilings=tuple(tilings), traffic=tuple(traffic))
+
+
+def map_layer(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits: int, out_bits: int | None = None,
+              b_bits: int | None = None) -> Mapping:
+    """Map a MAC layer. ``b_bits``: width of a matmul's B operand (e.g. the KV cache), else ``w_bits``."""
+    view = gemm_view(layer)
+    bb = w_bits if view.b_is_weight else (b_bits or a_bits)
+    return map_gemm(layer.name, view, profile, a_bits, bb, out_bits or a_bits)

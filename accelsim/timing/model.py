@@ -1,0 +1,103 @@
+"""Per-layer timing: mapping -> SimPy tile pipeline -> cycles, stalls, traffic, regime.
+
+MAC layers are mapped (accelsim.mapping); the pipeline granularity is the finest tiling in the
+hierarchy (the smallest double-buffered level bounds how much is in flight). Elementwise and float
+ops run on a vector unit of ``cols x count`` lanes (one element per lane per cycle), streaming their
+inputs and outputs through DRAM. Every layer also gets its closed-form roofline bounds, which the
+simulated latency can never beat: ``cycles >= max(compute_bound, memory_bound)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from accelsim.hardware import HardwareProfile
+from accelsim.mapping import Mapping, map_layer
+from accelsim.timing.pipeline import simulate_layer
+from accelsim.workload.layers import Layer
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    """Timing and traffic of one layer (cycles of the profile's clock, bytes)."""
+
+    macs: int
+    weight_bytes: int
+    act_bytes: int
+    compute_cycles: int     # array (or vector unit) busy cycles
+    memory_cycles: int      # DRAM bytes / DRAM bandwidth, in cycles (the roofline memory bound)
+    cycles: int             # simulated latency
+    dram_bytes: int
+    sram_bytes: int         # bytes moved in and out of all on-chip levels
+    outputs: int
+    level_bytes: tuple[tuple[str, int], ...] = ()
+    psum_adds: int = 0      # partial-sum accumulations between folds (additions at spill width)
+    events: int = 0
+    mapping: Mapping | None = None
+
+    @property
+    def stall_cycles(self) -> int:
+        return max(0, self.cycles - self.compute_cycles)
+
+    @property
+    def compute_bound_cycles(self) -> int:
+        return self.compute_cycles
+
+    @property
+    def memory_bound(self) -> bool:
+        """The simulation's verdict: the DRAM engine, not the array, set the pace."""
+        return self.memory_cycles > self.compute_cycles
+
+
+def _bytes(elements: int, bits: int) -> int:
+    return math.ceil(elements * bits / 8)
+
+
+def _cycles(nbytes: float, bandwidth: float, clock: float) -> float:
+    return nbytes / bandwidth * clock
+
+
+def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits: int, b_bits: int | None = None,
+                     out_bits: int | None = None) -> LayerTiming:
+    m = map_layer(layer, profile, a_bits, w_bits, out_bits=out_bits, b_bits=b_bits)
+    clock = profile.clock_hz
+    parents = [profile.dram, *profile.on_chip]  # traffic[i] moves from parents[i] into level i+1
+    transfer = [_cycles(t.total, parents[i].bandwidth_Bps, clock) for i, t in enumerate(m.traffic)]
+    tiles = max([t.tiles for t in m.tilings] or [1])
+    sim = simulate_layer(tiles, m.compute_cycles, transfer, profile.dram.latency_cycles)
+    dram = m.traffic[0].total
+    on_chip = sum(t.total for t in m.traffic[:-1]) + sum(t.total for t in m.traffic[1:]) if profile.on_chip else 0
+    weight_bytes = m.traffic[0].b_bytes if m.view.b_is_weight else 0
+    psum_adds = (m.row_folds - 1) * m.view.c_elements if m.dataflow != "output_stationary" else 0
+    return LayerTiming(macs=m.macs, weight_bytes=weight_bytes, act_bytes=dram - weight_bytes,
+                       compute_cycles=m.compute_cycles, memory_cycles=math.ceil(transfer[0]),
+                       cycles=max(sim.cycles, 1), dram_bytes=dram, sram_bytes=on_chip, outputs=m.view.c_elements,
+                       level_bytes=tuple((t.level, t.total) for t in m.traffic), psum_adds=psum_adds,
+                       events=sim.events, mapping=m)
+
+
+def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int) -> LayerTiming:
+    """Elementwise / float ops: a vector unit of cols x count lanes; inputs and outputs via DRAM."""
+    clock = profile.clock_hz
+    in_bytes = _bytes(layer.in_elements, a_bits)
+    out_bytes = _bytes(layer.out_elements, a_bits)
+    dram = in_bytes + out_bytes
+    compute = math.ceil(layer.out_elements / (profile.array.cols * profile.array.count))
+    buffer = min((lv.bytes for lv in profile.on_chip), default=dram) or dram
+    tiles = max(1, math.ceil(dram / max(1, buffer // 2)))
+    transfer = [_cycles(dram, profile.dram.bandwidth_Bps, clock)]
+    sim = simulate_layer(tiles, compute, transfer, profile.dram.latency_cycles)
+    sram = 2 * dram if profile.on_chip else 0
+    return LayerTiming(macs=0, weight_bytes=0, act_bytes=dram, compute_cycles=compute,
+                       memory_cycles=math.ceil(transfer[0]), cycles=max(sim.cycles, 1), dram_bytes=dram,
+                       sram_bytes=sram, outputs=layer.out_elements, level_bytes=((profile.dram.name, dram),),
+                       events=sim.events)
+
+
+def layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int = 8, w_bits: int = 8,
+                 b_bits: int | None = None) -> LayerTiming:
+    """Timing of one layer with activation / weight widths in bits (``b_bits``: a matmul's B operand)."""
+    if layer.is_mac:
+        return mac_layer_timing(layer, profile, a_bits, w_bits, b_bits=b_bits)
+    return vector_layer_timing(layer, profile, a_bits)
