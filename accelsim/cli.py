@@ -139,7 +139,7 @@ def _cmd_run(args) -> int:
     else:
         console = _console()
         for r in results:
-            print_run(console, r.frame, r.profile.name, workload.name, r.notes, workload.sample)
+            print_run(console, r.frame, r.profile.name, workload.name, r.notes, workload.sample, r.llm)
     if not args.no_write:
         atomic_write(out_dir / "results.json", json_text)
         atomic_write(out_dir / "results.csv", csv_text)

@@ -17,6 +17,7 @@ from accelsim.numerics.execute import execute
 from accelsim.quant import legalize
 from accelsim.results.schema import ALL_COLUMNS
 from accelsim.timing import layer_timing
+from accelsim.timing.llm import model_llm
 from accelsim.workload.data import DataSource
 from accelsim.workload.workload import Workload
 
@@ -28,6 +29,7 @@ class RunResult:
     frame: pd.DataFrame
     notes: list[str]
     event_locations: list[dict] = field(default_factory=list)
+    llm: dict | None = None  # whole-model LLM timing (prefill + decode), when the workload has an llm section
 
     def summary(self) -> dict:
         f = self.frame
@@ -47,6 +49,7 @@ class RunResult:
             "numerics_sample": self.workload.sample,
             "legalization_notes": self.notes,
             "event_locations": self.event_locations,
+            "llm": self.llm,
         }
 
 
@@ -91,4 +94,9 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
                                   "events": int(grid[ch, chunk])})
     notes = legal.notes + [n for r in numerics.values() for n in r.notes]
     frame = pd.DataFrame(rows, columns=ALL_COLUMNS)
-    return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations)
+    llm = None
+    if workload.llm is not None:
+        ctx = workload.llm
+        llm = model_llm(profile, ctx.config, prompt=ctx.prompt, decode_steps=ctx.decode_steps).summary()
+    return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,
+                     llm=llm)

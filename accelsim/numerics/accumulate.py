@@ -280,7 +280,9 @@ def accumulate_reference(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None
     n_chunks = max(1, -(-k // chunk))
     acc_lo, acc_hi = _limits(model.acc_bits)
     sp_lo, sp_hi = _limits(model.spill_bits)
-    x = xc.astype(object) if model.acc_bits >= 64 or model.spill_bits >= 64 else xc.astype(np.int64)
+    # int64 holds every intermediate only up to 62-bit registers (a 63-bit sum of two 62-bit values);
+    # wider registers run on Python ints
+    x = xc.astype(object) if max(model.acc_bits, model.spill_bits) >= 63 else xc.astype(np.int64)
     w = wc.astype(x.dtype)
     events = AccumulationEvents.zeros(n, n_chunks)
 

@@ -44,9 +44,15 @@ def layer_table(frame: pd.DataFrame, title: str) -> Table:
 
 
 def print_run(console: Console, frame: pd.DataFrame, profile_name: str, workload_name: str, notes: list[str],
-              sample: int) -> None:
+              sample: int, llm: dict | None = None) -> None:
     console.print(layer_table(frame, f"{workload_name} on {profile_name}  (numerics on a sample of {sample}; "
                                      f"timing on full shapes)"))
+    if llm:
+        console.print(f"[bold]whole model[/bold] ({llm['model']}): prefill of {llm['prompt_tokens']} tokens "
+                      f"{llm['prefill_s'] * 1e3:.3g} ms ({llm['prefill_projection_regime']} projections), "
+                      f"{llm['decode_steps']} decode steps {llm['decode_s'] * 1e3:.3g} ms = "
+                      f"{llm['decode_tokens_per_s']:.3g} tokens/s ({llm['decode_projection_regime']}); "
+                      f"energy {llm['prefill_energy_j']:.3g} J + {llm['decode_energy_j']:.3g} J")
     if notes:
         console.print("[bold]legalization[/bold]")
         for note in notes:

@@ -63,7 +63,10 @@ def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits
     m = map_layer(layer, profile, a_bits, w_bits, out_bits=out_bits, b_bits=b_bits)
     clock = profile.clock_hz
     parents = [profile.dram, *profile.on_chip]  # traffic[i] moves from parents[i] into level i+1
-    transfer = [_cycles(t.total, parents[i].bandwidth_Bps, clock) for i, t in enumerate(m.traffic)]
+    # partial sums between folds live in a dedicated accumulator buffer next to the array (TPU v1's
+    # "accumulators", Gemmini's accumulator SRAM): they cost energy but not the feed level's bandwidth
+    transfer = [_cycles(t.total - (t.psum_bytes if t.level == "array" else 0), parents[i].bandwidth_Bps, clock)
+                for i, t in enumerate(m.traffic)]
     tiles = max([t.tiles for t in m.tilings] or [1])
     sim = simulate_layer(tiles, m.compute_cycles, transfer, profile.dram.latency_cycles)
     dram = m.traffic[0].total

@@ -76,10 +76,10 @@ def simulate_layer(tiles: int, compute_cycles: float, transfer_cycles: list[floa
             yield free.get(1)
             # all levels' engines move this step's data concurrently (a pipelined hierarchy);
             # the step is ready when the slowest has finished, after the access latency
-            jobs = [env.process(transfer(i, n)) for i in range(len(engines))]
             if first:  # requests are pipelined: the access latency shows once, in the fill
                 yield env.timeout(latency_cycles)
             first = False
+            jobs = [env.process(transfer(i, n)) for i in range(len(engines))]
             if jobs:
                 yield simpy.AllOf(env, jobs)
             events[0] += 1 + len(jobs)

@@ -11,7 +11,8 @@ from accelsim.configfile import LoadedYaml, load_yaml, suggest, validate
 from accelsim.errors import InputError
 from accelsim.workload import schema as ws
 from accelsim.workload.layers import Layer, LayerQuant, QuantIntent, conv_out_size
-from accelsim.workload.workload import (DataSpec, SyntheticActivations, SyntheticWeights, TensorSpec,
+from accelsim.workload.llm import LlmConfig
+from accelsim.workload.workload import (DataSpec, LlmContext, SyntheticActivations, SyntheticWeights, TensorSpec,
                                         Workload)
 
 DEFAULT_SAMPLE = 64
@@ -128,8 +129,16 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
                     path=_data_path(model.data.path, loaded, fail),
                     weights=SyntheticWeights(**model.data.weights.model_dump()),
                     activations=SyntheticActivations(**model.data.activations.model_dump()))
+    llm = None
+    if model.llm is not None:
+        m = model.llm
+        bits = {layer.quant.activations.bits for layer in layers if layer.is_mac}
+        cfg = LlmConfig(name=model.name, hidden=m.hidden, heads=m.heads, kv_heads=m.kv_heads or m.heads, ffn=m.ffn,
+                        layers=m.layers, weight_bits=m.weight_bits, activation_bits=max(bits or {8}),
+                        kv_cache_bits=m.kv_cache_bits)
+        llm = LlmContext(config=cfg, prompt=m.prompt, decode_steps=m.decode_steps)
     return Workload(name=model.name, description=model.description, inputs=inputs, layers=tuple(layers),
-                    data=data, sample=sample, source=src)
+                    data=data, sample=sample, source=src, llm=llm)
 
 
 def _data_path(path: str | None, loaded: LoadedYaml, fail) -> str | None:

@@ -137,9 +137,32 @@ class NumericsModel(_Strict):
     sample: int | None = Field(default=None, gt=0)
 
 
+class LlmModel(_Strict):
+    """Whole-model context of an LLM decoder-block workload (timing only)."""
+
+    layers: int = Field(gt=0, le=1024)
+    hidden: int = Field(gt=0)
+    heads: int = Field(gt=0)
+    kv_heads: int | None = Field(default=None, gt=0)
+    ffn: int = Field(gt=0)
+    prompt: int = Field(gt=0)
+    decode_steps: int = Field(default=128, ge=0, le=1 << 20)
+    weight_bits: Literal[4, 8] = 8
+    kv_cache_bits: Literal[8, 16] = 8
+
+    @model_validator(mode="after")
+    def _heads(self):
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
+        if self.kv_heads is not None and self.heads % self.kv_heads:
+            raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
+        return self
+
+
 class WorkloadModel(_Strict):
     name: str
     description: str = ""
+    llm: LlmModel | None = None
     inputs: dict[str, InputModel] = Field(min_length=1)
     quant: LayerQuantModel = Field(default_factory=LayerQuantModel)
     data: DataModel = Field(default_factory=DataModel)

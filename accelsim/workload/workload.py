@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from accelsim.workload.layers import Layer
+from accelsim.workload.llm import LlmConfig
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,15 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
+class LlmContext:
+    """Whole-model context of an LLM block workload: the model, prompt length and decode steps."""
+
+    config: LlmConfig
+    prompt: int
+    decode_steps: int
+
+
+@dataclass(frozen=True)
 class Workload:
     """Layers in execution order, their inputs, data source and the numerics sample size.
 
@@ -59,6 +69,7 @@ class Workload:
     data: DataSpec
     sample: int
     source: str = ""
+    llm: LlmContext | None = None
 
     @property
     def total_macs(self) -> int:

@@ -88,3 +88,13 @@ def test_wide_accumulators_equal_true_sum(bits):
     w = rng.integers(-128, 128, (300, 7))
     out, ev, _ = accumulate(x, w, None, AccumulatorModel(bits, False, 16, bits, False), force_sequential=True)
     assert np.array_equal(out, x @ w) and ev.overflow_events == 0
+
+
+def test_twin_handles_63_bit_spill_registers():
+    """Regression (found by hypothesis): the numpy twin overflowed int64 computing a 63-bit wrap."""
+    model = AccumulatorModel(acc_bits=39, acc_saturate=False, spill_bits=63, spill_saturate=False, chunk=1)
+    x = np.array([[100]], dtype=np.int64)
+    w = np.array([[125]], dtype=np.int64)
+    ref, _ = accumulate_reference(x, w, None, model)
+    got, _, _ = accumulate(x, w, None, model, force_sequential=True)
+    assert int(ref[0, 0]) == int(got[0, 0]) == 12500

@@ -1,0 +1,125 @@
+"""Whole-model LLM timing: prefill of a prompt, then decode steps over a growing KV cache.
+
+Every block of a model is identical, so a block is timed once per distinct shape (memoized on the
+layer's shapes and widths) and multiplied by the number of blocks; decode steps differ only in the
+attention matmuls' context length, so a run of P prompt tokens and S decode steps costs about
+(16 block layers + 2 S attention shapes) pipeline simulations, whatever the number of blocks.
+KV-cache writes (each new token's K and V, per block) are DRAM traffic of their own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from accelsim.energy import layer_energy, op_energy
+from accelsim.hardware import HardwareProfile
+from accelsim.timing.model import LayerTiming, layer_timing
+from accelsim.workload.layers import Layer
+from accelsim.workload.llm import LlmConfig, decoder_block, kv_cache_operand
+
+
+@dataclass
+class PhaseTotals:
+    """Sums over one phase (cycles of the profile clock, bytes, pJ)."""
+
+    cycles: int = 0
+    compute_cycles: int = 0
+    macs: int = 0
+    dram_bytes: int = 0
+    energy_pj: float = 0.0
+    projection_regimes: set = field(default_factory=set)
+
+    def add(self, t: LayerTiming, energy_pj: float, times: int = 1, regime: str | None = None) -> None:
+        self.cycles += t.cycles * times
+        self.compute_cycles += t.compute_cycles * times
+        self.macs += t.macs * times
+        self.dram_bytes += t.dram_bytes * times
+        self.energy_pj += energy_pj * times
+        if regime:
+            self.projection_regimes.add(regime)
+
+
+@dataclass(frozen=True)
+class LlmRun:
+    """Whole-model result: prefill, decode (all steps) and the figures a deployment engineer reads."""
+
+    profile: str
+    model: str
+    prompt: int
+    decode_steps: int
+    clock_hz: float
+    prefill: PhaseTotals
+    decode: PhaseTotals
+    simulations: int
+
+    @property
+    def prefill_s(self) -> float:
+        return self.prefill.cycles / self.clock_hz
+
+    @property
+    def decode_s(self) -> float:
+        return self.decode.cycles / self.clock_hz
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        return self.decode_steps / self.decode_s if self.decode_s else 0.0
+
+    def summary(self) -> dict:
+        return {"profile": self.profile, "model": self.model, "prompt_tokens": self.prompt,
+                "decode_steps": self.decode_steps, "prefill_s": self.prefill_s, "decode_s": self.decode_s,
+                "time_to_first_token_s": self.prefill_s, "decode_tokens_per_s": self.decode_tokens_per_s,
+                "prefill_energy_j": self.prefill.energy_pj * 1e-12, "decode_energy_j": self.decode.energy_pj * 1e-12,
+                "prefill_projection_regime": "/".join(sorted(self.prefill.projection_regimes)),
+                "decode_projection_regime": "/".join(sorted(self.decode.projection_regimes)),
+                "pipeline_simulations": self.simulations}
+
+
+class _Timer:
+    """Memoized layer timing + energy for one profile and config."""
+
+    def __init__(self, profile: HardwareProfile, cfg: LlmConfig):
+        self.profile, self.cfg = profile, cfg
+        self.cache: dict[tuple, tuple[LayerTiming, float]] = {}
+        self.ops = op_energy(profile, cfg.activation_bits, cfg.weight_bits)
+
+    def __call__(self, layer: Layer) -> tuple[LayerTiming, float]:
+        b_bits = self.cfg.kv_cache_bits if kv_cache_operand(layer) else None
+        key = (layer.op, layer.in_shapes, layer.out_shape, layer.transpose_b, b_bits)
+        hit = self.cache.get(key)
+        if hit is None:
+            t = layer_timing(layer, self.profile, self.cfg.activation_bits, self.cfg.weight_bits, b_bits=b_bits)
+            e = layer_energy(self.profile, self.ops, macs=t.macs, outputs=t.outputs, is_mac=layer.is_mac,
+                             psum_adds=t.psum_adds, level_bytes=t.level_bytes)
+            hit = self.cache[key] = (t, e.total_pj)
+        return hit
+
+
+def _kv_write(profile: HardwareProfile, cfg: LlmConfig, tokens: int) -> LayerTiming:
+    nbytes = tokens * cfg.kv_bytes_per_token()
+    cycles = math.ceil(nbytes / profile.dram.bandwidth_Bps * profile.clock_hz)
+    return LayerTiming(macs=0, weight_bytes=0, act_bytes=nbytes, compute_cycles=0, memory_cycles=cycles,
+                       cycles=max(cycles, 1), dram_bytes=nbytes, sram_bytes=0, outputs=0)
+
+
+def _block(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwareProfile, tokens: int,
+           context: int) -> None:
+    for layer in decoder_block(cfg, tokens, context):
+        t, e = timer(layer)
+        regime = ("memory-bound" if t.memory_bound else "compute-bound") if layer.op == "linear" else None
+        phase.add(t, e, times=cfg.layers, regime=regime)
+    kv = _kv_write(profile, cfg, tokens)
+    phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte, times=cfg.layers)
+
+
+def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, decode_steps: int = 128) -> LlmRun:
+    """Time a whole model: prefill of ``prompt`` tokens, then ``decode_steps`` single-token steps."""
+    if prompt < 1 or decode_steps < 0:
+        raise ValueError(f"prompt must be >= 1 and decode_steps >= 0, got {prompt}, {decode_steps}")
+    timer = _Timer(profile, cfg)
+    prefill, decode = PhaseTotals(), PhaseTotals()
+    _block(timer, prefill, cfg, profile, prompt, prompt)
+    for step in range(decode_steps):
+        _block(timer, decode, cfg, profile, 1, prompt + step + 1)
+    return LlmRun(profile=profile.name, model=cfg.name, prompt=prompt, decode_steps=decode_steps,
+                  clock_hz=profile.clock_hz, prefill=prefill, decode=decode, simulations=len(timer.cache))
