@@ -133,19 +133,27 @@ def accumulate_fast(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, max
     return out
 
 
-_NB = 64  # output channels per block (an L1-resident accumulator tile)
+_NB = 256  # output channels per block (an L1-resident accumulator tile)
 _MB = 4   # rows per block: each weight row loaded once feeds _MB accumulator rows
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def _chunk_saturate(acc, wt, xc, m0, mw, k0, k1, lo, hi, cnt):
+    # Every value is cast back to the storage type (int16 or int32, chosen by the caller so that
+    # products and the register range fit): numba would otherwise widen to int64 and LLVM vectorize
+    # 2-4x fewer lanes (the clamp of a widened sum becomes a native saturating add). A saturation
+    # happened iff (s - a) != p in storage arithmetic: the clipped amount is never a multiple of 2^16.
+    t = acc.dtype.type
+    lo_t = t(lo)
+    hi_t = t(hi)
     for k in range(k0, k1):
         for i in range(mw):
             xv = xc[m0 + i, k]
             for j in range(acc.shape[1]):
-                a = acc[i, j] + xv * wt[k, j]
-                s = min(max(a, lo), hi)
-                cnt[i, j] += a != s
+                a = acc[i, j]
+                p = t(xv * wt[k, j])
+                s = t(min(max(a + p, lo_t), hi_t))
+                cnt[i, j] = t(cnt[i, j] + t(t(s - a) != p))
                 acc[i, j] = s
 
 
@@ -169,8 +177,34 @@ def _spill(t, lo, hi, mask, saturate):
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
+def _spill_chunk(acc, cnt, spill, mw, nw, lo, hi, mask, saturate, ev_acc, ev_sp):
+    """End of a K-chunk: add the chunk's accumulators into the spill registers (and reset them);
+    per-channel event counts of the chunk into ev_acc / ev_sp. Branch-free inner loops (vectorized)."""
+    ev_acc[:nw] = 0
+    ev_sp[:nw] = 0
+    st = spill.dtype.type
+    for i in range(mw):
+        if saturate:
+            for j in range(nw):
+                t = spill[i, j] + np.int64(acc[i, j])
+                s = st(min(max(t, lo), hi))
+                ev_sp[j] += np.int32(s != t)
+                ev_acc[j] += np.int32(cnt[i, j])
+                spill[i, j] = s
+        else:
+            for j in range(nw):
+                t = spill[i, j] + np.int64(acc[i, j])
+                s = ((t - lo) & mask) + lo
+                ev_sp[j] += s != t
+                ev_acc[j] += cnt[i, j]
+                spill[i, j] = s
+    acc[:mw, :nw] = 0
+    cnt[:mw, :nw] = 0
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
 def _accumulate_seq(xc, wc, bias, acc_lo, acc_hi, acc_mask, acc_sat, chunk, sp_lo, sp_hi, sp_mask, sp_sat,
-                    n_start, n_stop, out, acc_ev, sp_ev):
+                    spill_proto, n_start, n_stop, out, acc_ev, sp_ev):
     """Sequential chunked accumulation for output channels [n_start, n_stop).
 
     Events are written to acc_ev / sp_ev[K-chunk, channel]. Serial on purpose: callers run disjoint
@@ -183,7 +217,10 @@ def _accumulate_seq(xc, wc, bias, acc_lo, acc_hi, acc_mask, acc_sat, chunk, sp_l
         wt = np.ascontiguousarray(wc[:, n0:n0 + nw])
         acc = np.zeros((_MB, nw), dtype=wc.dtype)
         cnt = np.zeros((_MB, nw), dtype=wc.dtype)
-        spill = np.zeros((_MB, nw), dtype=np.int64)
+        # spill registers in the working width when they fit it (saturating 16-bit spills stay int16)
+        spill = np.zeros((_MB, nw), dtype=spill_proto.dtype)
+        ev_acc = np.zeros(nw, dtype=np.int32)
+        ev_sp = np.zeros(nw, dtype=np.int32)
         for m0 in range(0, m_total, _MB):
             mw = min(_MB, m_total - m0)
             spill[:, :] = 0
@@ -194,15 +231,10 @@ def _accumulate_seq(xc, wc, bias, acc_lo, acc_hi, acc_mask, acc_sat, chunk, sp_l
                     _chunk_saturate(acc, wt, xc, m0, mw, k0, k1, acc_lo, acc_hi, cnt)
                 else:
                     _chunk_wrap(acc, wt, xc, m0, mw, k0, k1, acc_lo, acc_mask, cnt)
-                for i in range(mw):
-                    for j in range(nw):
-                        acc_ev[c, n0 + j] += cnt[i, j]
-                        t = spill[i, j] + np.int64(acc[i, j])
-                        s = _spill(t, sp_lo, sp_hi, sp_mask, sp_sat)
-                        sp_ev[c, n0 + j] += s != t
-                        spill[i, j] = s
-                        acc[i, j] = 0
-                        cnt[i, j] = 0
+                _spill_chunk(acc, cnt, spill, mw, nw, sp_lo, sp_hi, sp_mask, sp_sat, ev_acc, ev_sp)
+                for j in range(nw):
+                    acc_ev[c, n0 + j] += ev_acc[j]
+                    sp_ev[c, n0 + j] += ev_sp[j]
             for i in range(mw):
                 for j in range(nw):
                     t = spill[i, j] + bias[n0 + j]
@@ -251,8 +283,15 @@ def accumulate(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, model: A
         return accumulate_fast(xc, wc, bias64, max_x, max_w), AccumulationEvents.zeros(n, n_chunks), True
     acc_lo, acc_hi = _limits(model.acc_bits)
     sp_lo, sp_hi = _limits(model.spill_bits)
-    # int32 working registers when the accumulator plus one product provably fits, else int64
-    work = np.int32 if acc_hi + max_x * max_w < 2**31 - 1 else np.int64
+    # the narrowest working registers that hold the accumulator, one product and a chunk's event
+    # count (more SIMD lanes): int16 for 16-bit saturating accumulators of int8 operands
+    if (model.acc_saturate and acc_hi < 2**15 and max_x * max_w < 2**15 and max_x < 2**15 and max_w < 2**15
+            and chunk < 2**15):
+        work = np.int16
+    elif acc_hi + max_x * max_w < 2**31 - 1:
+        work = np.int32
+    else:
+        work = np.int64
     out = np.empty((m, n), dtype=np.int64)
     acc_ev = np.zeros((n_chunks, n), dtype=np.int64)
     sp_ev = np.zeros((n_chunks, n), dtype=np.int64)
@@ -260,6 +299,8 @@ def accumulate(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, model: A
     _run_threads(_accumulate_seq, n, np.ascontiguousarray(xc, dtype=work), np.ascontiguousarray(wc, dtype=work),
                  bias64, np.int64(acc_lo), np.int64(acc_hi), np.int64(_mask(model.acc_bits)), model.acc_saturate,
                  chunk, np.int64(sp_lo), np.int64(sp_hi), np.int64(_mask(model.spill_bits)), model.spill_saturate,
+                 np.zeros(0, dtype=work if model.spill_saturate and model.spill_bits <= 8 * np.dtype(work).itemsize
+                          else np.int64),
                  out, acc_ev, sp_ev)
     acc_ev, sp_ev = acc_ev.T.copy(), sp_ev.T.copy()
     zeros = np.zeros_like(acc_ev)
