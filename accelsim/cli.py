@@ -72,7 +72,7 @@ def _console(stderr: bool = False):
 
 def _cmd_hw(args) -> int:
     from accelsim.hardware import list_profiles, load_profile
-    from accelsim.report.terminal import profile_table
+    from accelsim.report.terminal import energy_table, profile_table
 
     console = _console()
     if args.hw_command == "list":
@@ -87,7 +87,9 @@ def _cmd_hw(args) -> int:
                       f"{p.accumulator.bits}-bit {p.accumulator.overflow}", p.requant.scale, p.description)
         console.print(t)
         return 0
-    console.print(profile_table(load_profile(args.name)))
+    profile = load_profile(args.name)
+    console.print(profile_table(profile))
+    console.print(energy_table(profile))
     return 0
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from accelsim.energy import op_energy
+from accelsim.energy import node_scale, op_energy
 from accelsim.hardware import HardwareProfile
 
 
@@ -75,16 +75,44 @@ def profile_table(p: HardwareProfile) -> Table:
         ("accumulator", f"{acc.bits}-bit {acc.overflow}; K-chunk "
                         f"{acc.chunk if acc.chunk else 'whole reduction'}; spill {acc.spill_bits}-bit "
                         f"{acc.spill_overflow}"),
-        ("requant", f"{p.requant.scale}, rounding {p.requant.rounding}, {', '.join(p.requant.granularity)}"),
+        ("requant", f"{p.requant.scale}, rounding {p.requant.rounding}"
+                    + "".join(f", {op}: {r}" for op, r in p.requant.rounding_by_op)
+                    + f"; {', '.join(p.requant.granularity)}"),
     ]
     for level in p.memory:
         size = _si(level.bytes, "B") if level.bytes else "unbounded"
         rows.append((f"memory {level.name}", f"{size}, {_si(level.bandwidth_Bps, 'B/s')}, "
                                              f"{level.energy_pj_per_byte:g} pJ/B, latency {level.latency_cycles} cycles"))
-    e = op_energy(p)
-    rows.append(("energy", f"{p.energy.node_nm:g} nm; int8 MAC {e.mac_pj:.4g} pJ, "
-                           f"{acc.spill_bits}-bit add {e.add_pj:.4g} pJ, requant {e.requant_pj:.4g} pJ "
-                           f"(Horowitz 45 nm scaled; see docs/hardware-profiles.md)"))
     for k, v in rows:
         t.add_row(k, v)
+    return t
+
+
+def energy_table(p: HardwareProfile) -> Table:
+    """The per-operation energies this profile uses (pJ), beside the Horowitz 45 nm reference."""
+    from accelsim.energy import add_pj, mult_pj
+
+    node = p.energy.node_nm
+    overridden = set(p.energy.overrides)
+    t = Table(title=f"energy per operation at {node:g} nm (Horowitz ISSCC 2014 45 nm, scaled: multiplier ~ "
+                    f"bits^2, adder ~ bits, node^1.1; docs/timing.md)", title_justify="left")
+    t.add_column("operation")
+    t.add_column(f"pJ at {node:g} nm", justify="right")
+    t.add_column("pJ at 45 nm", justify="right")
+    t.add_column("source")
+    widths = sorted({(a, w) for a in (4, 8, 16) for w in (4, 8)
+                     if f"int{a}" in p.activation_types + ("int8",) and f"int{w}" in p.weight_types})
+    for a, w in widths:
+        e = op_energy(p, a, w)
+        src = "override" if "mac_pj" in overridden else f"{a}x{w} multiply + {p.accumulator.bits}-bit add"
+        t.add_row(f"MAC int{a} x int{w}", f"{e.mac_pj:.4g}", f"{mult_pj(a, w) + add_pj(p.accumulator.bits):.4g}", src)
+    e = op_energy(p)
+    t.add_row(f"partial-sum add ({p.accumulator.spill_bits}-bit)", f"{e.add_pj:.4g}",
+              f"{add_pj(p.accumulator.spill_bits):.4g}", "override" if "add_pj" in overridden else "adder ~ bits")
+    t.add_row(f"requantize ({p.requant.scale})", f"{e.requant_pj:.4g}", f"{e.requant_pj / node_scale(node):.4g}",
+              "override" if "requant_pj" in overridden else {"float32": "fp32 multiply + add",
+                                                             "fixed_point": "int32 multiply + 2 adds",
+                                                             "power_of_two": "2 int32 adds (shift, zero point)"}[p.requant.scale])
+    for level in p.memory:
+        t.add_row(f"{level.name} per byte", f"{level.energy_pj_per_byte:.4g}", "", "profile")
     return t

@@ -48,6 +48,24 @@ def test_hw_list_and_show(capsys):
     assert main(["hw", "show", "tpu-v1"]) == 0
     out = capsys.readouterr().out
     assert "91.8 TOPS" in out and "1349.3 MAC/byte" in out
+    # the per-operation energy table in use (28 nm: 45 nm x (28/45)^1.1)
+    assert "energy per operation at 28 nm" in out and "MAC int8 x int8" in out and "requantize" in out
+
+
+def test_llm_section_reports_the_whole_model(tmp_path):
+    proc = run_cli("run", "llama2-7b-decode", "--hw", "tensorcore-int8", "--format", "json", "--no-write")
+    assert proc.returncode == 0, proc.stderr
+    llm = json.loads(proc.stdout)["summary"]["profiles"][0]["llm"]
+    assert llm["decode_projection_regime"] == "memory-bound"
+    assert llm["prefill_projection_regime"] == "compute-bound"
+    assert llm["decode_steps"] == 128 and llm["prompt_tokens"] == 2048
+    assert 100 < llm["decode_tokens_per_s"] < 260  # ~6.7 GB of int8 weights per token at 1.555 TB/s
+
+
+def test_llm_section_bad_values(write, capsys, tmp_path):
+    text = (REPO / "workloads" / "llama2-7b-decode.yaml").read_text().replace("kv_cache_bits: 8", "kv_cache_bits: 4")
+    w = write("w.yaml", text)
+    _bad(["run", str(w), "--hw", "tensorcore-int8"], capsys, tmp_path, "w.yaml", "llm.kv_cache_bits")
 
 
 def _bad(args, capsys, tmp_path, *expect):
