@@ -53,6 +53,14 @@ class RunResult:
         }
 
 
+def _tiles_text(t) -> str:
+    m = t.mapping
+    if m is None:
+        return "vector unit"
+    tiles = " ".join(f"{x.level}:{x.tile_m}x{x.tile_k}x{x.tile_n}/{x.loop_order}" for x in m.tilings)
+    return f"{m.dataflow} folds {m.row_folds}x{m.col_folds}" + (f"; {tiles}" if tiles else "")
+
+
 def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = None, progress=None) -> RunResult:
     """Simulate ``workload`` on ``profile``. ``progress(layer_name)`` is called after each layer."""
     data = data or DataSource(workload)
@@ -86,6 +94,10 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
             "weight_type": plan.weights.type_name if layer.op in ("linear", "conv2d") else "",
             "activation_type": plan.activations.type_name, "ran_in_float": num.ran_in_float,
             "fast_path": num.fast_path, "k_chunk": profile.k_chunk(layer.gemm[2]) if layer.is_mac else 0,
+            "roofline_regime": ("memory-bound" if t.dram_bytes and t.macs / t.dram_bytes < profile.ridge_point
+                                else "compute-bound"),
+            "bytes_by_level": ";".join(f"{name}={nbytes}" for name, nbytes in t.level_bytes),
+            "dataflow_tiles": _tiles_text(t),
         })
         if num.events is not None and num.events.sum() > 0:
             grid = num.events

@@ -40,6 +40,9 @@ EXTRA_COLUMNS: dict[str, str] = {
     "ran_in_float": "true if the op ran in float between integer layers",
     "fast_path": "true if the accumulator bound proved no overflow (exact BLAS path)",
     "k_chunk": "K elements accumulated before a partial-sum spill",
+    "roofline_regime": "memory-bound if arithmetic_intensity < the profile's ridge point (closed form)",
+    "bytes_by_level": "bytes moved into each level from its parent, 'level=bytes;...' ('array' = operand reads)",
+    "dataflow_tiles": "array folds (rows x cols) and the tile per on-chip level 'level:MxKxN/order'",
 }
 
 ALL_COLUMNS = list(COLUMNS) + list(EXTRA_COLUMNS)
