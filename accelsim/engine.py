@@ -30,6 +30,7 @@ class RunResult:
     notes: list[str]
     event_locations: list[dict] = field(default_factory=list)
     llm: dict | None = None  # whole-model LLM timing (prefill + decode), when the workload has an llm section
+    changes: list = field(default_factory=list)  # LegalizationChange with measured cost, in layer order
 
     def summary(self) -> dict:
         f = self.frame
@@ -48,6 +49,7 @@ class RunResult:
             "final_sqnr_db": float(f["sqnr_db"].iloc[-1]),
             "numerics_sample": self.workload.sample,
             "legalization_notes": self.notes,
+            "legalization": [c.as_dict() for c in self.changes],
             "event_locations": self.event_locations,
             "llm": self.llm,
         }
@@ -104,11 +106,12 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
             for ch, chunk in sorted(zip(*grid.nonzero()), key=lambda ij: -grid[ij])[:5]:
                 locations.append({"layer": layer.name, "channel": int(ch), "k_chunk": int(chunk),
                                   "events": int(grid[ch, chunk])})
-    notes = legal.notes + [n for r in numerics.values() for n in r.notes]
+    changes = [c for layer in workload.layers for c in numerics[layer.name].changes]
+    notes = [c.text for c in changes] + [n for r in numerics.values() for n in r.notes]
     frame = pd.DataFrame(rows, columns=ALL_COLUMNS)
     llm = None
     if workload.llm is not None:
         ctx = workload.llm
         llm = model_llm(profile, ctx.config, prompt=ctx.prompt, decode_steps=ctx.decode_steps).summary()
     return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,
-                     llm=llm)
+                     llm=llm, changes=changes)

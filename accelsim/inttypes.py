@@ -1,30 +1,43 @@
-"""Integer operand types: their ranges and numpy storage dtypes."""
+"""Integer operand types: their ranges and numpy storage dtypes.
+
+Names are ``int<N>`` / ``uint<N>`` for N = 2..16 (any width a quantizer can produce; hardware
+profiles support the subset in OPERAND_TYPES) plus int32 for accumulators and bias.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-#: name -> (min, max, storage dtype). int4/uint4 are stored one value per int8/uint8 element.
-INT_TYPES: dict[str, tuple[int, int, type]] = {
-    "int4": (-8, 7, np.int8),
-    "uint4": (0, 15, np.uint8),
-    "int8": (-128, 127, np.int8),
-    "uint8": (0, 255, np.uint8),
-    "int16": (-32768, 32767, np.int16),
-    "uint16": (0, 65535, np.uint16),
-    "int32": (-(2**31), 2**31 - 1, np.int32),
-}
+
+def _storage(bits: int, signed: bool) -> type:
+    if bits <= 8:
+        return np.int8 if signed else np.uint8
+    if bits <= 16:
+        return np.int16 if signed else np.uint16
+    return np.int32 if signed else np.uint32
+
+
+#: name -> (min, max, storage dtype). Sub-byte types are stored one value per int8/uint8 element.
+INT_TYPES: dict[str, tuple[int, int, type]] = {}
+for _bits in range(2, 17):
+    INT_TYPES[f"int{_bits}"] = (-(1 << (_bits - 1)), (1 << (_bits - 1)) - 1, _storage(_bits, True))
+    INT_TYPES[f"uint{_bits}"] = (0, (1 << _bits) - 1, _storage(_bits, False))
+INT_TYPES["int32"] = (-(2**31), 2**31 - 1, np.int32)
 
 OPERAND_TYPES = ("int4", "uint4", "int8", "uint8", "int16")
 
 
-def type_range(name: str) -> tuple[int, int]:
+def type_range(name: str, narrow: bool = False) -> tuple[int, int]:
+    """(min, max) of a type; ``narrow``: the symmetric signed range without the most negative value
+    (e.g. -127..127 for int8, TFLite's weight convention)."""
     lo, hi, _ = INT_TYPES[name]
+    if narrow and lo < 0:
+        lo = -hi
     return lo, hi
 
 
 def type_bits(name: str) -> int:
-    return {"int4": 4, "uint4": 4, "int8": 8, "uint8": 8, "int16": 16, "uint16": 16, "int32": 32}[name]
+    return int(name.lstrip("u").removeprefix("int"))
 
 
 def is_signed(name: str) -> bool:

@@ -21,8 +21,9 @@ from accelsim.numerics.accumulate import AccumulationEvents
 from accelsim.numerics.api import qconv2d, qlinear, qlinear_grouped
 from accelsim.numerics.floatops import float_op, merge_heads, split_heads
 from accelsim.numerics.metrics import error_metrics
-from accelsim.quant.legalize import LegalizedWorkload, OperandPlan
-from accelsim.quant.quantizers import QuantParams, calibrate_range, params_from_range
+from accelsim.quant.cost import measure_changes
+from accelsim.quant.legalize import LegalizationChange, LegalizedWorkload, OperandPlan
+from accelsim.quant.quantizers import QuantParams, calibrate_range, params_from_range, quantize_per_group
 from accelsim.workload.data import DataSource
 from accelsim.workload.layers import Layer
 
@@ -43,6 +44,7 @@ class LayerNumerics:
     cosine: float = 1.0
     ran_in_float: bool = False
     notes: list[str] = field(default_factory=list)
+    changes: list[LegalizationChange] = field(default_factory=list)  # legalization, with measured cost
 
 
 @dataclass
@@ -57,7 +59,8 @@ class _QTensor:
 def activation_params(t: np.ndarray, plan: OperandPlan) -> QuantParams:
     lo, hi = calibrate_range(t, plan.calibration, percentile=plan.percentile, type_name=plan.type_name,
                              symmetric=plan.symmetric)
-    return params_from_range(lo, hi, plan.type_name, plan.symmetric, power_of_two=plan.power_of_two, tensor=t)
+    return params_from_range(lo, hi, plan.type_name, plan.symmetric, power_of_two=plan.power_of_two, tensor=t,
+                             narrow=plan.narrow)
 
 
 def weight_params(w: np.ndarray, plan: OperandPlan, axis: int) -> QuantParams:
@@ -65,7 +68,7 @@ def weight_params(w: np.ndarray, plan: OperandPlan, axis: int) -> QuantParams:
     lo, hi = calibrate_range(w, plan.calibration, axis=ch_axis, percentile=plan.percentile,
                              type_name=plan.type_name, symmetric=plan.symmetric)
     return params_from_range(lo, hi, plan.type_name, plan.symmetric, axis=ch_axis,
-                             power_of_two=plan.power_of_two, tensor=w)
+                             power_of_two=plan.power_of_two, tensor=w, narrow=plan.narrow)
 
 
 def _scalar(p: QuantParams) -> tuple[float, int]:
@@ -86,7 +89,8 @@ def _events_sum(acc: AccumulationEvents | None, new: AccumulationEvents) -> Accu
     return acc
 
 
-def execute(legal: LegalizedWorkload, data: DataSource, progress=None) -> dict[str, LayerNumerics]:
+def execute(legal: LegalizedWorkload, data: DataSource, progress=None,
+            measure_cost: bool = True) -> dict[str, LayerNumerics]:
     """Bit-accurate forward of the sample through every layer; returns per-layer numerics results."""
     wl = legal.workload
     profile = legal.profile
@@ -114,6 +118,10 @@ def execute(legal: LegalizedWorkload, data: DataSource, progress=None) -> dict[s
         weight = data.weight(layer) if layer.op in ("linear", "conv2d") else None
         bias = data.bias(layer) if layer.op in ("linear", "conv2d") else None
         y_ref = float_op(layer, [ref[n] for n in layer.inputs], weight, bias)
+        if plan.changes and measure_cost:
+            res.changes = measure_changes(layer, [ref[n] for n in layer.inputs], weight, bias, plan)
+        else:
+            res.changes = list(plan.changes)
         ref[layer.name] = y_ref
         out_params = activation_params(y_ref, plan.activations)
         ins = [qt[n] for n in layer.inputs]
@@ -152,15 +160,8 @@ def execute(legal: LegalizedWorkload, data: DataSource, progress=None) -> dict[s
 
 def grouped_weight_params(w: np.ndarray, plan: OperandPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-group quantization of a linear weight (K, N): (w_q, scale (K/G, N), zero_point (K/G, N))."""
-    k, n = w.shape
-    g = plan.group_size
-    cols = w.reshape(k // g, g, n).transpose(1, 0, 2).reshape(g, -1)  # one column per (group, channel)
-    lo, hi = calibrate_range(cols, plan.calibration, axis=1, percentile=plan.percentile,
-                             type_name=plan.type_name, symmetric=plan.symmetric)
-    p = params_from_range(lo, hi, plan.type_name, plan.symmetric, axis=1, power_of_two=plan.power_of_two,
-                          tensor=cols)
-    q = p.quantize(cols).reshape(g, k // g, n).transpose(1, 0, 2).reshape(k, n)
-    return q, p.scale.reshape(k // g, n), p.zero_point.reshape(k // g, n)
+    return quantize_per_group(w, plan.type_name, plan.symmetric, plan.group_size, calibration=plan.calibration,
+                              percentile=plan.percentile, power_of_two=plan.power_of_two, narrow=plan.narrow)
 
 
 def _mac_layer(layer: Layer, x: _QTensor, weight, bias, plan, out_params: QuantParams, profile):

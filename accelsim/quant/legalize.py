@@ -1,18 +1,23 @@
 """Legalization: turn a workload's quantization intent into what a hardware contract can run.
 
-Each change is recorded as a note (layer, operand, what changed, why). Rules, in order:
-- weight bits the profile cannot take -> the narrowest supported weight type that is wider
-  (int4 -> int8); activation bits likewise (int16 -> int8 where 16-bit activations are unsupported);
-- weight granularity unsupported -> per_channel if available, else per_tensor;
-- asymmetric operands on a symmetric-only contract -> symmetric;
-- activation signedness: symmetric -> signed type; asymmetric -> the signed type if supported
-  (TFLite int8 convention), else unsigned (ONNX Runtime's uint8 convention);
-- scales: power_of_two contracts get power-of-two scales (exponent picked by quantization MSE).
+Every change is a :class:`LegalizationChange` (layer, operand, rule, before -> after, why); the
+numerics measure each one's cost on its layer (:mod:`accelsim.quant.cost`: SQNR of the layer output
+before and after the change). Rules, in order:
+
+- ``bits``: weight bits the profile cannot take -> the narrowest supported type that is as wide
+  (int4 -> int8 where int4 is unsupported); activation bits likewise (16-bit -> 8-bit where 16-bit
+  activations are unsupported), falling back to the widest supported type;
+- ``granularity``: unsupported weight granularity -> per_channel if available, else per_tensor;
+- ``symmetry``: asymmetric operands on a symmetric-only contract -> symmetric;
+- ``power_of_two``: shift-only contracts get power-of-two scales (exponent chosen by quantization MSE,
+  not merely the ceiling);
+- activation signedness (no cost, no note): symmetric -> signed type; asymmetric -> the signed type if
+  supported (TFLite's int8 convention), else unsigned (ONNX Runtime's uint8 convention).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from accelsim.hardware import HardwareProfile
 from accelsim.inttypes import type_bits
@@ -31,16 +36,67 @@ class OperandPlan:
     percentile: float
     power_of_two: bool
     group_size: int | None = None
+    narrow: bool = False
+
+
+@dataclass(frozen=True)
+class LegalizationChange:
+    """One change from the workload's intent to the contract, with its measured cost (dB)."""
+
+    layer: str
+    operand: str          # weights | activations
+    rule: str             # bits | granularity | symmetry | power_of_two
+    before: str
+    after: str
+    reason: str
+    sqnr_before_db: float | None = None
+    sqnr_after_db: float | None = None
+
+    @property
+    def cost_db(self) -> float | None:
+        if self.sqnr_before_db is None or self.sqnr_after_db is None:
+            return None
+        return self.sqnr_before_db - self.sqnr_after_db
+
+    @property
+    def text(self) -> str:
+        cost = ""
+        if self.sqnr_before_db is not None and self.sqnr_after_db is not None:
+            cost = f"; layer SQNR {self.sqnr_before_db:.1f} -> {self.sqnr_after_db:.1f} dB"
+        return f"{self.layer}: {self.operand} {self.before} -> {self.after} ({self.reason}{cost})"
+
+    def as_dict(self) -> dict:
+        return {"layer": self.layer, "operand": self.operand, "rule": self.rule, "before": self.before,
+                "after": self.after, "reason": self.reason, "sqnr_before_db": self.sqnr_before_db,
+                "sqnr_after_db": self.sqnr_after_db}
+
+    def apply(self, plan: "QuantPlan") -> "QuantPlan":
+        """``plan`` with this change made (used to measure changes one after another)."""
+        op = getattr(plan, self.operand)
+        if self.rule == "bits":
+            op = replace(op, type_name=self.after, narrow=op.narrow and not self.after.startswith("u"))
+        elif self.rule == "granularity":
+            op = replace(op, granularity=self.after, group_size=op.group_size if self.after == "per_group" else None)
+        elif self.rule == "symmetry":
+            op = replace(op, symmetric=True)
+        elif self.rule == "power_of_two":
+            op = replace(op, power_of_two=True)
+        return replace(plan, **{self.operand: op})
 
 
 @dataclass(frozen=True)
 class QuantPlan:
-    """What the hardware really runs for one layer."""
+    """What the hardware really runs for one layer; ``intent`` is what the workload asked for."""
 
     layer: str
     weights: OperandPlan
     activations: OperandPlan
-    notes: tuple[str, ...] = ()
+    changes: tuple[LegalizationChange, ...] = ()
+    intent: "QuantPlan | None" = None
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(c.text for c in self.changes)
 
 
 @dataclass
@@ -50,8 +106,12 @@ class LegalizedWorkload:
     plans: dict[str, QuantPlan] = field(default_factory=dict)
 
     @property
+    def changes(self) -> list[LegalizationChange]:
+        return [c for p in self.plans.values() for c in p.changes]
+
+    @property
     def notes(self) -> list[str]:
-        return [n for p in self.plans.values() for n in p.notes]
+        return [c.text for c in self.changes]
 
 
 def _pick_type(bits: int, signed: bool, supported: tuple[str, ...]) -> str | None:
@@ -62,16 +122,21 @@ def _pick_type(bits: int, signed: bool, supported: tuple[str, ...]) -> str | Non
     return candidates[-1][1] if candidates else None
 
 
+def _intent_plan(intent: QuantIntent) -> OperandPlan:
+    """The operand exactly as the workload asks (any width 2..16; signed unless asymmetric)."""
+    type_name = f"{'' if intent.symmetric else 'u'}int{intent.bits}"
+    return OperandPlan(type_name=type_name, symmetric=intent.symmetric, granularity=intent.granularity,
+                       calibration=intent.calibration, percentile=intent.percentile, power_of_two=False,
+                       group_size=intent.group_size, narrow=intent.narrow_range and intent.symmetric)
+
+
 def _operand(layer: Layer, which: str, intent: QuantIntent, profile: HardwareProfile,
-             notes: list[str]) -> OperandPlan:
+             changes: list[LegalizationChange]) -> OperandPlan:
     is_weight = which == "weights"
     supported = profile.weight_types if is_weight else profile.activation_types
     policy = profile.weight_zero_point if is_weight else profile.activation_zero_point
+    name = profile.name
     symmetric = intent.symmetric
-    if not symmetric and policy == "symmetric":
-        notes.append(f"{layer.name}: {which} asymmetric -> symmetric (profile '{profile.name}' has symmetric "
-                     f"{which} only)")
-        symmetric = True
     type_name = None
     for signed in (True, False):  # signed first: TFLite's int8 convention, else ONNX Runtime's uint8
         type_name = _pick_type(intent.bits, signed, supported)
@@ -80,38 +145,43 @@ def _operand(layer: Layer, which: str, intent: QuantIntent, profile: HardwarePro
     if type_name is None:
         type_name = supported[0]
     if type_bits(type_name) != intent.bits:
-        notes.append(f"{layer.name}: {which} {intent.bits}-bit -> {type_name} (profile '{profile.name}' supports "
-                     f"{', '.join(supported)})")
+        changes.append(LegalizationChange(layer.name, which, "bits", f"{intent.bits}-bit", type_name,
+                                          f"profile '{name}' supports {', '.join(supported)}"))
     granularity = intent.granularity
     allowed = profile.requant.granularity
     if granularity not in allowed:
         new = "per_channel" if granularity == "per_group" and "per_channel" in allowed else "per_tensor"
-        notes.append(f"{layer.name}: {which} {granularity} -> {new} (profile '{profile.name}' supports "
-                     f"{', '.join(allowed)})")
+        changes.append(LegalizationChange(layer.name, which, "granularity", granularity, new,
+                                          f"profile '{name}' supports {', '.join(allowed)}"))
         granularity = new
     if not is_weight and granularity != "per_tensor":
         granularity = "per_tensor"  # activation scales are per tensor in every modelled requantizer
+    if not symmetric and policy == "symmetric":
+        changes.append(LegalizationChange(layer.name, which, "symmetry", "asymmetric", "symmetric",
+                                          f"profile '{name}' has symmetric {which} only"))
+        symmetric = True
     pot = profile.requant.scale == "power_of_two"
+    if pot:
+        changes.append(LegalizationChange(layer.name, which, "power_of_two", "float scale", "power-of-two scale",
+                                          f"profile '{name}' requantizes by shifts; exponent by quantization MSE"))
     return OperandPlan(type_name=type_name, symmetric=symmetric, granularity=granularity,
                        calibration=intent.calibration, percentile=intent.percentile, power_of_two=pot,
-                       group_size=intent.group_size if granularity == "per_group" else None)
+                       group_size=intent.group_size if granularity == "per_group" else None,
+                       narrow=intent.narrow_range and not type_name.startswith("u"))
 
 
 def legalize(workload: Workload, profile: HardwareProfile) -> LegalizedWorkload:
-    """A QuantPlan per layer for ``profile``, with a note for every change to the workload's intent."""
+    """A QuantPlan per layer for ``profile``, with a change for every departure from the intent."""
     out = LegalizedWorkload(workload=workload, profile=profile)
-    pot_noted = False
     for layer in workload.layers:
-        notes: list[str] = []
-        weights = _operand(layer, "weights", layer.quant.weights, profile, notes if layer.op != "matmul" else [])
-        activations = _operand(layer, "activations", layer.quant.activations, profile, notes)
-        if layer.op not in ("linear", "conv2d"):
-            # no weights: keep only the activation notes
-            notes = [n for n in notes if ": weights " not in n]
-        if profile.requant.scale == "power_of_two" and not pot_noted:
-            notes.append(f"all layers: scales -> powers of two (profile '{profile.name}' requantizes by shifts; "
-                         f"exponent chosen per tensor by quantization MSE)")
-            pot_noted = True
+        changes: list[LegalizationChange] = []
+        weight_changes: list[LegalizationChange] = []
+        weights = _operand(layer, "weights", layer.quant.weights, profile, weight_changes)
+        activations = _operand(layer, "activations", layer.quant.activations, profile, changes)
+        if layer.op in ("linear", "conv2d"):  # only these carry weights
+            changes = weight_changes + changes
+        intent = QuantPlan(layer=layer.name, weights=_intent_plan(layer.quant.weights),
+                           activations=_intent_plan(layer.quant.activations))
         out.plans[layer.name] = QuantPlan(layer=layer.name, weights=weights, activations=activations,
-                                          notes=tuple(notes))
+                                          changes=tuple(changes), intent=intent)
     return out

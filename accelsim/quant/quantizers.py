@@ -1,6 +1,12 @@
-"""Uniform affine quantizers: parameters from a range, quantize, dequantize.
+"""Uniform affine quantizers: parameters from a range, quantize, dequantize; calibration.
 
 real = scale * (q - zero_point); q = clamp(round_half_even(real / scale) + zero_point, qmin, qmax).
+
+Types are int2..int16 / uint2..uint16 (accelsim.inttypes); ``narrow`` drops the most negative code of a
+signed type (-127..127 for int8, TFLite's weight convention). Granularity: per tensor, per channel
+(``axis``), or per group (:func:`quantize_per_group`: one scale per ``group_size`` consecutive elements
+along the reduction axis, per output channel). Calibration (:func:`calibrate_range`): minmax,
+percentile, MSE-optimal clipping, and entropy (TensorRT's KL-divergence threshold).
 """
 
 from __future__ import annotations
@@ -21,14 +27,15 @@ class QuantParams:
     scale: np.ndarray          # float64, shape () or (C,)
     zero_point: np.ndarray     # int64, same shape
     axis: int | None = None
+    narrow: bool = False       # signed range without its most negative code
 
     @property
     def qmin(self) -> int:
-        return type_range(self.type_name)[0]
+        return type_range(self.type_name, self.narrow)[0]
 
     @property
     def qmax(self) -> int:
-        return type_range(self.type_name)[1]
+        return type_range(self.type_name, self.narrow)[1]
 
     @property
     def per_channel(self) -> bool:
@@ -55,14 +62,14 @@ class QuantParams:
 
 def params_from_range(lo: np.ndarray, hi: np.ndarray, type_name: str, symmetric: bool, *,
                       axis: int | None = None, power_of_two: bool = False,
-                      tensor: np.ndarray | None = None) -> QuantParams:
+                      tensor: np.ndarray | None = None, narrow: bool = False) -> QuantParams:
     """Scale and zero point covering [lo, hi] (arrays for per-channel), always including 0.
 
     Symmetric: zero point 0 (signed) or the midpoint (unsigned), scale = max|range| / qmax.
     ``power_of_two``: scales rounded to 2^-n; the exponent (floor or ceil of log2) is the one with
     the smaller quantization MSE on ``tensor`` when it is given, else the ceiling (no clipping).
     """
-    qmin, qmax = type_range(type_name)
+    qmin, qmax = type_range(type_name, narrow)
     lo = np.minimum(np.asarray(lo, dtype=np.float64), 0.0)
     hi = np.maximum(np.asarray(hi, dtype=np.float64), 0.0)
     if symmetric:
@@ -83,7 +90,7 @@ def params_from_range(lo: np.ndarray, hi: np.ndarray, type_name: str, symmetric:
     if zp is None:
         zp = np.clip(np.rint(qmin - lo / scale), qmin, qmax).astype(np.int64)
     return QuantParams(type_name=type_name, scale=np.asarray(scale, dtype=np.float64),
-                       zero_point=np.asarray(zp, dtype=np.int64), axis=axis)
+                       zero_point=np.asarray(zp, dtype=np.int64), axis=axis, narrow=narrow)
 
 
 def _pot_scale(scale, lo, hi, type_name, symmetric, axis, tensor) -> np.ndarray:
@@ -123,7 +130,8 @@ def calibrate_range(t: np.ndarray, method: str, *, axis: int | None = None, perc
 
     minmax: the observed extremes. percentile: the p-th / (100-p)-th percentiles.
     mse: the clipping threshold (a fraction of the min-max range, searched on a grid) with the
-    smallest quantization MSE.
+    smallest quantization MSE. entropy: the |x| threshold minimizing the KL divergence between the
+    clipped histogram and its quantized version (TensorRT, Migacz 2017), applied to both sides.
     """
     t = np.asarray(t)
     if t.size and method in ("minmax", "percentile"):
@@ -151,6 +159,8 @@ def calibrate_range(t: np.ndarray, method: str, *, axis: int | None = None, perc
             lo, hi = (float(x) for x in np.percentile(v, [100.0 - percentile, percentile]))
         elif method == "mse":
             lo, hi = _mse_range(v, type_name, symmetric)
+        elif method == "entropy":
+            lo, hi = _entropy_range(v, type_name)
         else:
             raise ValueError(f"unknown calibration method '{method}'")
         los.append(lo)
@@ -161,13 +171,107 @@ def calibrate_range(t: np.ndarray, method: str, *, axis: int | None = None, perc
 
 
 def _mse_range(v: np.ndarray, type_name: str, symmetric: bool) -> tuple[float, float]:
+    """The clipping range with the smallest quantization MSE: a log-spaced search of the clip fraction
+    over [1e-3, 1] of the min-max range (heavy outliers can call for clipping to a tiny fraction),
+    refined linearly around the best point. Fraction 1 (min-max) is always a candidate."""
     lo0, hi0 = min(float(v.min()), 0.0), max(float(v.max()), 0.0)
-    sample = v if v.size <= 65536 else v[np.linspace(0, v.size - 1, 65536).astype(np.int64)]
-    best, best_err = (lo0, hi0), math.inf
-    for frac in np.linspace(0.05, 1.0, 96):
-        lo, hi = lo0 * frac, hi0 * frac
-        p = params_from_range(lo, hi, type_name, symmetric)
-        err = float(np.mean((p.dequantize(p.quantize(sample)) - sample) ** 2))
-        if err < best_err:
-            best, best_err = (lo, hi), err
-    return best
+    # large tensors: a strided sample of the bulk, weighted up, plus every tail value exactly (rare
+    # extremes decide the clipping and must carry their true weight, 1/N each)
+    if v.size <= 65536:
+        bulk, tail, w_bulk = v, v[:0], 1.0
+    else:
+        sub = v[np.linspace(0, v.size - 1, 65536).astype(np.int64)]
+        cut = float(np.percentile(np.abs(sub), 99.9))
+        tail = v[np.abs(v) > cut]
+        bulk = sub[np.abs(sub) <= cut]
+        w_bulk = (v.size - tail.size) / max(1, bulk.size)
+
+    def err(frac: float) -> float:
+        p = params_from_range(lo0 * frac, hi0 * frac, type_name, symmetric)
+        e_bulk = float(np.sum((p.dequantize(p.quantize(bulk)) - bulk) ** 2))
+        e_tail = float(np.sum((p.dequantize(p.quantize(tail)) - tail) ** 2)) if tail.size else 0.0
+        return (w_bulk * e_bulk + e_tail) / v.size
+
+    coarse = np.concatenate([np.geomspace(1e-3, 1.0, 64), [1.0]])
+    errs = [err(f) for f in coarse]
+    i = int(np.argmin(errs))
+    lo_f, hi_f = coarse[max(i - 1, 0)], coarse[min(i + 1, len(coarse) - 1)]
+    fine = np.linspace(lo_f, hi_f, 33)
+    best = min(((err(f), f) for f in fine), default=(errs[i], coarse[i]))
+    frac = best[1] if best[0] <= errs[i] else coarse[i]
+    return lo0 * frac, hi0 * frac
+
+
+def _entropy_range(v: np.ndarray, type_name: str, bins: int = 2048) -> tuple[float, float]:
+    """TensorRT's entropy calibration (S. Migacz, "8-bit Inference with TensorRT", GTC 2017).
+
+    Histogram |x| into ``bins``; for every candidate threshold bin i >= levels, the reference P is
+    the first i bins with the tail folded into the last; the candidate Q merges those i bins into
+    ``levels`` quantization levels and spreads each level's mass uniformly over its non-empty bins.
+    The threshold minimizing KL(P || Q) wins. ``levels`` = 2^(bits-1) for tensors with both signs
+    (one side of a signed range), 2^bits for one-signed tensors.
+    """
+    lo0, hi0 = float(v.min()), float(v.max())
+    amax = max(abs(lo0), abs(hi0))
+    if amax == 0.0:
+        return 0.0, 0.0
+    bits = int(type_name.lstrip("u").removeprefix("int"))
+    levels = 1 << (bits - 1) if lo0 < 0 < hi0 else 1 << bits
+    hist, edges = np.histogram(np.abs(v), bins=bins, range=(0.0, amax))
+    hist = hist.astype(np.float64)
+    if levels >= bins:
+        return lo0, hi0
+    best_i, best_kl = bins, math.inf
+    for i in range(levels, bins + 1):
+        p = hist[:i].copy()
+        p[i - 1] += hist[i:].sum()
+        if p.sum() == 0:
+            continue
+        # merge the i bins into `levels` groups, then expand back over each group's non-empty bins
+        group = (np.arange(i) * levels) // i
+        mass = np.bincount(group, weights=hist[:i], minlength=levels)
+        nonzero = np.bincount(group, weights=(hist[:i] > 0).astype(np.float64), minlength=levels)
+        q = np.where(hist[:i] > 0, mass[group] / np.maximum(nonzero[group], 1.0), 0.0)
+        pn = p / p.sum()
+        qs = q.sum()
+        if qs == 0:
+            continue
+        qn = q / qs
+        mask = pn > 0
+        if np.any(qn[mask] == 0):
+            kl = math.inf
+        else:
+            kl = float(np.sum(pn[mask] * np.log(pn[mask] / qn[mask])))
+        if kl < best_kl:
+            best_kl, best_i = kl, i
+    threshold = float(edges[best_i])
+    return max(lo0, -threshold), min(hi0, threshold)
+
+
+def quantize_per_group(w: np.ndarray, type_name: str, symmetric: bool, group_size: int, *,
+                       calibration: str = "minmax", percentile: float = 99.99, power_of_two: bool = False,
+                       narrow: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-group quantization of a weight (K, N) along K: (w_q (K, N), scale (K/G, N), zero_point (K/G, N)).
+
+    One scale (and zero point) per ``group_size`` consecutive input elements of each output channel
+    (GPTQ / AWQ / llama.cpp block layout). ``calibration``: minmax or mse.
+    """
+    k, n = w.shape
+    if group_size <= 0 or k % group_size:
+        raise ValueError(f"group_size {group_size} must divide the reduction length {k}")
+    g = group_size
+    cols = np.asarray(w, dtype=np.float64).reshape(k // g, g, n).transpose(1, 0, 2).reshape(g, -1)
+    lo, hi = calibrate_range(cols, calibration, axis=1, percentile=percentile, type_name=type_name,
+                             symmetric=symmetric)
+    p = params_from_range(lo, hi, type_name, symmetric, axis=1, power_of_two=power_of_two, tensor=cols,
+                          narrow=narrow)
+    q = p.quantize(cols).reshape(g, k // g, n).transpose(1, 0, 2).reshape(k, n)
+    return q, p.scale.reshape(k // g, n), p.zero_point.reshape(k // g, n)
+
+
+def dequantize_per_group(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`quantize_per_group` (float64)."""
+    g = q.shape[0] // scale.shape[0]
+    s = np.repeat(scale, g, axis=0)
+    z = np.repeat(zero_point, g, axis=0)
+    return (q.astype(np.float64) - z) * s

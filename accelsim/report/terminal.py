@@ -43,8 +43,22 @@ def layer_table(frame: pd.DataFrame, title: str) -> Table:
     return table
 
 
+def legalization_table(changes, title: str = "legalization: what the contract changed, and what it cost") -> Table:
+    """One row per change: layer, operand, before -> after, why, layer SQNR before -> after (dB)."""
+    t = Table(title=title, title_justify="left")
+    for col, justify in (("layer", "left"), ("operand", "left"), ("change", "left"), ("why", "left"),
+                         ("SQNR dB", "right"), ("cost dB", "right")):
+        t.add_column(col, justify=justify)
+    for c in changes:
+        sq = (f"{c.sqnr_before_db:.1f} -> {c.sqnr_after_db:.1f}" if c.sqnr_before_db is not None
+              and c.sqnr_after_db is not None else "")
+        cost = f"{c.cost_db:+.1f}" if c.cost_db is not None else ""
+        t.add_row(c.layer, c.operand, f"{c.before} -> {c.after}", c.reason.split(";")[0], sq, cost)
+    return t
+
+
 def print_run(console: Console, frame: pd.DataFrame, profile_name: str, workload_name: str, notes: list[str],
-              sample: int, llm: dict | None = None) -> None:
+              sample: int, llm: dict | None = None, changes=None) -> None:
     console.print(layer_table(frame, f"{workload_name} on {profile_name}  (numerics on a sample of {sample}; "
                                      f"timing on full shapes)"))
     if llm:
@@ -53,9 +67,12 @@ def print_run(console: Console, frame: pd.DataFrame, profile_name: str, workload
                       f"{llm['decode_steps']} decode steps {llm['decode_s'] * 1e3:.3g} ms = "
                       f"{llm['decode_tokens_per_s']:.3g} tokens/s ({llm['decode_projection_regime']}); "
                       f"energy {llm['prefill_energy_j']:.3g} J + {llm['decode_energy_j']:.3g} J")
-    if notes:
-        console.print("[bold]legalization[/bold]")
-        for note in notes:
+    if changes:
+        console.print(legalization_table(changes))
+    other = [n for n in notes if not changes or n not in {c.text for c in changes}]
+    if other:
+        console.print("[bold]notes[/bold]")
+        for note in other:
             console.print(f"  - {note}", markup=False)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Granularity = Literal["per_tensor", "per_channel", "per_group"]
-Calibration = Literal["minmax", "percentile", "mse"]
+Calibration = Literal["minmax", "percentile", "mse", "entropy"]
 
 #: ops that run as integer layers on the MAC array
 MAC_OPS = ("linear", "conv2d", "matmul")
@@ -31,6 +31,7 @@ class QuantIntent:
     group_size: int | None = None
     calibration: Calibration = "minmax"
     percentile: float = 99.99
+    narrow_range: bool = False  # signed codes without the most negative one (-127..127 for int8)
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,9 @@ def _check_quant(quant: LayerQuant, loc: tuple, fail) -> None:
                 raise fail(loc + (which, "group_size"), "per_group granularity needs group_size (> 0)")
         elif intent.group_size is not None:
             raise fail(loc + (which, "group_size"), "group_size is only allowed with granularity per_group")
+        if which == "weights" and intent.calibration == "entropy":
+            raise fail(loc + (which, "calibration"), "entropy calibration is for activations; "
+                                                     "allowed for weights: minmax, percentile, mse")
 
 
 def _infer(lm, names, in_shapes, quant, loc, fail) -> Layer:

@@ -26,7 +26,8 @@ class QuantIntentModel(_Strict):
     symmetric: bool | None = None
     granularity: Literal["per_tensor", "per_channel", "per_group"] | None = None
     group_size: int | None = Field(default=None, gt=0)
-    calibration: Literal["minmax", "percentile", "mse"] | None = None
+    calibration: Literal["minmax", "percentile", "mse", "entropy"] | None = None
+    narrow_range: bool | None = None
     percentile: float | None = Field(default=None, gt=50.0, le=100.0)
 
 
