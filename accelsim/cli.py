@@ -141,7 +141,8 @@ def _cmd_run(args) -> int:
     else:
         console = _console()
         for r in results:
-            print_run(console, r.frame, r.profile.name, workload.name, r.notes, workload.sample, r.llm, r.changes)
+            print_run(console, r.frame, r.profile.name, workload.name, r.notes, workload.sample, r.llm, r.changes,
+                      r.end_to_end)
     if not args.no_write:
         atomic_write(out_dir / "results.json", json_text)
         atomic_write(out_dir / "results.csv", csv_text)

@@ -31,6 +31,7 @@ class RunResult:
     event_locations: list[dict] = field(default_factory=list)
     llm: dict | None = None  # whole-model LLM timing (prefill + decode), when the workload has an llm section
     changes: list = field(default_factory=list)  # LegalizationChange with measured cost, in layer order
+    end_to_end: dict | None = None  # a real model's end-to-end metric (e.g. sentence-embedding cosine)
 
     def summary(self) -> dict:
         f = self.frame
@@ -52,6 +53,7 @@ class RunResult:
             "legalization": [c.as_dict() for c in self.changes],
             "event_locations": self.event_locations,
             "llm": self.llm,
+            "end_to_end": self.end_to_end,
         }
 
 
@@ -67,7 +69,17 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     """Simulate ``workload`` on ``profile``. ``progress(layer_name)`` is called after each layer."""
     data = data or DataSource(workload)
     legal = legalize(workload, profile)
-    numerics = execute(legal, data, progress=progress)
+    end_to_end = None
+    if workload.model is not None:
+        from accelsim.models.minilm_run import run_minilm
+
+        m = workload.model
+        numerics, end_to_end = run_minilm(legal, list(m.sentences), list(m.calibration), m.max_tokens)
+        if progress is not None:
+            for layer in workload.layers:
+                progress(layer.name)
+    else:
+        numerics = execute(legal, data, progress=progress)
     rows = []
     locations: list[dict] = []
     clock = profile.clock_hz
@@ -114,4 +126,4 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
         ctx = workload.llm
         llm = model_llm(profile, ctx.config, prompt=ctx.prompt, decode_steps=ctx.decode_steps).summary()
     return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,
-                     llm=llm, changes=changes)
+                     llm=llm, changes=changes, end_to_end=end_to_end)

@@ -58,9 +58,13 @@ def legalization_table(changes, title: str = "legalization: what the contract ch
 
 
 def print_run(console: Console, frame: pd.DataFrame, profile_name: str, workload_name: str, notes: list[str],
-              sample: int, llm: dict | None = None, changes=None) -> None:
+              sample: int, llm: dict | None = None, changes=None, end_to_end: dict | None = None) -> None:
     console.print(layer_table(frame, f"{workload_name} on {profile_name}  (numerics on a sample of {sample}; "
                                      f"timing on full shapes)"))
+    if end_to_end:
+        console.print(f"[bold]end to end[/bold]: {end_to_end['metric']}: mean {end_to_end['mean']:.4f}, "
+                      f"min {end_to_end['min']:.4f} over {end_to_end['sentences']} sentences "
+                      f"(calibrated on {end_to_end['calibration_sentences']}); float: {end_to_end['ran_in_float']}")
     if llm:
         console.print(f"[bold]whole model[/bold] ({llm['model']}): prefill of {llm['prompt_tokens']} tokens "
                       f"{llm['prefill_s'] * 1e3:.3g} ms ({llm['prefill_projection_regime']} projections), "

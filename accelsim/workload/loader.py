@@ -12,7 +12,7 @@ from accelsim.errors import InputError
 from accelsim.workload import schema as ws
 from accelsim.workload.layers import Layer, LayerQuant, QuantIntent, conv_out_size
 from accelsim.workload.llm import LlmConfig
-from accelsim.workload.workload import (DataSpec, LlmContext, SyntheticActivations, SyntheticWeights, TensorSpec,
+from accelsim.workload.workload import (DataSpec, LlmContext, ModelSpec, SyntheticActivations, SyntheticWeights, TensorSpec,
                                         Workload)
 
 DEFAULT_SAMPLE = 64
@@ -77,6 +77,8 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
     defaults = LayerQuant(weights=_merge(_DEFAULT_WEIGHTS, model.quant.weights),
                           activations=_merge(_DEFAULT_ACTIVATIONS, model.quant.activations))
     _check_quant(defaults, ("quant",), fail)
+    if model.model is not None:
+        return _build_model_workload(model, defaults, src)
 
     first = next(iter(model.inputs))
     inputs = tuple(TensorSpec(name=n, shape=tuple(m.shape), sampled=(m.sampled if m.sampled is not None
@@ -139,6 +141,19 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
         llm = LlmContext(config=cfg, prompt=m.prompt, decode_steps=m.decode_steps)
     return Workload(name=model.name, description=model.description, inputs=inputs, layers=tuple(layers),
                     data=data, sample=sample, source=src, llm=llm)
+
+
+def _build_model_workload(model: ws.WorkloadModel, defaults: LayerQuant, src: str) -> Workload:
+    """A real-model workload: layers generated from the architecture, data from the model's inputs."""
+    from accelsim.models.minilm_run import minilm_layers
+
+    m = model.model
+    layers = tuple(minilm_layers(m.seq_len, defaults))
+    spec = ModelSpec(name=m.name, seq_len=m.seq_len, max_tokens=m.max_tokens, sentences=tuple(m.sentences),
+                     calibration=tuple(m.calibration))
+    return Workload(name=model.name, description=model.description,
+                    inputs=(TensorSpec(name="embeddings", shape=(m.seq_len, 384), sampled=True),),
+                    layers=layers, data=DataSpec(), sample=len(m.sentences), source=src, model=spec)
 
 
 def _data_path(path: str | None, loaded: LoadedYaml, fail) -> str | None:

@@ -160,20 +160,39 @@ class LlmModel(_Strict):
         return self
 
 
+class ModelSource(_Strict):
+    """A real model with real weights: its layers are generated, its data are real inputs."""
+
+    name: Literal["all-minilm-l6-v2"]
+    seq_len: int = Field(default=128, gt=0, le=512)   # tokens per sentence for the timing model
+    max_tokens: int = Field(default=128, gt=2, le=512)
+    sentences: list[str] = Field(min_length=1)        # evaluation sentences
+    calibration: list[str] = Field(min_length=1)      # calibration sentences
+
+
 class WorkloadModel(_Strict):
     name: str
     description: str = ""
     llm: LlmModel | None = None
-    inputs: dict[str, InputModel] = Field(min_length=1)
+    model: ModelSource | None = None
+    inputs: dict[str, InputModel] | None = Field(default=None, min_length=1)
     quant: LayerQuantModel = Field(default_factory=LayerQuantModel)
     data: DataModel = Field(default_factory=DataModel)
     numerics: NumericsModel = Field(default_factory=NumericsModel)
-    layers: list[LayerModel] = Field(min_length=1)
+    layers: list[LayerModel] | None = Field(default=None, min_length=1)
 
     @field_validator("inputs")
     @classmethod
     def _input_names(cls, v):
-        for key in v:
+        for key in v or {}:
             _name(key)
         return v
+
+    @model_validator(mode="after")
+    def _layers_or_model(self):
+        if self.model is None and (self.inputs is None or self.layers is None):
+            raise ValueError("a workload needs 'inputs' and 'layers' (or a 'model' to generate them)")
+        if self.model is not None and (self.inputs is not None or self.layers is not None):
+            raise ValueError("'model' generates the inputs and layers: remove 'inputs' and 'layers'")
+        return self
 

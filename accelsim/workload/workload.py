@@ -55,6 +55,17 @@ class LlmContext:
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """A real model behind a workload: which one, and the sentences it runs on."""
+
+    name: str
+    seq_len: int
+    max_tokens: int
+    sentences: tuple[str, ...]
+    calibration: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Workload:
     """Layers in execution order, their inputs, data source and the numerics sample size.
 
@@ -70,6 +81,7 @@ class Workload:
     sample: int
     source: str = ""
     llm: LlmContext | None = None
+    model: ModelSpec | None = None
 
     @property
     def total_macs(self) -> int:

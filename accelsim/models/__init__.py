@@ -1,0 +1,1 @@
+"""Real models with real weights (optional extra accelsim[models])."""
