@@ -23,13 +23,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"accelsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="simulate a workload on one or more hardware profiles")
-    r.add_argument("workload", help="workload YAML file or built-in workload name")
-    r.add_argument("--hw", action="append", required=True, metavar="PROFILE",
-                   help="built-in profile name or profile YAML (repeatable)")
-    r.add_argument("--out", metavar="DIR", help="directory for results.json and results.csv "
-                                                "(default: reports/<workload>)")
-    r.add_argument("--format", choices=("table", "json", "csv"), default="table", help="what to print")
-    r.add_argument("--no-write", action="store_true", help="print only; write no files")
+    c = sub.add_parser("compare", help="compare hardware contracts on one workload: ranking, report")
+    for q, html_help in ((r, "write the interactive HTML report to PATH"),
+                         (c, "write the comparison report (interactive HTML) to PATH")):
+        q.add_argument("workload", help="workload YAML file or built-in workload name")
+        q.add_argument("--hw", action="append", required=True, metavar="PROFILE",
+                       help="built-in profile name or profile YAML (repeatable)")
+        q.add_argument("--out", metavar="DIR", help="directory for results.json and results.csv "
+                                                    "(default: reports/<workload>)")
+        q.add_argument("--format", choices=("table", "json", "csv"), default="table", help="what to print")
+        q.add_argument("--html", metavar="PATH", help=html_help)
+        q.add_argument("--no-write", action="store_true", help="print only; write no results files")
     hw = sub.add_parser("hw", help="hardware profiles")
     hw_sub = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)
     hw_sub.add_parser("list", help="list built-in profiles")
@@ -41,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv  # the exact command, recorded in results and reports
     try:
         return _dispatch(args)
     except InputError as exc:
@@ -58,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     if args.command == "hw":
         return _cmd_hw(args)
+    if args.command == "compare":
+        return _cmd_compare(args)
     if args.command == "validate":
         return _cmd_validate(args)
     return _cmd_run(args)
@@ -109,45 +117,101 @@ def _cmd_validate(args) -> int:
     return 0
 
 
-def _cmd_run(args) -> int:
-    import pandas as pd
-
+def _simulate(args):
+    """Load everything first (all inputs checked before any work), then run every profile."""
     from accelsim.engine import run
     from accelsim.hardware import load_profile
-    from accelsim.report.terminal import print_run
-    from accelsim.results import atomic_write, to_csv_text, to_json_text
     from accelsim.workload import load_workload
     from accelsim.workload.data import DataSource
 
     workload = load_workload(args.workload)
-    profiles = [load_profile(h) for h in args.hw]  # all inputs checked before any work
+    profiles = [load_profile(h) for h in args.hw]
     out_dir = Path(args.out) if args.out else Path("reports") / workload.name
     if not args.no_write and out_dir.exists() and not out_dir.is_dir():
         raise InputError("exists and is not a directory", source=str(out_dir), field="--out")
+    if args.html:
+        html_path = Path(args.html)
+        if html_path.is_dir() or (html_path.parent != Path("") and html_path.parent.exists()
+                                  and not html_path.parent.is_dir()):
+            raise InputError("is not a writable file path", source=str(html_path), field="--html")
     data = DataSource(workload)
     results = []
     with _progress(len(profiles) * len(workload.layers)) as advance:
         for profile in profiles:
             results.append(run(workload, profile, data, progress=lambda name, p=profile: advance(f"{p.name}: {name}")))
+    return workload, results, out_dir
+
+
+def _emit(args, workload, results, out_dir, print_tables) -> None:
+    import pandas as pd
+
+    from accelsim.results import atomic_write, to_csv_text, to_json_text
+
     frame = pd.concat([r.frame for r in results], ignore_index=True)
     summary = {"workload": workload.name, "workload_file": workload.source, "accelsim_version": __version__,
-               "profiles": [r.summary() for r in results]}
+               "command": _command_line(args), "profiles": [r.summary() for r in results]}
     json_text = to_json_text(frame, summary)
     csv_text = to_csv_text(frame)
+    html_text = None
+    if args.html:
+        from accelsim.report.html import render_report
+
+        html_text = render_report(results, workload, _command_line(args))
     if args.format == "json":
         print(json_text)
     elif args.format == "csv":
         print(csv_text, end="")
     else:
+        print_tables()
+    # every file is complete before any is visible (each written to a temporary file, then renamed)
+    if html_text is not None:
+        atomic_write(Path(args.html), html_text)
+    if not args.no_write:
+        atomic_write(out_dir / "results.json", json_text)
+        atomic_write(out_dir / "results.csv", csv_text)
+    if args.format == "table":
+        written = ([str(out_dir / "results.json"), str(out_dir / "results.csv")] if not args.no_write else [])
+        written += [args.html] if args.html else []
+        if written:
+            print(f"written: {', '.join(written)}")
+
+
+def _command_line(args) -> str:
+    import shlex
+
+    return "accelsim " + " ".join(shlex.quote(a) for a in args.argv)
+
+
+def _cmd_run(args) -> int:
+    from accelsim.report.terminal import print_run
+
+    workload, results, out_dir = _simulate(args)
+
+    def tables():
         console = _console()
         for r in results:
             print_run(console, r.frame, r.profile.name, workload.name, r.notes, workload.sample, r.llm, r.changes,
                       r.end_to_end)
-    if not args.no_write:
-        atomic_write(out_dir / "results.json", json_text)
-        atomic_write(out_dir / "results.csv", csv_text)
-        if args.format == "table":
-            print(f"results: {out_dir / 'results.json'}, {out_dir / 'results.csv'}")
+
+    _emit(args, workload, results, out_dir, tables)
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from accelsim.report.terminal import comparison_table, legalization_table
+
+    workload, results, out_dir = _simulate(args)
+
+    def tables():
+        console = _console()
+        console.print(comparison_table(results, workload))
+        for r in results:
+            if r.changes:
+                worst = sorted(r.changes, key=lambda c: -(c.cost_db or 0.0))[:5]
+                console.print(legalization_table(
+                    worst, title=f"{r.profile.name}: {len(r.changes)} legalization changes (the costliest shown)"))
+
+    _emit(args, workload, results, out_dir, tables)
     return 0
 
 

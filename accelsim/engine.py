@@ -32,6 +32,7 @@ class RunResult:
     llm: dict | None = None  # whole-model LLM timing (prefill + decode), when the workload has an llm section
     changes: list = field(default_factory=list)  # LegalizationChange with measured cost, in layer order
     end_to_end: dict | None = None  # a real model's end-to-end metric (e.g. sentence-embedding cosine)
+    event_grids: dict = field(default_factory=dict)  # layer -> accumulator events [output channel, K-chunk]
 
     def summary(self) -> dict:
         f = self.frame
@@ -126,4 +127,5 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
         ctx = workload.llm
         llm = model_llm(profile, ctx.config, prompt=ctx.prompt, decode_steps=ctx.decode_steps).summary()
     return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,
-                     llm=llm, changes=changes, end_to_end=end_to_end)
+                     llm=llm, changes=changes, end_to_end=end_to_end,
+                     event_grids={name: r.events for name, r in numerics.items() if r.events is not None})

