@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--format", choices=("table", "json", "csv"), default="table", help="what to print")
         q.add_argument("--html", metavar="PATH", help=html_help)
         q.add_argument("--no-write", action="store_true", help="print only; write no results files")
+        q.add_argument("--dim", action="append", default=[], metavar="NAME=N",
+                       help="ONNX models: bind a dynamic dimension (repeatable), e.g. --dim seq=128")
+        q.add_argument("--data", metavar="NPZ", help="ONNX models: .npz of model inputs (calibration and evaluation)")
     hw = sub.add_parser("hw", help="hardware profiles")
     hw_sub = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)
     hw_sub.add_parser("list", help="list built-in profiles")
@@ -124,7 +127,13 @@ def _simulate(args):
     from accelsim.workload import load_workload
     from accelsim.workload.data import DataSource
 
-    workload = load_workload(args.workload)
+    dims = {}
+    for item in args.dim:
+        key, _, value = item.partition("=")
+        if not key or not value.isdigit() or int(value) <= 0:
+            raise InputError(f"expected NAME=N with N > 0, got '{item}'", field="--dim")
+        dims[key] = int(value)
+    workload = load_workload(args.workload, dims=dims or None, data=args.data)
     profiles = [load_profile(h) for h in args.hw]
     out_dir = Path(args.out) if args.out else Path("reports") / workload.name
     if not args.no_write and out_dir.exists() and not out_dir.is_dir():

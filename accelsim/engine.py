@@ -33,6 +33,8 @@ class RunResult:
     changes: list = field(default_factory=list)  # LegalizationChange with measured cost, in layer order
     end_to_end: dict | None = None  # a real model's end-to-end metric (e.g. sentence-embedding cosine)
     event_grids: dict = field(default_factory=dict)  # layer -> accumulator events [output channel, K-chunk]
+    diagnosis: list | None = None  # ONNX models: per integer layer, error split and outlier channels
+    recalibration: dict | None = None  # ONNX models: end-to-end metric with accelsim's calibration methods
 
     def summary(self) -> dict:
         f = self.frame
@@ -55,6 +57,8 @@ class RunResult:
             "event_locations": self.event_locations,
             "llm": self.llm,
             "end_to_end": self.end_to_end,
+            "diagnosis": self.diagnosis,
+            "recalibration": self.recalibration,
         }
 
 
@@ -71,7 +75,17 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     data = data or DataSource(workload)
     legal = legalize(workload, profile)
     end_to_end = None
-    if workload.model is not None:
+    diagnosis = recalibration = None
+    if workload.onnx is not None:
+        from accelsim.onnx.run import run_onnx
+
+        numerics, end_to_end, diagnosis = run_onnx(legal)
+        recalibration = {m: run_onnx(legal, recalibrate=m, diagnose=False)[1]["mean"]
+                         for m in ("minmax", "percentile", "mse", "entropy")}
+        if progress is not None:
+            for layer in workload.layers:
+                progress(layer.name)
+    elif workload.model is not None:
         from accelsim.models.minilm_run import run_minilm
 
         m = workload.model
@@ -127,5 +141,6 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
         ctx = workload.llm
         llm = model_llm(profile, ctx.config, prompt=ctx.prompt, decode_steps=ctx.decode_steps).summary()
     return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,
-                     llm=llm, changes=changes, end_to_end=end_to_end,
+                     llm=llm, changes=changes, end_to_end=end_to_end, diagnosis=diagnosis,
+                     recalibration=recalibration,
                      event_grids={name: r.events for name, r in numerics.items() if r.events is not None})

@@ -295,6 +295,36 @@ def _end_to_end(results) -> str:
             f"</table></section>")
 
 
+def _diagnosis(results) -> str:
+    blocks = []
+    for r in results:
+        if not r.diagnosis:
+            continue
+        rows = []
+        for d in r.diagnosis[:25]:
+            out = (f"{d['outlier_channels']} (e.g. {', '.join(map(str, d['outlier_examples']))}; max/median "
+                   f"{d['max_over_median']:.0f}x)" if d["outlier_channels"] else "none")
+            rows.append(f"<tr><td>{_esc(d['layer'])}</td><td>{_esc(d['kind'])}</td><td class='num'>{d['sqnr_db']:.1f}</td>"
+                        f"<td class='num'>{d['sqnr_local_db']:.1f}</td><td class='num'>{d['input_sqnr_db']:.1f}</td>"
+                        f"<td class='num'>{100 * d['clipping_share']:.0f}%</td><td class='num'>{100 * d['rounding_share']:.0f}%</td>"
+                        f"<td>{out}</td></tr>")
+        recal = ""
+        if r.recalibration:
+            recal = "<p>Re-run with accelsim's calibration of every integer layer's activation ranges: " + ", ".join(
+                f"<b>{_esc(k)}</b> {v:.4f}" for k, v in r.recalibration.items()) + " (end-to-end metric).</p>"
+        blocks.append(f"<h3>{_esc(r.profile.name)}</h3>{recal}<table><tr><th>layer (worst first)</th><th>kind</th>"
+                      "<th>SQNR dB (end to end)</th><th>own error dB</th><th>input quantization SQNR dB</th>"
+                      "<th>clipping share</th><th>rounding share</th><th>outlier input channels</th></tr>"
+                      + "".join(rows) + "</table>")
+    if not blocks:
+        return ""
+    return ("<section><h2>Diagnosis: where the accuracy goes</h2><p class='explain'>Integer layers ranked by the "
+            "SQNR of their output against the float model. For each, the error of quantizing its input splits into "
+            "clipping (values beyond the quantization range) and rounding (the step size); outlier channels are input "
+            "channels whose largest magnitude exceeds 8x the median channel's: they stretch a per-tensor range and "
+            "coarsen every other channel's steps.</p>" + "".join(blocks) + "</section>")
+
+
 def render_report(results, workload, command: str, title: str | None = None) -> str:
     """The report as one HTML string (plotly.js inlined)."""
     import plotly.offline
@@ -311,6 +341,7 @@ def render_report(results, workload, command: str, title: str | None = None) -> 
         f"({_esc(workload.description)}) on each hardware contract, and how close its integer results stay to "
         f"the float model. {sample_note}</p>{_cards(results)}</section>",
         _end_to_end(results),
+        _diagnosis(results),
         "<section><h2>Per-layer latency and energy</h2><p class='explain'>Latency splits into cycles the MAC array "
         "computes and cycles it waits for operands (stalls). Energy splits into MAC operations, requantization / "
         "vector ops, on-chip SRAM traffic and DRAM traffic.</p>" + _latency_energy(results, plots) + "</section>",

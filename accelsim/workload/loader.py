@@ -36,8 +36,21 @@ def resolve_workload_path(ref: str | Path) -> Path:
                      f"built-in workloads: {', '.join(names)}", source=str(ref))
 
 
-def load_workload(ref: str | Path) -> Workload:
-    """Load, validate and shape-check a workload YAML file (or a built-in workload name)."""
+def load_workload(ref: str | Path, *, dims: dict[str, int] | None = None, data: str | None = None) -> Workload:
+    """Load, validate and shape-check a workload YAML file, an ONNX file or a built-in workload name.
+
+    ``dims`` (dynamic dimensions) and ``data`` (.npz of model inputs) apply to ONNX files."""
+    if str(ref).endswith(".onnx"):
+        try:
+            import onnx  # noqa: F401
+        except ImportError:
+            raise InputError("ONNX models need the 'onnx' extra: pip install -e \".[onnx]\"", source=str(ref)) from None
+        from accelsim.onnx.workload import onnx_workload
+
+        return onnx_workload(str(ref), dims=dims, data=data)
+    if dims or data:
+        raise InputError("--dim and --data apply to ONNX models (a workload YAML sets them under 'onnx:')",
+                         source=str(ref))
     path = resolve_workload_path(ref)
     loaded = load_yaml(path)
     model: ws.WorkloadModel = validate(ws.WorkloadModel, loaded)
@@ -79,6 +92,14 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
     _check_quant(defaults, ("quant",), fail)
     if model.model is not None:
         return _build_model_workload(model, defaults, src)
+    if model.onnx is not None:
+        from accelsim.onnx.workload import onnx_workload
+
+        base = Path(src).parent
+        rel = lambda p: None if p is None else str(p if Path(p).is_absolute() else base / p)  # noqa: E731
+        o = model.onnx
+        return onnx_workload(rel(o.path), dims=dict(o.dims), data=rel(o.data), reference=rel(o.reference),
+                             name=model.name, quant=defaults, description=model.description, source=src)
 
     first = next(iter(model.inputs))
     inputs = tuple(TensorSpec(name=n, shape=tuple(m.shape), sampled=(m.sampled if m.sampled is not None

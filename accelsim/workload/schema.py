@@ -170,11 +170,21 @@ class ModelSource(_Strict):
     calibration: list[str] = Field(min_length=1)      # calibration sentences
 
 
+class OnnxSource(_Strict):
+    """An ONNX model as the workload (float: accelsim quantizes it; QDQ: its Q/DQ are the intent)."""
+
+    path: str                                   # relative to the workload file
+    dims: dict[str, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
+    data: str | None = None                     # .npz of model inputs (calibration and evaluation)
+    reference: str | None = None                # the float model, for a QDQ model's accuracy
+
+
 class WorkloadModel(_Strict):
     name: str
     description: str = ""
     llm: LlmModel | None = None
     model: ModelSource | None = None
+    onnx: OnnxSource | None = None
     inputs: dict[str, InputModel] | None = Field(default=None, min_length=1)
     quant: LayerQuantModel = Field(default_factory=LayerQuantModel)
     data: DataModel = Field(default_factory=DataModel)
@@ -190,9 +200,12 @@ class WorkloadModel(_Strict):
 
     @model_validator(mode="after")
     def _layers_or_model(self):
-        if self.model is None and (self.inputs is None or self.layers is None):
-            raise ValueError("a workload needs 'inputs' and 'layers' (or a 'model' to generate them)")
-        if self.model is not None and (self.inputs is not None or self.layers is not None):
-            raise ValueError("'model' generates the inputs and layers: remove 'inputs' and 'layers'")
+        generated = [k for k in ("model", "onnx") if getattr(self, k) is not None]
+        if len(generated) > 1:
+            raise ValueError("'model' and 'onnx' cannot both be given")
+        if not generated and (self.inputs is None or self.layers is None):
+            raise ValueError("a workload needs 'inputs' and 'layers' (or a 'model' or 'onnx' to generate them)")
+        if generated and (self.inputs is not None or self.layers is not None):
+            raise ValueError(f"'{generated[0]}' generates the inputs and layers: remove 'inputs' and 'layers'")
         return self
 

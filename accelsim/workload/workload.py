@@ -82,6 +82,7 @@ class Workload:
     source: str = ""
     llm: LlmContext | None = None
     model: ModelSpec | None = None
+    onnx: object | None = None  # accelsim.onnx.workload.OnnxSpec for an ONNX model
 
     @property
     def total_macs(self) -> int:

@@ -1,0 +1,182 @@
+"""Integer layers of an ONNX graph under a hardware contract: legalized parameters and executors.
+
+For a QDQ layer the Q/DQ parameters are the intent; where the legalized plan changes an operand
+(symmetry, granularity, power-of-two scales, type) the parameters are re-derived: activations from the
+range the intent's codes span (power-of-two exponent chosen on calibration data), weights re-quantized
+from their dequantized values. For a float model every parameter comes from calibration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from accelsim.inttypes import storage_dtype, type_range
+from accelsim.numerics.api import qconv2d, qlinear
+from accelsim.numerics.execute import activation_params, weight_params
+from accelsim.onnx.graph import IntLayer, QParams
+from accelsim.onnx.ops import dequantize_linear, quantize_linear
+from accelsim.quant.legalize import QuantPlan
+from accelsim.quant.quantizers import QuantParams, params_from_range
+
+
+def type_of(zero_point: np.ndarray) -> str:
+    return {np.dtype(np.int8): "int8", np.dtype(np.uint8): "uint8", np.dtype(np.int16): "int16",
+            np.dtype(np.uint16): "uint16"}[np.asarray(zero_point).dtype]
+
+
+def is_symmetric(p: QParams) -> bool:
+    t = type_of(p.zero_point)
+    mid = 0 if not t.startswith("u") else (type_range(t)[1] + 1) // 2
+    return bool(np.all(np.asarray(p.zero_point).astype(np.int64) == mid))
+
+
+def _qparams(p: QuantParams) -> QParams:
+    return QParams(scale=np.asarray(p.scale, dtype=np.float32),
+                   zero_point=np.asarray(p.zero_point).astype(storage_dtype(p.type_name)), axis=p.axis)
+
+
+def _real_range(p: QParams) -> tuple[float, float]:
+    lo, hi = type_range(type_of(p.zero_point))
+    s, z = float(p.scale.reshape(-1)[0]), int(np.asarray(p.zero_point).reshape(-1)[0])
+    return (lo - z) * s, (hi - z) * s
+
+
+@dataclass
+class LayerRun:
+    """What one integer layer did over the evaluation records."""
+
+    events: np.ndarray | None = None
+    local: list = field(default_factory=list)   # (y dequantized, float op on the same input) pairs
+    x_eff: QParams | None = None
+    w_eff: np.ndarray | None = None              # effective (dequantized) weights
+    y_eff: QParams | None = None
+
+
+class ContractLayer:
+    """One integer layer's effective parameters under a plan, and its executor."""
+
+    def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict, qdq: bool):
+        self.L, self.plan, self.profile = L, plan, profile
+        self.run = LayerRun()
+        changed = {c.operand for c in plan.changes}
+        act = plan.activations
+
+        def activation(intent: QParams | None, tensor: str | None) -> QParams:
+            sample = calib.get(tensor)
+            if qdq and intent is not None and "activations" not in changed:
+                return intent
+            if qdq and intent is not None:
+                lo, hi = _real_range(intent)
+                return _qparams(params_from_range(lo, hi, act.type_name, act.symmetric,
+                                                  power_of_two=act.power_of_two, tensor=sample, narrow=act.narrow))
+            return _qparams(activation_params(sample, act))
+
+        self.x_p = activation(L.x_q, L.x_float)
+        self.y_p = activation(L.y_q, L.y_float)
+        self.b_p = activation(L.b_q, L.b_float) if L.kind == "matmul" else None
+        if L.kind != "matmul":
+            if qdq and "weights" not in changed:
+                self.w_int = L.w_int
+                self.w_scale = L.b_q.scale.reshape(-1) if L.b_q.per_channel else float(L.b_q.scale.reshape(-1)[0])
+                self.w_zp = (np.asarray(L.b_q.zero_point).reshape(-1) if L.b_q.per_channel
+                             else np.asarray(L.b_q.zero_point).reshape(-1)[0])
+                self.w_type = type_of(L.b_q.zero_point)
+            else:
+                axis = 1 if L.kind == "linear" else 0
+                wp = weight_params(np.asarray(L.weight, dtype=np.float64), plan.weights, axis)
+                self.w_int = wp.quantize(L.weight)
+                self.w_scale = wp.scale.reshape(-1) if wp.per_channel else float(wp.scale)
+                zp = wp.zero_point.reshape(-1) if wp.per_channel else wp.zero_point.reshape(-1)[0]
+                self.w_zp = np.asarray(zp).astype(storage_dtype(wp.type_name))
+                self.w_type = wp.type_name
+            ws = np.asarray(self.w_scale, dtype=np.float64)
+            shape = (-1, 1, 1, 1) if L.kind == "conv2d" else (1, -1)
+            zp = np.asarray(self.w_zp, dtype=np.float64)
+            self.run.w_eff = ((self.w_int.astype(np.float64) - (zp.reshape(shape) if zp.size > 1 else zp))
+                              * (ws.reshape(shape) if ws.size > 1 else ws))
+            if L.bias_int is not None and qdq and not changed:
+                self.bias_q = L.bias_int
+            elif L.bias is not None:
+                s = float(self.x_p.scale.reshape(-1)[0]) * ws
+                self.bias_q = np.clip(np.rint(np.asarray(L.bias, dtype=np.float64) / s), -(2**31), 2**31 - 1).astype(np.int32)
+            else:
+                self.bias_q = None
+        self.run.x_eff, self.run.y_eff = self.x_p, self.y_p
+        self.qdq = qdq
+
+    # -- execution --------------------------------------------------------------------------------
+    def _input(self, env, int_name, float_name, intent: QParams | None, eff: QParams) -> np.ndarray:
+        if self.qdq and int_name is not None:
+            q = env[int_name]
+            # integers an upstream integer layer wrote with its legalized parameters
+            intent = env.get("::params", {}).get(int_name, intent)
+            if intent is eff or (np.array_equal(intent.scale, eff.scale)
+                                 and np.array_equal(np.asarray(intent.zero_point).astype(np.int64),
+                                                    np.asarray(eff.zero_point).astype(np.int64))
+                                 and np.asarray(intent.zero_point).dtype == np.asarray(eff.zero_point).dtype):
+                return q
+            return quantize_linear(dequantize_linear(q, intent.scale, intent.zero_point), eff.scale, eff.zero_point)
+        return quantize_linear(env[float_name], eff.scale, eff.zero_point)
+
+    def _common(self, eff_x: QParams, w_scale, w_zp, w_type: str) -> dict:
+        return dict(x_scale=float(eff_x.scale.reshape(-1)[0]), x_zero_point=np.asarray(eff_x.zero_point).reshape(-1)[0],
+                    w_scale=w_scale, w_zero_point=w_zp, y_scale=float(self.y_p.scale.reshape(-1)[0]),
+                    y_zero_point=np.asarray(self.y_p.zero_point).reshape(-1)[0], hw=self.profile,
+                    x_type=type_of(eff_x.zero_point), w_type=w_type, y_type=type_of(self.y_p.zero_point))
+
+    def _add_events(self, grid: np.ndarray) -> None:
+        ev = self.run.events
+        if ev is None or ev.shape != grid.shape:
+            self.run.events = grid.copy() if ev is None else ev
+        else:
+            self.run.events = ev + grid
+
+    def __call__(self, env: dict) -> None:
+        L = self.L
+        x = self._input(env, L.x_int, L.x_float, L.x_q, self.x_p)
+        if L.kind == "linear":
+            lead = x.shape[:-1]
+            y, stats = qlinear(x.reshape(-1, x.shape[-1]), self.w_int, self.bias_q,
+                               **self._common(self.x_p, self.w_scale, self.w_zp, self.w_type))
+            y = y.reshape(*lead, -1)
+            self._add_events(stats.events.by_channel_chunk)
+        elif L.kind == "conv2d":
+            a = L.conv_attrs
+            if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+                raise ValueError(f"{L.name}: Conv auto_pad is not supported; export with explicit pads")
+            y, stats = qconv2d(x, self.w_int, self.bias_q, strides=tuple(a.get("strides", (1, 1))),
+                               pads=tuple(a.get("pads", (0, 0, 0, 0))), dilations=tuple(a.get("dilations", (1, 1))),
+                               group=int(a.get("group", 1)),
+                               **self._common(self.x_p, self.w_scale, self.w_zp, self.w_type))
+            self._add_events(stats.events.by_channel_chunk)
+        else:  # matmul of two activations, batched with broadcasting
+            b = self._input(env, L.b_int, L.b_float, L.b_q, self.b_p)
+            batch = np.broadcast_shapes(x.shape[:-2], b.shape[:-2])
+            xb = np.broadcast_to(x, (*batch, *x.shape[-2:])).reshape(-1, *x.shape[-2:])
+            bb = np.broadcast_to(b, (*batch, *b.shape[-2:])).reshape(-1, *b.shape[-2:])
+            outs = []
+            common = self._common(self.x_p, float(self.b_p.scale.reshape(-1)[0]),
+                                  np.asarray(self.b_p.zero_point).reshape(-1)[0], type_of(self.b_p.zero_point))
+            for i in range(xb.shape[0]):
+                yi, stats = qlinear(np.ascontiguousarray(xb[i]), np.ascontiguousarray(bb[i]), None, op="matmul",
+                                    **common)
+                outs.append(yi)
+                self._add_events(stats.events.by_channel_chunk)
+            y = np.stack(outs).reshape(*batch, x.shape[-2], b.shape[-1])
+        y_deq = dequantize_linear(y, self.y_p.scale, self.y_p.zero_point)
+        x_deq = dequantize_linear(x, self.x_p.scale, self.x_p.zero_point).astype(np.float64)
+        if L.kind == "linear":
+            ref = x_deq @ np.asarray(L.weight, dtype=np.float64) + (0 if L.bias is None else L.bias)
+        elif L.kind == "matmul":
+            ref = x_deq @ dequantize_linear(b, self.b_p.scale, self.b_p.zero_point).astype(np.float64)
+        else:
+            ref = None
+        if ref is not None:
+            self.run.local.append((y_deq, ref))
+        if L.y_int is not None:  # a QDQ graph: downstream DequantizeLinear reads the integers
+            env[L.y_int] = y
+            env.setdefault("::params", {})[L.y_int] = self.y_p
+        env[L.y_float] = y_deq
+        env[f"{L.y_float}::accelsim"] = y_deq

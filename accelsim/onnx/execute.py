@@ -1,0 +1,69 @@
+"""Run an ONNX graph: its float version, and under a hardware contract with integer layers.
+
+- ``run_graph(g, feeds)``: the float version — the same graph without Q/DQ (QuantizeLinear passes its
+  float input through, DequantizeLinear of a constant dequantizes it).
+- ``run_graph(g, feeds, executors=...)``: every integer layer computed by its executor (accelsim's
+  bit-accurate kernels); Q/DQ nodes elsewhere follow the ONNX spec; the rest is float32 glue.
+``tap(name, value)`` sees every tensor produced.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from accelsim.onnx.graph import OnnxGraph
+from accelsim.onnx.ops import dequantize_linear, run_node
+
+
+class _Pass:
+    """A float value standing where the QDQ graph has integers (the float version strips Q/DQ)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+def run_graph(g: OnnxGraph, feeds: dict[str, np.ndarray], executors: dict | None = None, tap=None,
+              dq_override: dict | None = None) -> dict[str, np.ndarray]:
+    """Execute ``g``; returns every tensor by name. ``executors``: node name -> fn(env) that writes the
+    layer's outputs (then its output QuantizeLinear is skipped); without executors, the float version.
+    ``dq_override``: integer tensor -> QParams to dequantize it with (legalized output params)."""
+    env: dict = dict(g.constants)
+    env.update(feeds)
+    float_version = executors is None
+    executors = executors or {}
+    dq_override = dq_override or {}
+    skip = set()
+    for layer in g.layers:
+        if layer.name in executors and layer.y_q_node is not None:
+            skip.add(id(layer.y_q_node))
+    for node in g.nodes:
+        if node.op_type == "Constant" or id(node) in skip:
+            continue
+        name = node.name or node.output[0]
+        if name in executors:
+            executors[name](env)
+            continue
+        if float_version and node.op_type == "QuantizeLinear":
+            env[node.output[0]] = _Pass(env[node.input[0]])
+            continue
+        if node.op_type == "DequantizeLinear":
+            src = env.get(node.input[0])
+            if isinstance(src, _Pass):
+                env[node.output[0]] = src.value
+                if tap:
+                    tap(node.output[0], src.value)
+                continue
+            if node.input[0] in dq_override:
+                p = dq_override[node.input[0]]
+                env[node.output[0]] = dequantize_linear(src, p.scale, p.zero_point, p.axis or 1)
+                continue
+        inputs = [env[i] if i else None for i in node.input]
+        inputs = [v.value if isinstance(v, _Pass) else v for v in inputs]
+        outs = run_node(node, inputs)
+        for o, v in zip(node.output, outs):
+            env[o] = v
+            if tap:
+                tap(o, v)
+    return env

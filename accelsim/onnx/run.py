@@ -1,0 +1,181 @@
+"""Numerics of an ONNX workload under one contract, and the per-layer diagnosis.
+
+1. the float version (or a given float reference model) runs on the calibration records: every
+   integer layer's input and output are recorded (calibration data for float models and for
+   power-of-two exponents; legalization costs are measured on them);
+2. each evaluation record runs through the float version and through the contract (integer layers
+   bit-accurate, Q/DQ elsewhere per the ONNX spec, float glue), and every layer's output is compared;
+3. diagnosis per integer layer: its input's quantization error split into clipping and rounding,
+   outlier channels, and the end-to-end metric when accelsim's calibration methods replace the ranges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from accelsim.numerics.execute import LayerNumerics
+from accelsim.numerics.metrics import error_metrics
+from accelsim.onnx.contract import ContractLayer, _real_range
+from accelsim.onnx.execute import run_graph
+from accelsim.onnx.ops import dequantize_linear, quantize_linear
+from accelsim.onnx.workload import load_graph
+from accelsim.quant.cost import measure_changes
+from accelsim.quant.legalize import LegalizedWorkload
+
+
+def _key(node) -> str:
+    return node.name or node.output[0]
+
+
+def _pooled(y: np.ndarray) -> np.ndarray:
+    """Encoder outputs (batch, tokens, hidden): mean over tokens; anything else flattened."""
+    y = np.asarray(y, dtype=np.float64)
+    return y.mean(axis=-2).reshape(-1) if y.ndim == 3 else y.reshape(-1)
+
+
+def _cos(a, b) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
+
+
+def _calibrate(g, ref_g, feeds) -> dict[str, np.ndarray]:
+    wanted = set()
+    for L in g.layers:
+        wanted.update(t for t in (L.x_float, L.b_float, L.y_float) if t)
+    got: dict[str, list] = {}
+
+    def tap(name, value):
+        if name in wanted:
+            got.setdefault(name, []).append(np.asarray(value, dtype=np.float64))
+    for feed in feeds:
+        for k, v in feed.items():
+            tap(k, v)
+        run_graph(ref_g, feed, tap=tap)
+    return {k: (np.concatenate([v.reshape(-1, v.shape[-1]) for v in vs]) if vs[0].ndim >= 2 and
+                len({v.shape[-1] for v in vs}) == 1 else vs[0]) for k, vs in got.items()}
+
+
+def _first_inputs(g, ref_g, feed) -> dict[str, np.ndarray]:
+    out = {}
+    names = {t for L in g.layers for t in (L.x_float, L.b_float) if t}
+    out.update({k: np.asarray(v, dtype=np.float64) for k, v in feed.items() if k in names})
+    run_graph(ref_g, feed, tap=lambda n, v: out.__setitem__(n, np.asarray(v, dtype=np.float64)) if n in names else None)
+    return out
+
+
+def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose: bool = True):
+    """(results per layer name, end-to-end metric, diagnosis rows) for ``legal.profile``."""
+    wl = legal.workload
+    spec = wl.onnx
+    g = load_graph(spec.path)
+    ref_g = load_graph(spec.reference) if spec.reference else g
+    profile = legal.profile
+    calib = _calibrate(g, ref_g, spec.calibration)
+    first = _first_inputs(g, ref_g, spec.calibration[0])
+    layers_by_name = {layer.name: layer for layer in wl.layers}
+    plans = dict(legal.plans)
+    qdq = g.is_qdq and recalibrate is None
+    if recalibrate is not None:  # accelsim's calibration replaces the model's ranges (diagnosis)
+        for L in g.layers:
+            p = plans[L.name]
+            act = dataclasses.replace(p.activations, calibration=recalibrate)
+            plans[L.name] = dataclasses.replace(p, activations=act)
+    contract = {}
+    for L in g.layers:
+        contract[_key(L.node)] = ContractLayer(L, plans[L.name], profile, calib, qdq)
+    overrides = {L.y_int: c.y_p for L in g.layers if L.y_int and (c := contract[_key(L.node)]).y_p is not L.y_q}
+
+    points = [layer.name for layer in wl.layers]
+    tensor_of = {}
+    for layer in wl.layers:
+        node_out = None
+        for L in g.layers:
+            if L.name == layer.name:
+                node_out = f"{L.y_float}::accelsim"
+                tensor_of[layer.name] = (L.y_float, node_out)
+        if node_out is None:
+            n = next((n for n in g.nodes if (n.name or n.output[0]) == layer.name.split("#")[0]), None)
+            if n is not None:
+                tensor_of[layer.name] = (n.output[0], n.output[0])
+    ref_vals: dict[str, list] = {}
+    got_vals: dict[str, list] = {}
+    cosines = []
+    for feed in spec.evaluation:
+        r_env = run_graph(ref_g, feed)
+        q_env = run_graph(g, feed, executors=contract, dq_override=overrides)
+        for name, (rt, qt) in tensor_of.items():
+            if rt in r_env and qt in q_env and np.asarray(q_env[qt]).dtype.kind == "f":
+                ref_vals.setdefault(name, []).append(np.asarray(r_env[rt], dtype=np.float64).reshape(-1))
+                got_vals.setdefault(name, []).append(np.asarray(q_env[qt], dtype=np.float64).reshape(-1))
+        out = g.outputs[0]
+        cosines.append(_cos(_pooled(r_env[out]), _pooled(q_env[out])))
+
+    results = {}
+    for name in points:
+        res = LayerNumerics(layer=name)
+        layer = layers_by_name[name]
+        if name in ref_vals:
+            m = error_metrics(np.concatenate(got_vals[name]), np.concatenate(ref_vals[name]))
+            res.sqnr_db, res.max_abs_error, res.mean_error, res.cosine = (m["sqnr_db"], m["max_abs_error"],
+                                                                         m["mean_error"], m["cosine"])
+        L = next((L for L in g.layers if L.name == name), None)
+        if L is not None:
+            c = contract[_key(L.node)]
+            if c.run.local:
+                res.sqnr_local_db = error_metrics(np.concatenate([y.reshape(-1) for y, _ in c.run.local]),
+                                                  np.concatenate([f.reshape(-1) for _, f in c.run.local]))["sqnr_db"]
+            res.events = c.run.events
+            total = int(c.run.events.sum()) if c.run.events is not None else 0
+            sat = "saturate" in (profile.accumulator.overflow, profile.accumulator.spill_overflow)
+            res.saturation_events, res.overflow_events = (total, 0) if sat else (0, total)
+            plan = legal.plans[name]
+            if plan.changes and recalibrate is None:
+                ins = [first[L.x_float]] + ([first[L.b_float]] if L.kind == "matmul" else [])
+                res.changes = measure_changes(layer, ins, L.weight, L.bias, plan)
+        else:
+            res.ran_in_float = True
+        results[name] = res
+    float_ops = sorted({n.op_type for n in g.nodes} - {"MatMul", "Gemm", "Conv", "QuantizeLinear",
+                                                       "DequantizeLinear", "Constant"})
+    end_to_end = {"metric": "cosine similarity of the model output to float (mean-pooled over tokens for "
+                            "encoders)", "mean": float(np.mean(cosines)), "min": float(np.min(cosines)),
+                  "per_sentence": [round(c, 6) for c in cosines], "sentences": len(spec.evaluation),
+                  "calibration_sentences": len(spec.calibration),
+                  "ran_in_float": "ONNX ops " + ", ".join(float_ops) + (
+                      "; MatMul/Gemm/Conv outside a Q/DQ pattern" if g.is_qdq else "")}
+    diagnosis = _diagnose(g, contract, calib, results) if diagnose else []
+    return results, end_to_end, diagnosis
+
+
+def _diagnose(g, contract, calib, results) -> list[dict]:
+    """Per integer layer: its input's quantization error split into clipping and rounding; outlier channels."""
+    rows = []
+    for L in g.layers:
+        c = contract[_key(L.node)]
+        x = calib.get(L.x_float)
+        if x is None:
+            continue
+        p = c.x_p
+        lo, hi = _real_range(p)
+        clipped = np.clip(x, lo, hi)
+        dq = dequantize_linear(quantize_linear(x.astype(np.float32), p.scale, p.zero_point), p.scale,
+                               p.zero_point).astype(np.float64)
+        e_clip = float(np.sum((x - clipped) ** 2))
+        e_round = float(np.sum((clipped - dq) ** 2))
+        total = e_clip + e_round
+        ch = np.abs(x.reshape(-1, x.shape[-1])).max(axis=0) if x.ndim >= 2 else np.abs(x).reshape(-1)
+        med = float(np.median(ch)) if ch.size else 0.0
+        outliers = np.nonzero(ch > 8 * med)[0] if med > 0 else np.array([], dtype=int)
+        r = results.get(L.name)
+        rows.append({"layer": L.name, "kind": L.kind, "sqnr_db": r.sqnr_db if r else float("nan"),
+                     "sqnr_local_db": r.sqnr_local_db if r else float("nan"),
+                     "input_sqnr_db": 10 * np.log10(float(np.sum(x ** 2)) / total) if total > 0 else float("inf"),
+                     "clipping_share": e_clip / total if total > 0 else 0.0,
+                     "rounding_share": e_round / total if total > 0 else 0.0,
+                     "input_range": [float(lo), float(hi)],
+                     "outlier_channels": int(outliers.size),
+                     "outlier_examples": [int(i) for i in outliers[np.argsort(-ch[outliers])][:5]],
+                     "max_over_median": float(ch.max() / med) if med > 0 and ch.size else 0.0})
+    rows.sort(key=lambda d: d["sqnr_db"])
+    return rows

@@ -1,0 +1,134 @@
+"""ONNX models as workloads: QDQ and float import, node-level bit-exactness with ONNX Runtime, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from accelsim.cli import main  # noqa: E402
+from accelsim.onnx.conformance import node_level_check  # noqa: E402
+from tests.onnx.qdq_models import qdq_mlp_conv  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+MINILM_DIR = Path(os.environ.get("ACCELSIM_MINILM_ONNX", REPO / "models"))
+
+
+@pytest.mark.parametrize("act", [np.uint8, np.int8], ids=["uint8", "int8"])
+@pytest.mark.parametrize("per_channel", [True, False], ids=["per_channel", "per_tensor"])
+def test_node_level_bit_exact_with_onnxruntime(tmp_path, act, per_channel):
+    path = tmp_path / "small.onnx"
+    qdq_mlp_conv(seed=3, path=path, per_channel=per_channel, act=act)
+    feeds = [{"x": np.random.default_rng(i).normal(0, 1.5, (1, 3, 8, 8)).astype(np.float32)} for i in range(40)]
+    checks = node_level_check(path, feeds)
+    assert {c.kind for c in checks} == {"conv2d", "linear", "matmul"} and len(checks) == 4
+    assert sum(c.elements for c in checks) > 20_000
+    assert sum(c.mismatches for c in checks) == 0, checks
+    if act is np.uint8:  # ONNX Runtime fuses every pattern into its integer kernels
+        assert {c.kernel for c in checks} == {"QLinearConv", "QGemm", "QLinearMatMul"}
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "accelsim.cli", *args], capture_output=True, text=True)
+
+
+def test_qdq_model_runs_and_compares(tmp_path):
+    path = tmp_path / "small.onnx"
+    qdq_mlp_conv(seed=1, path=path)
+    proc = _cli("compare", str(path), "--hw", "onnxruntime-cpu", "--hw", "edge-npu-pot16", "--format", "json",
+                "--no-write", "--html", str(tmp_path / "r.html"))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    prof = {p["profile"]: p for p in doc["summary"]["profiles"]}
+    ort, npu = prof["onnxruntime-cpu"], prof["edge-npu-pot16"]
+    assert ort["legalization"] == [] and npu["legalization"]  # the QDQ intent runs as is on ORT only
+    assert ort["end_to_end"]["mean"] > 0.99 and ort["end_to_end"]["mean"] >= npu["end_to_end"]["mean"]
+    layers = {r["layer"] for r in doc["layers"]}
+    assert {"conv", "gemm", "matmul_w", "matmul_aa"} <= layers
+    diag = ort["diagnosis"]
+    assert [d["sqnr_db"] for d in diag] == sorted(d["sqnr_db"] for d in diag)
+    assert all(0.0 <= d["clipping_share"] <= 1.0 for d in diag)
+    assert "diagnosis" in (tmp_path / "r.html").read_text().lower()
+
+
+def _float_model(path, dynamic=False):
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array(rng.normal(0, 0.2, (16, 32)).astype(np.float32), "w1")
+    b1 = numpy_helper.from_array(rng.normal(0, 0.1, 32).astype(np.float32), "b1")
+    w2 = numpy_helper.from_array(rng.normal(0, 0.2, (8, 32)).astype(np.float32), "w2")
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"], name="fc1"), helper.make_node("Add", ["h", "b1"], ["hb"], name="bias1"),
+             helper.make_node("Relu", ["hb"], ["r"], name="relu"),
+             helper.make_node("Gemm", ["r", "w2"], ["y"], transB=1, name="fc2")]
+    shape = ["batch", 16] if dynamic else [4, 16]
+    g = helper.make_graph(nodes, "f", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [shape[0], 8])], initializer=[w1, b1, w2])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    import onnx
+    onnx.save(m, str(path))
+
+
+def test_float_model_is_quantized_by_accelsim(tmp_path, capsys):
+    path = tmp_path / "float.onnx"
+    _float_model(path)
+    assert main(["run", str(path), "--hw", "tensorcore-int8", "--format", "json", "--no-write"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {r["layer"]: r for r in doc["layers"]}
+    assert rows["fc1"]["op"] == "linear" and rows["fc2"]["op"] == "linear"
+    assert 15 < rows["fc2"]["sqnr_db"] < 80
+    assert doc["summary"]["profiles"][0]["end_to_end"]["mean"] > 0.99
+
+
+def test_dynamic_dims_must_be_bound(tmp_path, capsys):
+    path = tmp_path / "dyn.onnx"
+    _float_model(path, dynamic=True)
+    assert main(["run", str(path), "--hw", "tensorcore-int8", "--no-write"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--dim batch=N" in err
+    assert main(["run", str(path), "--hw", "tensorcore-int8", "--no-write", "--dim", "batch=3", "--format", "csv"]) == 0
+    assert main(["run", str(path), "--hw", "tensorcore-int8", "--no-write", "--dim", "batch=x"]) == 2
+
+
+def test_unsupported_ops_are_listed(tmp_path, capsys):
+    nodes = [helper.make_node("Einsum", ["x", "x"], ["e"], equation="ij,ij->ij"), helper.make_node("Mish", ["e"], ["y"])]
+    g = helper.make_graph(nodes, "u", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    import onnx
+    onnx.save(m, str(tmp_path / "u.onnx"))
+    assert main(["run", str(tmp_path / "u.onnx"), "--hw", "tensorcore-int8", "--no-write"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Einsum" in err and "Mish" in err and "Traceback" not in err
+
+
+def test_malformed_onnx(tmp_path, capsys):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage that is not a protobuf model" * 3)
+    assert main(["run", str(bad), "--hw", "tensorcore-int8", "--no-write"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.onnx" in err
+    assert main(["run", str(tmp_path / "missing.onnx"), "--hw", "tensorcore-int8", "--no-write"]) == 2
+
+
+@pytest.mark.skipif(not (MINILM_DIR / "minilm-l6-qdq.onnx").exists(),
+                    reason="build the MiniLM ONNX models with scripts/build_minilm_onnx.py (needs torch)")
+def test_minilm_qdq_nodes_against_onnxruntime():
+    from accelsim.onnx.workload import load_graph, read_records
+
+    path = MINILM_DIR / "minilm-l6-qdq.onnx"
+    feeds = read_records(str(MINILM_DIR / "minilm-calib.npz"), load_graph(str(path)))
+    checks = node_level_check(path, feeds)
+    assert len(checks) == 48
+    integer = [c for c in checks if c.kernel in ("QLinearMatMul", "QGemm", "QLinearConv")]
+    assert sum(c.mismatches for c in integer) == 0
+    # where ONNX Runtime falls back to a float32 MatMul its rounding can differ from an integer kernel's
+    assert sum(c.mismatches for c in checks) <= 1e-5 * sum(c.elements for c in checks)
