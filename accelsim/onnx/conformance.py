@@ -13,21 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import tempfile
+
 import numpy as np
 
 from accelsim.hardware import load_profile
 from accelsim.onnx.contract import ContractLayer
 from accelsim.onnx.graph import OnnxGraph
 from accelsim.quant.legalize import QuantPlan
-
-
-@dataclass
-class NodeCheck:
-    layer: str
-    kind: str
-    elements: int
-    mismatches: int
-    max_abs_diff: int
 
 
 def _elem_type(arr_dtype) -> int:
@@ -87,8 +80,6 @@ def _node_model(g: OnnxGraph, L):
 
 def fused_in_model(path) -> dict[str, str]:
     """Node name -> the integer kernel ONNX Runtime runs it as in the whole model (default optimizations)."""
-    import tempfile
-
     import onnx
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,7 +136,6 @@ def node_level_check(path, feeds: list[dict], hw="onnxruntime-cpu") -> list[Node
         sess = _session(single.SerializeToString())
         kernel = "?"
         try:
-            import tempfile
             with tempfile.TemporaryDirectory() as tmp:
                 _session(single.SerializeToString(), f"{tmp}/n.onnx")
                 ops = [n.op_type for n in onnx.load(f"{tmp}/n.onnx").graph.node]
