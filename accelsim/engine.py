@@ -78,10 +78,16 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     diagnosis = recalibration = None
     if workload.onnx is not None:
         from accelsim.onnx.run import run_onnx
+        from accelsim.onnx.workload import load_graph
 
         numerics, end_to_end, diagnosis = run_onnx(legal)
         recalibration = {m: run_onnx(legal, recalibrate=m, diagnose=False)[1]["mean"]
                          for m in ("minmax", "percentile", "mse", "entropy")}
+        if workload.onnx is not None and load_graph(workload.onnx.path).is_qdq:
+            recalibration["glue Q/DQ removed"] = run_onnx(legal, diagnose=False, float_glue=True)[1]["mean"]
+            if any(L.kind != "matmul" and not L.b_q.per_channel for L in load_graph(workload.onnx.path).layers):
+                recalibration["per-channel weights"] = run_onnx(legal, diagnose=False,
+                                                                per_channel_weights=True)[1]["mean"]
         if progress is not None:
             for layer in workload.layers:
                 progress(layer.name)

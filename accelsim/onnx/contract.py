@@ -15,6 +15,7 @@ import numpy as np
 from accelsim.inttypes import storage_dtype, type_range
 from accelsim.numerics.api import qconv2d, qlinear
 from accelsim.numerics.execute import activation_params, weight_params
+from accelsim.onnx.execute import _Pass
 from accelsim.onnx.graph import IntLayer, QParams
 from accelsim.onnx.ops import dequantize_linear, quantize_linear
 from accelsim.quant.legalize import QuantPlan
@@ -57,7 +58,8 @@ class LayerRun:
 class ContractLayer:
     """One integer layer's effective parameters under a plan, and its executor."""
 
-    def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict, qdq: bool):
+    def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict, qdq: bool,
+                 requantize_weights: bool = False):
         self.L, self.plan, self.profile = L, plan, profile
         self.run = LayerRun()
         changed = {c.operand for c in plan.changes}
@@ -77,7 +79,7 @@ class ContractLayer:
         self.y_p = activation(L.y_q, L.y_float)
         self.b_p = activation(L.b_q, L.b_float) if L.kind == "matmul" else None
         if L.kind != "matmul":
-            if qdq and "weights" not in changed:
+            if qdq and "weights" not in changed and not requantize_weights:
                 self.w_int = L.w_int
                 self.w_scale = L.b_q.scale.reshape(-1) if L.b_q.per_channel else float(L.b_q.scale.reshape(-1)[0])
                 self.w_zp = (np.asarray(L.b_q.zero_point).reshape(-1) if L.b_q.per_channel
@@ -110,6 +112,8 @@ class ContractLayer:
     def _input(self, env, int_name, float_name, intent: QParams | None, eff: QParams) -> np.ndarray:
         if self.qdq and int_name is not None:
             q = env[int_name]
+            if isinstance(q, _Pass):  # the glue's Q/DQ are stripped: quantize the float value here
+                return quantize_linear(q.value, eff.scale, eff.zero_point)
             # integers an upstream integer layer wrote with its legalized parameters
             intent = env.get("::params", {}).get(int_name, intent)
             if intent is eff or (np.array_equal(intent.scale, eff.scale)

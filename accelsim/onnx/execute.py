@@ -25,10 +25,11 @@ class _Pass:
 
 
 def run_graph(g: OnnxGraph, feeds: dict[str, np.ndarray], executors: dict | None = None, tap=None,
-              dq_override: dict | None = None) -> dict[str, np.ndarray]:
+              dq_override: dict | None = None, strip_q: bool = False) -> dict[str, np.ndarray]:
     """Execute ``g``; returns every tensor by name. ``executors``: node name -> fn(env) that writes the
     layer's outputs (then its output QuantizeLinear is skipped); without executors, the float version.
-    ``dq_override``: integer tensor -> QParams to dequantize it with (legalized output params)."""
+    ``dq_override``: integer tensor -> QParams to dequantize it with (legalized output params).
+    ``strip_q``: with executors, QuantizeLinear nodes outside the integer layers pass their float through."""
     env: dict = dict(g.constants)
     env.update(feeds)
     float_version = executors is None
@@ -45,7 +46,7 @@ def run_graph(g: OnnxGraph, feeds: dict[str, np.ndarray], executors: dict | None
         if name in executors:
             executors[name](env)
             continue
-        if float_version and node.op_type == "QuantizeLinear":
+        if (float_version or strip_q) and node.op_type == "QuantizeLinear":
             env[node.output[0]] = _Pass(env[node.input[0]])
             continue
         if node.op_type == "DequantizeLinear":

@@ -64,8 +64,14 @@ def _first_inputs(g, ref_g, feed) -> dict[str, np.ndarray]:
     return out
 
 
-def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose: bool = True):
-    """(results per layer name, end-to-end metric, diagnosis rows) for ``legal.profile``."""
+def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose: bool = True,
+             float_glue: bool = False, per_channel_weights: bool = False):
+    """(results per layer name, end-to-end metric, diagnosis rows) for ``legal.profile``.
+
+    Diagnosis variants: ``recalibrate`` (accelsim's calibration method for every integer layer's
+    activation ranges), ``float_glue`` (Q/DQ outside the integer layers removed: what quantizing the
+    glue costs), ``per_channel_weights`` (per-tensor weights re-quantized per channel, if the contract can).
+    """
     wl = legal.workload
     spec = wl.onnx
     g = load_graph(spec.path)
@@ -81,9 +87,15 @@ def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose:
             p = plans[L.name]
             act = dataclasses.replace(p.activations, calibration=recalibrate)
             plans[L.name] = dataclasses.replace(p, activations=act)
+    if per_channel_weights and "per_channel" in profile.requant.granularity:
+        for L in g.layers:
+            p = plans[L.name]
+            if L.kind != "matmul" and p.weights.granularity == "per_tensor":
+                plans[L.name] = dataclasses.replace(p, weights=dataclasses.replace(p.weights, granularity="per_channel"))
     contract = {}
     for L in g.layers:
-        contract[_key(L.node)] = ContractLayer(L, plans[L.name], profile, calib, qdq)
+        contract[_key(L.node)] = ContractLayer(L, plans[L.name], profile, calib, qdq,
+                                               requantize_weights=per_channel_weights)
     overrides = {L.y_int: c.y_p for L in g.layers if L.y_int and (c := contract[_key(L.node)]).y_p is not L.y_q}
 
     points = [layer.name for layer in wl.layers]
@@ -103,7 +115,7 @@ def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose:
     cosines = []
     for feed in spec.evaluation:
         r_env = run_graph(ref_g, feed)
-        q_env = run_graph(g, feed, executors=contract, dq_override=overrides)
+        q_env = run_graph(g, feed, executors=contract, dq_override=overrides, strip_q=float_glue)
         for name, (rt, qt) in tensor_of.items():
             if rt in r_env and qt in q_env and np.asarray(q_env[qt]).dtype.kind == "f":
                 ref_vals.setdefault(name, []).append(np.asarray(r_env[rt], dtype=np.float64).reshape(-1))

@@ -310,8 +310,9 @@ def _diagnosis(results) -> str:
                         f"<td>{out}</td></tr>")
         recal = ""
         if r.recalibration:
-            recal = "<p>Re-run with accelsim's calibration of every integer layer's activation ranges: " + ", ".join(
-                f"<b>{_esc(k)}</b> {v:.4f}" for k, v in r.recalibration.items()) + " (end-to-end metric).</p>"
+            recal = ("<p>End-to-end metric when the model is re-run with accelsim's calibration of every integer "
+                     "layer's activation ranges, without the Q/DQ on the float glue, or with per-channel weights: "
+                     + ", ".join(f"<b>{_esc(k)}</b> {v:.4f}" for k, v in r.recalibration.items()) + ".</p>")
         blocks.append(f"<h3>{_esc(r.profile.name)}</h3>{recal}<table><tr><th>layer (worst first)</th><th>kind</th>"
                       "<th>SQNR dB (end to end)</th><th>own error dB</th><th>input quantization SQNR dB</th>"
                       "<th>clipping share</th><th>rounding share</th><th>outlier input channels</th></tr>"

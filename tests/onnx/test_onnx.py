@@ -58,6 +58,7 @@ def test_qdq_model_runs_and_compares(tmp_path):
     assert [d["sqnr_db"] for d in diag] == sorted(d["sqnr_db"] for d in diag)
     assert all(0.0 <= d["clipping_share"] <= 1.0 for d in diag)
     assert "diagnosis" in (tmp_path / "r.html").read_text().lower()
+    assert {"minmax", "percentile", "mse", "entropy", "glue Q/DQ removed"} <= set(ort["recalibration"])
 
 
 def _float_model(path, dynamic=False):
