@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--dim", action="append", default=[], metavar="NAME=N",
                        help="ONNX models: bind a dynamic dimension (repeatable), e.g. --dim seq=128")
         q.add_argument("--data", metavar="NPZ", help="ONNX models: .npz of model inputs (calibration and evaluation)")
+        q.add_argument("--reference", metavar="ONNX", help="QDQ ONNX models: the float model to measure accuracy against "
+                                                          "(default: the same graph without Q/DQ)")
     hw = sub.add_parser("hw", help="hardware profiles")
     hw_sub = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)
     hw_sub.add_parser("list", help="list built-in profiles")
@@ -133,7 +135,7 @@ def _simulate(args):
         if not key or not value.isdigit() or int(value) <= 0:
             raise InputError(f"expected NAME=N with N > 0, got '{item}'", field="--dim")
         dims[key] = int(value)
-    workload = load_workload(args.workload, dims=dims or None, data=args.data)
+    workload = load_workload(args.workload, dims=dims or None, data=args.data, reference=args.reference)
     profiles = [load_profile(h) for h in args.hw]
     out_dir = Path(args.out) if args.out else Path("reports") / workload.name
     if not args.no_write and out_dir.exists() and not out_dir.is_dir():

@@ -176,9 +176,13 @@ class ContractLayer:
         elif L.kind == "matmul":
             ref = x_deq @ dequantize_linear(b, self.b_p.scale, self.b_p.zero_point).astype(np.float64)
         else:
-            ref = None
-        if ref is not None:
-            self.run.local.append((y_deq, ref))
+            from accelsim.onnx.ops import _conv
+
+            a = L.conv_attrs
+            ref = _conv(x_deq, np.asarray(L.weight, dtype=np.float64), None if L.bias is None else np.asarray(L.bias),
+                        strides=tuple(a.get("strides", (1, 1))), pads=tuple(a.get("pads", (0, 0, 0, 0))),
+                        dilations=tuple(a.get("dilations", (1, 1))), group=int(a.get("group", 1)))
+        self.run.local.append((y_deq, ref))
         if L.y_int is not None:  # a QDQ graph: downstream DequantizeLinear reads the integers
             env[L.y_int] = y
             env.setdefault("::params", {})[L.y_int] = self.y_p

@@ -77,8 +77,9 @@ def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose:
     g = load_graph(spec.path)
     ref_g = load_graph(spec.reference) if spec.reference else g
     profile = legal.profile
-    calib = _calibrate(g, ref_g, spec.calibration)
-    first = _first_inputs(g, ref_g, spec.calibration[0])
+    # calibration and legalization costs use the model's own graph (its float version): its tensor names
+    calib = _calibrate(g, g, spec.calibration)
+    first = _first_inputs(g, g, spec.calibration[0])
     layers_by_name = {layer.name: layer for layer in wl.layers}
     plans = dict(legal.plans)
     qdq = g.is_qdq and recalibrate is None

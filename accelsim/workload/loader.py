@@ -36,7 +36,8 @@ def resolve_workload_path(ref: str | Path) -> Path:
                      f"built-in workloads: {', '.join(names)}", source=str(ref))
 
 
-def load_workload(ref: str | Path, *, dims: dict[str, int] | None = None, data: str | None = None) -> Workload:
+def load_workload(ref: str | Path, *, dims: dict[str, int] | None = None, data: str | None = None,
+                  reference: str | None = None) -> Workload:
     """Load, validate and shape-check a workload YAML file, an ONNX file or a built-in workload name.
 
     ``dims`` (dynamic dimensions) and ``data`` (.npz of model inputs) apply to ONNX files."""
@@ -47,14 +48,23 @@ def load_workload(ref: str | Path, *, dims: dict[str, int] | None = None, data: 
             raise InputError("ONNX models need the 'onnx' extra: pip install -e \".[onnx]\"", source=str(ref)) from None
         from accelsim.onnx.workload import onnx_workload
 
-        return onnx_workload(str(ref), dims=dims, data=data)
-    if dims or data:
-        raise InputError("--dim and --data apply to ONNX models (a workload YAML sets them under 'onnx:')",
+        if reference is not None:
+            load_graph_checked(reference)
+        return onnx_workload(str(ref), dims=dims, data=data, reference=reference)
+    if dims or data or reference:
+        raise InputError("--dim, --data and --reference apply to ONNX models (a workload YAML sets them under 'onnx:')",
                          source=str(ref))
     path = resolve_workload_path(ref)
     loaded = load_yaml(path)
     model: ws.WorkloadModel = validate(ws.WorkloadModel, loaded)
     return _build(model, loaded)
+
+
+def load_graph_checked(path: str):
+    """An ONNX model given as a reference: readable, and supported (InputError otherwise)."""
+    from accelsim.onnx.workload import load_graph
+
+    return load_graph(path)
 
 
 def _merge(base: QuantIntent, override: ws.QuantIntentModel | None) -> QuantIntent:

@@ -133,3 +133,33 @@ def test_minilm_qdq_nodes_against_onnxruntime():
     assert sum(c.mismatches for c in integer) == 0
     # where ONNX Runtime falls back to a float32 MatMul its rounding can differ from an integer kernel's
     assert sum(c.mismatches for c in checks) <= 1e-5 * sum(c.elements for c in checks)
+
+
+def test_quantize_static_output_with_float_reference(tmp_path, capsys):
+    """The common path: a float model quantized by onnxruntime.quantization.quantize_static (QDQ)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    fp = tmp_path / "float.onnx"
+    _float_model(fp)
+    rng = np.random.default_rng(5)
+    feeds = [{"x": rng.normal(0, 1, (4, 16)).astype(np.float32)} for _ in range(8)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(feeds)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    qp = tmp_path / "qdq.onnx"
+    quantize_static(str(fp), str(qp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    checks = node_level_check(qp, feeds)
+    assert len(checks) >= 1 and sum(c.mismatches for c in checks) == 0
+    np.savez(tmp_path / "data.npz", **{f"x.{i}": f["x"] for i, f in enumerate(feeds)})
+    assert main(["run", str(qp), "--hw", "onnxruntime-cpu", "--reference", str(fp), "--data",
+                 str(tmp_path / "data.npz"), "--format", "json", "--no-write"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    e2e = doc["summary"]["profiles"][0]["end_to_end"]
+    assert e2e["sentences"] == 8 and 0.95 < e2e["mean"] <= 1.0
+    assert main(["run", "mlp", "--hw", "onnxruntime-cpu", "--reference", str(fp)]) == 2
