@@ -112,6 +112,14 @@ def _cmd_validate(args) -> int:
     from accelsim.workload import load_workload
 
     for f in args.files:
+        if f.endswith(".onnx"):
+            from accelsim.workload.loader import load_graph_checked
+
+            g = load_graph_checked(f)
+            kind = "QDQ" if g.is_qdq else "float"
+            print(f"{f}: ok ({kind} ONNX model, {len(g.layers)} integer layers, {len(g.nodes)} nodes; dynamic dims: "
+                  f"{', '.join(sorted({d for ds in g.input_dims().values() for d in ds if isinstance(d, str)})) or 'none'})")
+            continue
         loaded = load_yaml(f)
         if "layers" in loaded.data or "inputs" in loaded.data:
             w = load_workload(f)

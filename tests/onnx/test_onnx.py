@@ -163,3 +163,17 @@ def test_quantize_static_output_with_float_reference(tmp_path, capsys):
     e2e = doc["summary"]["profiles"][0]["end_to_end"]
     assert e2e["sentences"] == 8 and 0.95 < e2e["mean"] <= 1.0
     assert main(["run", "mlp", "--hw", "onnxruntime-cpu", "--reference", str(fp)]) == 2
+
+
+def test_workload_yaml_points_to_an_onnx_model(tmp_path, capsys):
+    from accelsim.workload import load_workload
+
+    qdq_mlp_conv(seed=2, path=tmp_path / "m.onnx")
+    (tmp_path / "w.yaml").write_text("name: small-qdq\nonnx: {path: m.onnx}\n")
+    wl = load_workload(tmp_path / "w.yaml")
+    assert wl.name == "small-qdq" and wl.onnx is not None and any(layer.is_mac for layer in wl.layers)
+    assert main(["validate", str(tmp_path / "m.onnx")]) == 0
+    (tmp_path / "bad.yaml").write_text("name: x\nonnx: {path: m.onnx}\ninputs: {x: {shape: [1]}}\n")
+    assert main(["run", str(tmp_path / "bad.yaml"), "--hw", "tensorcore-int8", "--no-write"]) == 2
+    err = capsys.readouterr().err
+    assert "remove 'inputs' and 'layers'" in err and err.count("\n") == 1
