@@ -105,8 +105,8 @@ def accumulate_fast(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, max
     """
     m, k = xc.shape
     n = wc.shape[1]
-    max_x = int(np.abs(xc).max(initial=0)) if max_x is None else max_x
-    max_w = int(np.abs(wc).max(initial=0)) if max_w is None else max_w
+    max_x = abs_max(xc) if max_x is None else max_x
+    max_w = abs_max(wc) if max_w is None else max_w
     prod = max(1, max_x * max_w)
     slice32 = (1 << 24) // prod
     if slice32 >= min(k, 64):
@@ -131,6 +131,29 @@ def accumulate_fast(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, max
     if bias is not None:
         out += bias.astype(np.int64)[None, :]
     return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _abs_max_rows(a):
+    # serial on purpose: a parallel region here leaves spinning threads that slow the BLAS call after it
+    out = np.zeros(a.shape[0], dtype=np.int64)
+    for i in range(a.shape[0]):
+        m = 0
+        for j in range(a.shape[1]):
+            v = abs(np.int64(a[i, j]))
+            if v > m:
+                m = v
+        out[i] = m
+    return out
+
+
+def abs_max(a: np.ndarray) -> int:
+    """max |a| of an integer matrix, in one parallel pass without temporaries (large weights)."""
+    if a.size == 0:
+        return 0
+    if a.ndim != 2 or a.size < (1 << 16) or a.dtype.kind not in "iu":
+        return int(np.abs(a).max(initial=0))
+    return int(_abs_max_rows(np.ascontiguousarray(a)).max())
 
 
 _NB = 256  # output channels per block (an L1-resident accumulator tile)
@@ -275,8 +298,8 @@ def accumulate(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, model: A
     n = wc.shape[1]
     chunk = max(1, min(model.chunk, k)) if k else 1
     n_chunks = max(1, -(-k // chunk))
-    max_x = int(np.abs(xc).max(initial=0))
-    max_w = int(np.abs(wc).max(initial=0))
+    max_x = abs_max(xc)
+    max_w = abs_max(wc)
     bias64 = np.zeros(n, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
     max_bias = int(np.abs(bias64).max(initial=0))
     if not force_sequential and bound_fits(k, max_x, max_w, max_bias, model):
