@@ -42,40 +42,67 @@ def _session(model_bytes: bytes, optimized_path=None):
     return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
 
 
-def _node_model(g: OnnxGraph, L):
-    """The layer's QDQ pattern alone: int input(s) -> DQ -> MatMul/Gemm/Conv (DQ weights, bias) -> Q."""
+def _node_model(g: OnnxGraph, L, u8: bool):
+    """The layer's QDQ pattern alone: float input(s) -> Q -> DQ -> MatMul/Gemm/Conv (DQ weights, bias) -> Q.
+
+    The inputs are floats that quantize exactly to the layer's integers (multiples of the scale): the
+    canonical Q -> DQ pattern ONNX Runtime fuses. ``u8``: int8 activations expressed as uint8 with the zero
+    point moved by 128 — the same arithmetic, and what ONNX Runtime's own QDQ s8-to-u8 transform does to
+    int8 activations in a whole model on x86 before fusing. Returns (model, shift of the output integers).
+    """
     from onnx import helper, numpy_helper
 
-    nodes = [g.producer[i] for i in L.node.input if i and i in g.producer
-             and g.producer[i].op_type == "DequantizeLinear"] + [L.node, L.y_q_node]
-    inputs, inits, seen, pre = [], [], set(), []
-    for n in nodes:
-        for i in n.input:
-            if not i or i in seen or i in {o for m in nodes for o in m.output}:
-                continue
-            seen.add(i)
-            if i in g.constants:
-                inits.append(numpy_helper.from_array(np.asarray(g.constants[i]), i))
-            else:  # a float input, quantized by a QuantizeLinear with the layer's own parameters (the
-                # canonical Q -> DQ pattern ONNX Runtime fuses; exact: the inputs are multiples of the scale)
-                p = L.x_q if i == L.x_int else L.b_q
-                sname, zname = f"{i}::scale", f"{i}::zero_point"
-                inits += [numpy_helper.from_array(np.asarray(p.scale, dtype=np.float32).reshape(()), sname),
-                          numpy_helper.from_array(np.asarray(p.zero_point).reshape(()), zname)]
-                pre.append(helper.make_node("QuantizeLinear", [f"{i}::float", sname, zname], [i], name=f"{i}::q"))
-                inputs.append(helper.make_tensor_value_info(f"{i}::float", _elem_type(np.float32), None))
+    inits, nodes, inputs = [], [], []
+
+    def params(p, tag):
+        zp = np.asarray(p.zero_point).reshape(())
+        shift = 0
+        if u8 and zp.dtype == np.int8:
+            zp, shift = np.asarray(int(zp) + 128, dtype=np.uint8), 128
+        inits.extend([numpy_helper.from_array(np.asarray(p.scale, dtype=np.float32).reshape(()), f"{tag}::s"),
+                      numpy_helper.from_array(zp, f"{tag}::z")])
+        return f"{tag}::s", f"{tag}::z", shift
+
+    def activation_in(p, tag):
+        sc, zp, _ = params(p, tag)
+        inputs.append(helper.make_tensor_value_info(f"{tag}::float", _elem_type(np.float32), None))
+        nodes.append(helper.make_node("QuantizeLinear", [f"{tag}::float", sc, zp], [f"{tag}::q"]))
+        nodes.append(helper.make_node("DequantizeLinear", [f"{tag}::q", sc, zp], [f"{tag}::dq"]))
+        return f"{tag}::dq"
+
+    mac_inputs = list(L.node.input)
+    mac_inputs[0] = activation_in(L.x_q, "x")
+    if L.b_int:
+        mac_inputs[1] = activation_in(L.b_q, "b")
+    for idx in ([] if L.b_int else [1]) + ([2] if len(L.node.input) > 2 and L.node.input[2] else []):
+        dq = g.producer.get(L.node.input[idx])
+        if dq is not None:  # the weight's / bias' DequantizeLinear and its constants, as in the model
+            nodes.append(dq)
+            inits.extend(numpy_helper.from_array(np.asarray(g.constants[i]), i) for i in dq.input if i)
+        else:
+            inits.append(numpy_helper.from_array(np.asarray(g.constants[L.node.input[idx]]), L.node.input[idx]))
+    mac = helper.make_node(L.node.op_type, mac_inputs, ["mac::y"], name=L.node.name)
+    mac.attribute.extend(L.node.attribute)
+    nodes.append(mac)
+    ys, yz, shift = params(L.y_q, "y")
+    nodes.append(helper.make_node("QuantizeLinear", ["mac::y", ys, yz], ["y::q"]))
     # ONNX Runtime does not fuse a pattern whose Q output is a graph output: read the integers through a
     # DequantizeLinear with scale 1 and zero point 0 (exact in float32 for 8- and 16-bit values)
-    zero = np.zeros((), dtype=L.y_q.zero_point.dtype)
-    inits += [numpy_helper.from_array(np.asarray(1.0, dtype=np.float32), "accelsim_one"),
-              numpy_helper.from_array(zero, "accelsim_zero")]
-    nodes.append(helper.make_node("DequantizeLinear", [L.y_int, "accelsim_one", "accelsim_zero"], ["accelsim_y"],
-                                  name="accelsim_read"))
-    out = helper.make_tensor_value_info("accelsim_y", _elem_type(np.float32), None)
-    graph = helper.make_graph(pre + nodes, "node", inputs, [out], initializer=inits)
+    out_zero = np.zeros((), dtype=np.uint8 if shift else np.asarray(L.y_q.zero_point).dtype)
+    inits += [numpy_helper.from_array(np.asarray(1.0, dtype=np.float32), "one"),
+              numpy_helper.from_array(out_zero, "zero")]
+    nodes.append(helper.make_node("DequantizeLinear", ["y::q", "one", "zero"], ["y::read"]))
+    graph = helper.make_graph(nodes, "node", inputs, [helper.make_tensor_value_info("y::read", _elem_type(np.float32),
+                                                                                    None)], initializer=inits)
     model = helper.make_model(graph, opset_imports=list(g.model.opset_import))
     model.ir_version = g.model.ir_version
-    return model
+    return model, shift
+
+
+def _as_float(q: np.ndarray, p) -> np.ndarray:
+    """Floats that QuantizeLinear maps back exactly onto ``q`` (multiples of the scale)."""
+    zp = np.asarray(p.zero_point).astype(np.int64).reshape(())
+    return ((q.astype(np.int64) - zp).astype(np.float32) * np.float32(p.scale.reshape(-1)[0])).astype(np.float32)
 
 
 def fused_in_model(path) -> dict[str, str]:
@@ -132,7 +159,7 @@ def node_level_check(path, feeds: list[dict], hw="onnxruntime-cpu") -> list[Node
     for L in g.layers:
         if L.y_int is None:
             continue
-        single = _node_model(g, L)
+        single, shift = _node_model(g, L, u8=True)
         sess = _session(single.SerializeToString())
         kernel = "?"
         try:
@@ -145,20 +172,17 @@ def node_level_check(path, feeds: list[dict], hw="onnxruntime-cpu") -> list[Node
             pass
         c = NodeCheck(L.name, L.kind, 0, 0, 0, kernel, (L.node.name in fused))
         layer = ContractLayer(L, QuantPlan(layer=L.name, weights=None, activations=None), profile, {}, True)
-        in_names = [i.name for i in sess.get_inputs()]
         for feed in feeds:
             outs = dict(zip(names, whole.run(None, feed)))
-            env = {n[:-len("::float")]: outs[n[:-len("::float")]] for n in in_names}
-            floats = {}
-            for n in in_names:
-                base = n[:-len("::float")]
-                p = L.x_q if base == L.x_int else L.b_q
-                floats[n] = ((env[base].astype(np.int64) - np.asarray(p.zero_point).astype(np.int64))
-                             .astype(np.float32) * np.float32(p.scale.reshape(-1)[0]))
-            theirs = np.rint(sess.run(None, floats)[0]).astype(np.int64)
+            env = {L.x_int: outs[L.x_int]}
+            floats = {"x::float": _as_float(outs[L.x_int], L.x_q)}
+            if L.b_int:
+                env[L.b_int] = outs[L.b_int]
+                floats["b::float"] = _as_float(outs[L.b_int], L.b_q)
+            theirs = np.rint(sess.run(None, floats)[0]).astype(np.int64) - shift
             layer(env)
             ours = env[L.y_int]
-            diff = np.abs(ours.astype(np.int64) - theirs.astype(np.int64))
+            diff = np.abs(ours.astype(np.int64) - theirs)
             c.elements += theirs.size
             c.mismatches += int(np.count_nonzero(diff))
             c.max_abs_diff = max(c.max_abs_diff, int(diff.max(initial=0)))
