@@ -50,9 +50,6 @@ class LayerRun:
 
     events: np.ndarray | None = None
     local: list = field(default_factory=list)   # (y dequantized, float op on the same input) pairs
-    x_eff: QParams | None = None
-    w_eff: np.ndarray | None = None              # effective (dequantized) weights
-    y_eff: QParams | None = None
 
 
 class ContractLayer:
@@ -94,10 +91,6 @@ class ContractLayer:
                 self.w_zp = np.asarray(zp).astype(storage_dtype(wp.type_name))
                 self.w_type = wp.type_name
             ws = np.asarray(self.w_scale, dtype=np.float64)
-            shape = (-1, 1, 1, 1) if L.kind == "conv2d" else (1, -1)
-            zp = np.asarray(self.w_zp, dtype=np.float64)
-            self.run.w_eff = ((self.w_int.astype(np.float64) - (zp.reshape(shape) if zp.size > 1 else zp))
-                              * (ws.reshape(shape) if ws.size > 1 else ws))
             if L.bias_int is not None and qdq and not changed:
                 self.bias_q = L.bias_int
             elif L.bias is not None:
@@ -105,7 +98,6 @@ class ContractLayer:
                 self.bias_q = np.clip(np.rint(np.asarray(L.bias, dtype=np.float64) / s), -(2**31), 2**31 - 1).astype(np.int32)
             else:
                 self.bias_q = None
-        self.run.x_eff, self.run.y_eff = self.x_p, self.y_p
         self.qdq = qdq
 
     # -- execution --------------------------------------------------------------------------------

@@ -175,3 +175,18 @@ def test_workload_yaml_points_to_an_onnx_model(tmp_path, capsys):
     assert main(["run", str(tmp_path / "bad.yaml"), "--hw", "tensorcore-int8", "--no-write"]) == 2
     err = capsys.readouterr().err
     assert "remove 'inputs' and 'layers'" in err and err.count("\n") == 1
+
+
+def test_bad_data_and_report_paths(tmp_path, capsys):
+    path = tmp_path / "small.onnx"
+    qdq_mlp_conv(seed=1, path=path)
+    (tmp_path / "bad.npz").write_bytes(b"not an npz")
+    np.savez(tmp_path / "wrong.npz", y=np.zeros((1, 3, 8, 8), np.float32))
+    for data, needle in ((tmp_path / "bad.npz", "cannot read .npz"), (tmp_path / "wrong.npz", "not a model input")):
+        out = tmp_path / "o"
+        assert main(["run", str(path), "--hw", "onnxruntime-cpu", "--data", str(data), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and needle in err and not out.exists()
+    (tmp_path / "adir").mkdir()
+    assert main(["run", str(path), "--hw", "onnxruntime-cpu", "--html", str(tmp_path / "adir"), "--no-write"]) == 2
+    assert "--html" in capsys.readouterr().err
