@@ -29,11 +29,13 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("workload", help="workload YAML file or built-in workload name")
         q.add_argument("--hw", action="append", required=True, metavar="PROFILE",
                        help="built-in profile name or profile YAML (repeatable)")
-        q.add_argument("--out", metavar="DIR", help="directory for results.json and results.csv "
-                                                    "(default: reports/<workload>)")
-        q.add_argument("--format", choices=("table", "json", "csv"), default="table", help="what to print")
+        q.add_argument("--out", metavar="DIR", help="directory for results.json and results.csv (default: "
+                                                    "reports/<workload>/<profile> or .../compare-<p1>+<p2>...)")
+        q.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                       help="what to print; json/csv go to stdout and write files only into an explicit --out")
         q.add_argument("--html", metavar="PATH", help=html_help)
-        q.add_argument("--no-write", action="store_true", help="print only; write no results files")
+        q.add_argument("--no-write", action="store_true",
+                       help="write no results files (an explicit --html is still written)")
         q.add_argument("--dim", action="append", default=[], metavar="NAME=N",
                        help="ONNX models: bind a dynamic dimension (repeatable), e.g. --dim seq=128")
         q.add_argument("--data", metavar="NPZ", help="ONNX models: .npz of model inputs (calibration and evaluation)")
@@ -64,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("accelsim: interrupted; nothing written", file=sys.stderr)
         return 130
+    except MemoryError:  # the up-front estimates (accelsim.resources) should have caught this: say what to turn
+        print("accelsim: error: out of memory; lower numerics.sample, the shapes or --dim values", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("accelsim: error: input nested too deeply to process", file=sys.stderr)
+        return 2
 
 
 def _dispatch(args) -> int:
@@ -131,37 +139,108 @@ def _cmd_validate(args) -> int:
 
 
 def _simulate(args):
-    """Load everything first (all inputs checked before any work), then run every profile."""
+    """Load and check everything first (inputs, output paths), then run every profile."""
     from accelsim.engine import run
     from accelsim.hardware import load_profile
     from accelsim.workload import load_workload
     from accelsim.workload.data import DataSource
 
-    dims = {}
-    for item in args.dim:
-        key, _, value = item.partition("=")
-        if not key or not value.isdigit() or int(value) <= 0:
-            raise InputError(f"expected NAME=N with N > 0, got '{item}'", field="--dim")
-        dims[key] = int(value)
+    dims = _parse_dims(args.dim)
     workload = load_workload(args.workload, dims=dims or None, data=args.data, reference=args.reference)
     profiles = [load_profile(h) for h in args.hw]
-    out_dir = Path(args.out) if args.out else Path("reports") / workload.name
-    if not args.no_write and out_dir.exists() and not out_dir.is_dir():
-        raise InputError("exists and is not a directory", source=str(out_dir), field="--out")
-    if args.html:
-        html_path = Path(args.html)
-        if html_path.is_dir() or (html_path.parent != Path("") and html_path.parent.exists()
-                                  and not html_path.parent.is_dir()):
-            raise InputError("is not a writable file path", source=str(html_path), field="--html")
+    seen: dict[str, str] = {}
+    for h, p in zip(args.hw, profiles):
+        if p.name in seen:
+            raise InputError(f"two profiles are named '{p.name}' ('{seen[p.name]}' and '{h}'); results are keyed "
+                             f"by profile name: rename one (its 'name:' field)", field="--hw")
+        seen[p.name] = h
+    targets = _output_targets(args, workload, profiles)
     data = DataSource(workload)
+    for warning in data.warnings:
+        print(f"accelsim: warning: {warning}", file=sys.stderr)
     results = []
     with _progress(len(profiles) * len(workload.layers)) as advance:
         for profile in profiles:
             results.append(run(workload, profile, data, progress=lambda name, p=profile: advance(f"{p.name}: {name}")))
-    return workload, results, out_dir
+    return workload, results, targets
 
 
-def _emit(args, workload, results, out_dir, print_tables) -> None:
+def _parse_dims(items: list[str]) -> dict[str, int]:
+    dims: dict[str, int] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key or not value.isdigit() or int(value) <= 0 or len(value) > 12:
+            raise InputError(f"expected NAME=N with 0 < N < 10^12, got '{item[:60]}'", field="--dim")
+        if key in dims:
+            raise InputError(f"'{key}' is given twice", field="--dim")
+        dims[key] = int(value)
+    return dims
+
+
+def results_dir_name(profiles) -> str:
+    """Directory of one run's results under reports/<workload>/: the profile, or the compared set."""
+    import hashlib
+
+    names = [p.name for p in profiles]
+    text = names[0] if len(names) == 1 else "compare-" + "+".join(names)
+    if len(text) > 120:  # many profiles: a readable head and a digest of the whole set
+        text = f"compare-{names[0]}+{len(names) - 1}-more-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    return text
+
+
+def _output_targets(args, workload, profiles) -> dict:
+    """Every file this command will write, checked before any simulation (nothing is created here)."""
+    from accelsim.results.io import resolve_output_dir, resolve_output_file
+
+    targets: dict = {"html": None, "json": None, "csv": None}
+    if args.html is not None:
+        targets["html"] = resolve_output_file(args.html, field="--html")
+    # results files: always for a table run (default reports/<workload>/<profiles>/); with --format json|csv the
+    # results go to stdout and files are written only into an explicit --out; never with --no-write
+    if args.out is not None and not args.out.strip():
+        raise InputError("empty path; give a directory", field="--out")
+    write = not args.no_write and (args.format == "table" or args.out is not None)
+    if write:
+        out = Path(args.out) if args.out is not None else (Path("reports") / _safe_component(workload.name)
+                                                           / results_dir_name(profiles))
+        directory = resolve_output_dir(out, field="--out")
+        targets["json"] = resolve_output_file(directory / "results.json", field="--out")
+        targets["csv"] = resolve_output_file(directory / "results.csv", field="--out")
+        _check_not_another_run(targets["json"], workload, profiles)
+        targets["out_dir"] = out
+    if targets["html"] is not None and targets["html"] in (targets["json"], targets["csv"]):
+        raise InputError("is also where the results files go; choose another path", source=args.html, field="--html")
+    return targets
+
+
+def _safe_component(name: str) -> str:
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "workload"
+    return safe[:100]
+
+
+def _check_not_another_run(json_path: Path, workload, profiles) -> None:
+    """Refuse to replace results that another workload or profile set wrote (a rerun replaces its own)."""
+    import json
+
+    if not json_path.is_file():
+        return
+    try:
+        with open(json_path, encoding="utf-8") as fh:
+            summary = json.load(fh).get("summary", {})
+        theirs = (summary.get("workload"), [p.get("profile") for p in summary.get("profiles", [])])
+    except (OSError, ValueError, AttributeError, TypeError):
+        raise InputError("exists and is not accelsim results; choose another --out", source=str(json_path),
+                         field="--out") from None
+    ours = (workload.name, [p.name for p in profiles])
+    if theirs != ours:
+        raise InputError(f"holds the results of workload '{theirs[0]}' on {', '.join(map(str, theirs[1]))}; "
+                         f"accelsim does not overwrite another run's results: choose another --out",
+                         source=str(json_path), field="--out")
+
+
+def _emit(args, workload, results, targets, print_tables) -> None:
     import pandas as pd
 
     from accelsim.results import atomic_write, to_csv_text, to_json_text
@@ -172,7 +251,7 @@ def _emit(args, workload, results, out_dir, print_tables) -> None:
     json_text = to_json_text(frame, summary)
     csv_text = to_csv_text(frame)
     html_text = None
-    if args.html:
+    if targets["html"] is not None:
         from accelsim.report.html import render_report
 
         html_text = render_report(results, workload, _command_line(args))
@@ -183,16 +262,16 @@ def _emit(args, workload, results, out_dir, print_tables) -> None:
     else:
         print_tables()
     # every file is complete before any is visible (each written to a temporary file, then renamed)
+    written = []
+    if targets["json"] is not None:
+        atomic_write(targets["json"], json_text)
+        atomic_write(targets["csv"], csv_text)
+        written += [str(targets["out_dir"] / "results.json"), str(targets["out_dir"] / "results.csv")]
     if html_text is not None:
-        atomic_write(Path(args.html), html_text)
-    if not args.no_write:
-        atomic_write(out_dir / "results.json", json_text)
-        atomic_write(out_dir / "results.csv", csv_text)
-    if args.format == "table":
-        written = ([str(out_dir / "results.json"), str(out_dir / "results.csv")] if not args.no_write else [])
-        written += [args.html] if args.html else []
-        if written:
-            print(f"written: {', '.join(written)}")
+        atomic_write(targets["html"], html_text)
+        written.append(args.html)
+    if written:
+        print(f"written: {', '.join(written)}", file=sys.stdout if args.format == "table" else sys.stderr)
 
 
 def _command_line(args) -> str:
@@ -204,7 +283,7 @@ def _command_line(args) -> str:
 def _cmd_run(args) -> int:
     from accelsim.report.terminal import print_run
 
-    workload, results, out_dir = _simulate(args)
+    workload, results, targets = _simulate(args)
 
     def tables():
         console = _console()
@@ -212,14 +291,14 @@ def _cmd_run(args) -> int:
             print_run(console, r.frame, r.profile.name, workload.name, r.notes, workload.sample, r.llm, r.changes,
                       r.end_to_end)
 
-    _emit(args, workload, results, out_dir, tables)
+    _emit(args, workload, results, targets, tables)
     return 0
 
 
 def _cmd_compare(args) -> int:
     from accelsim.report.terminal import comparison_table, legalization_table
 
-    workload, results, out_dir = _simulate(args)
+    workload, results, targets = _simulate(args)
 
     def tables():
         console = _console()
@@ -230,7 +309,7 @@ def _cmd_compare(args) -> int:
                 console.print(legalization_table(
                     worst, title=f"{r.profile.name}: {len(r.changes)} legalization changes (the costliest shown)"))
 
-    _emit(args, workload, results, out_dir, tables)
+    _emit(args, workload, results, targets, tables)
     return 0
 
 

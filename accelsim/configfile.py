@@ -6,12 +6,18 @@ Why not ``yaml.safe_load`` plus pydantic as-is:
 - Duplicate keys silently keep the last value in PyYAML; here they are errors.
 - Error messages name the file and the line of the offending field, which needs node marks that
   ``safe_load`` throws away.
+- Hostile files are refused before they cost memory or time: a size limit, binary (NUL) and
+  non-UTF-8 text named as such, aliases expanded against a node budget ("billion laughs": nine
+  aliases of nine aliases grow to 10^9 nodes from a 1 kB file), a nesting limit (PyYAML's composer
+  and our converter recurse), integers beyond Python's digit limit, floats that overflow to inf.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +43,41 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT_12, list("-+01234567
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
 
 
+#: a configuration file is small; anything larger is not one (a profile is ~3 kB, a workload ~10 kB)
+MAX_FILE_BYTES = 4 << 20
+#: nodes after alias expansion: far above any real profile/workload, far below what exhausts memory
+MAX_NODES = 200_000
+#: nesting depth of mappings/sequences (real files nest < 10 deep)
+MAX_DEPTH = 64
+#: digits of an integer literal (Python refuses > 4300; no physical quantity here needs > 30)
+MAX_INT_DIGITS = 30
+
+
 def _construct_float(loader: yaml.SafeLoader, node: yaml.Node) -> float:
     text = loader.construct_scalar(node).lower()
-    if text.endswith(".inf"):
-        return float("-inf") if text.startswith("-") else float("inf")
-    if text.endswith(".nan"):
-        return float("nan")
-    return float(text)
+    if text.endswith((".inf", ".nan")):
+        raise _ScalarError(node, f"'{text}' is not allowed; every number must be finite")
+    value = float(text)
+    if not math.isfinite(value):
+        raise _ScalarError(node, f"number {text[:40]} is out of range (larger than {sys.float_info.max:.3g})")
+    return value
 
 
 def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
-    return int(loader.construct_scalar(node), 0)
+    text = loader.construct_scalar(node)
+    if len(text.lstrip("+-")) > MAX_INT_DIGITS:
+        raise _ScalarError(node, f"integer with {len(text.lstrip('+-'))} digits is out of range "
+                                 f"(at most {MAX_INT_DIGITS} digits)")
+    return int(text, 0)
+
+
+class _ScalarError(Exception):
+    """A scalar that loads but is not a usable number (raised from the constructors, with its node)."""
+
+    def __init__(self, node: yaml.Node, message: str):
+        super().__init__(message)
+        self.node = node
+        self.message = message
 
 
 _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
@@ -72,12 +102,75 @@ class LoadedYaml:
         return self.lines.get((), None)
 
 
-def _to_python(loader: _Loader, node: yaml.Node, path: tuple, lines: dict, source: str) -> Any:
+class _Budget:
+    """Counts nodes as aliases are expanded (each use of an anchor counts its whole subtree again)."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.nodes = 0
+
+    def visit(self, node: yaml.Node, depth: int) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise InputError(f"too many values after expanding aliases (more than {MAX_NODES:,}); "
+                             f"a configuration file this large is refused (alias bomb?)", source=self.source,
+                             line=node.start_mark.line + 1)
+        if depth > MAX_DEPTH:
+            raise InputError(f"nested more than {MAX_DEPTH} levels deep; a configuration file is refused "
+                             f"beyond that", source=self.source, line=node.start_mark.line + 1)
+
+
+def _check_expanded_size(root: yaml.Node, source: str) -> None:
+    """Refuse a node graph whose alias expansion exceeds MAX_NODES or MAX_DEPTH, or that refers to itself,
+    before anything is expanded: sizes are computed once per distinct node (linear in the file), so a
+    billion-laughs file costs microseconds. Merge keys (``<<``) count like any other value."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    active: set[int] = set()
+
+    def walk(node: yaml.Node) -> tuple[int, int]:
+        key = id(node)
+        if key in size:
+            return size[key], depth[key]
+        if key in active:
+            raise InputError("an alias refers to the value that contains it (recursive alias)", source=source,
+                             line=node.start_mark.line + 1)
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            size[key], depth[key] = 1, 0
+            return 1, 0
+        active.add(key)
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value
+        total, deepest = 1, 0
+        for child in children:
+            s, d = walk(child)
+            total += s
+            deepest = max(deepest, d + 1)
+            if total > MAX_NODES:
+                raise InputError(f"too many values after expanding aliases (more than {MAX_NODES:,}); "
+                                 f"a configuration file this large is refused (alias bomb?)", source=source,
+                                 line=node.start_mark.line + 1)
+            if deepest > MAX_DEPTH:
+                raise InputError(f"nested more than {MAX_DEPTH} levels deep; a configuration file is refused "
+                                 f"beyond that", source=source, line=node.start_mark.line + 1)
+        active.discard(key)
+        size[key], depth[key] = total, deepest
+        return total, deepest
+
+    walk(root)
+
+
+def _to_python(loader: _Loader, node: yaml.Node, path: tuple, lines: dict, source: str,
+               budget: _Budget | None = None) -> Any:
+    budget = budget or _Budget(source)
+    budget.visit(node, len(path))
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict = {}
         loader.flatten_mapping(node)
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise InputError("keys must be plain names, got a mapping or list", source=source,
+                                 line=key_node.start_mark.line + 1)
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int)):
                 raise InputError(f"keys must be plain names, got {key!r}", source=source,
@@ -86,31 +179,39 @@ def _to_python(loader: _Loader, node: yaml.Node, path: tuple, lines: dict, sourc
                 raise InputError(f"duplicate key '{key}'", source=source, line=key_node.start_mark.line + 1,
                                  field=_dotted(path + (key,)))
             lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _to_python(loader, value_node, path + (key,), lines, source)
+            out[key] = _to_python(loader, value_node, path + (key,), lines, source, budget)
             lines[path + (key,)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(loader, item, path + (i,), lines, source) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+        return [_to_python(loader, item, path + (i,), lines, source, budget) for i, item in enumerate(node.value)]
+    try:
+        return loader.construct_object(node, deep=True)
+    except _ScalarError as exc:
+        raise InputError(exc.message, source=source, line=exc.node.start_mark.line + 1,
+                         field=_dotted(path) or None) from None
 
 
 def load_yaml(path: str | Path) -> LoadedYaml:
     """Read one YAML document; raise :class:`InputError` for a missing file or a syntax error."""
     path = Path(path)
     source = str(path)
-    if not path.exists():
-        raise InputError("file not found", source=source)
-    if not path.is_file():
-        raise InputError("not a file", source=source)
+    raw = read_input_bytes(path, MAX_FILE_BYTES, what="a YAML configuration file")
+    if b"\x00" in raw:
+        raise InputError(f"binary file (NUL byte at offset {raw.index(0)}); expected YAML text", source=source)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", source=source) from None
-    loader = _Loader(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (undecodable byte at offset {exc.start}); expected YAML text",
+                         source=source) from None
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:  # the reader refuses control characters before parsing
+        raise InputError(f"not YAML text: {' '.join(str(exc).split())[:160]}", source=source) from None
     try:
         node = loader.get_single_node()
         if node is None:
             raise InputError("file is empty; expected a mapping of fields", source=source)
+        _check_expanded_size(node, source)
         lines: dict[tuple, int] = {}
         data = _to_python(loader, node, (), lines, source)
     except yaml.MarkedYAMLError as exc:
@@ -119,13 +220,42 @@ def load_yaml(path: str | Path) -> LoadedYaml:
         raise InputError(f"YAML syntax error: {problem}", source=source,
                          line=mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"YAML error: {exc}", source=source) from None
+        raise InputError(f"YAML error: {' '.join(str(exc).split())[:160]}", source=source) from None
+    except RecursionError:
+        raise InputError(f"nested too deeply (more than {MAX_DEPTH} levels are refused)", source=source) from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
         raise InputError(f"expected a mapping of fields at the top level, got {type(data).__name__}",
                          source=source, line=1)
     return LoadedYaml(data, lines, source)
+
+
+def read_input_bytes(path: Path, limit: int, *, what: str) -> bytes:
+    """The bytes of a user's input file, with one-line errors for a missing, special or oversized file."""
+    source = str(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputError("file not found", source=source) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", source=source) from None
+    import stat as stat_mod
+
+    if stat_mod.S_ISDIR(st.st_mode):
+        raise InputError(f"is a directory; expected {what}", source=source)
+    if not stat_mod.S_ISREG(st.st_mode):
+        raise InputError(f"is not a regular file (device, FIFO or socket); expected {what}", source=source)
+    if st.st_size > limit:
+        raise InputError(f"file is {st.st_size:,} bytes; {what} is at most {limit:,} bytes", source=source)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", source=source) from None
+    if len(data) > limit:
+        raise InputError(f"file is larger than {limit:,} bytes; {what} is at most that", source=source)
+    return data
 
 
 def _dotted(loc: tuple) -> str:
@@ -205,8 +335,8 @@ def _data_loc(data: Any, loc: tuple) -> tuple:
         elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
             out.append(part)
             current = current[part]
-        elif last and not (isinstance(part, str) and part.startswith("function-")):
-            out.append(part)
+        elif last and isinstance(current, dict) and not (isinstance(part, str) and part.startswith("function-")):
+            out.append(part)  # a missing key of this mapping
         # else: a tag or validator name that is not a document key
     return tuple(out)
 
@@ -225,6 +355,11 @@ def _describe(err: dict, loc: tuple, model: type[BaseModel]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required field is missing"
+    if kind == "union_tag_invalid":
+        from accelsim.workload.schema import LAYER_OPS
+
+        tag = str(err.get("ctx", {}).get("tag", got))
+        return f"unknown op '{tag}'{suggest(tag, list(LAYER_OPS))}; allowed: {', '.join(LAYER_OPS)}"
     if kind == "union_tag_not_found":
         from accelsim.workload.schema import LAYER_OPS
 

@@ -90,14 +90,34 @@ class ZeroPointModel(_Strict):
     activations: Literal["symmetric", "asymmetric"]
 
 
-class MemoryModel(_Strict):
-    name: str = Field(min_length=1)
-    bytes: int | None = Field(default=None, gt=0)
-    bandwidth_Bps: float
-    energy_pj_per_byte: float = Field(ge=0)
-    latency_cycles: int = Field(default=0, ge=0)
+def _in_range(lo: float, hi: float, unit: str):
+    """A validator for a physical quantity: finite and within [lo, hi] (the message names the range)."""
+    def check(cls, v):
+        if isinstance(v, bool) or not math.isfinite(v) or not lo <= v <= hi:
+            raise ValueError(f"must be between {lo:g} and {hi:g} {unit}")
+        return v
+    return classmethod(check)
 
-    _bw = field_validator("bandwidth_Bps")(classmethod(lambda cls, v: _finite_positive(v)))
+
+# Physical ranges: far outside anything built, close enough to catch a typo or a unit slip
+# (a clock in GHz written as Hz, SRAM in kB written as bytes).
+CLOCK_HZ = (1e3, 1e11)              # 1 kHz .. 100 GHz
+ON_CHIP_BYTES = (64, 1 << 40)       # a 64-byte buffer .. 1 TiB
+BANDWIDTH_BPS = (1.0, 1e16)         # 1 B/s .. 10 PB/s
+LATENCY_CYCLES = (0, 10**9)
+ENERGY_PJ = (0.0, 1e6)              # per byte or per op
+NODE_NM = (1.0, 1000.0)
+
+
+class MemoryModel(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+    bytes: int | None = Field(default=None, ge=ON_CHIP_BYTES[0], le=ON_CHIP_BYTES[1])
+    bandwidth_Bps: float
+    energy_pj_per_byte: float
+    latency_cycles: int = Field(default=0, ge=LATENCY_CYCLES[0], le=LATENCY_CYCLES[1])
+
+    _bw = field_validator("bandwidth_Bps")(_in_range(*BANDWIDTH_BPS, "B/s"))
+    _e = field_validator("energy_pj_per_byte")(_in_range(*ENERGY_PJ, "pJ/byte"))
 
 
 ENERGY_OVERRIDE_KEYS = ("mac_pj", "add_pj", "requant_pj")
@@ -107,20 +127,20 @@ class EnergyModel(_Strict):
     node_nm: float = 45.0
     overrides: dict[Literal["mac_pj", "add_pj", "requant_pj"], float] = Field(default_factory=dict)
 
-    _node = field_validator("node_nm")(classmethod(lambda cls, v: _finite_positive(v)))
+    _node = field_validator("node_nm")(_in_range(*NODE_NM, "nm"))
 
     @field_validator("overrides")
     @classmethod
     def _nonneg(cls, v):
         for key, value in v.items():
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"overrides.{key} must be a finite number >= 0")
+            if not math.isfinite(value) or not ENERGY_PJ[0] <= value <= ENERGY_PJ[1]:
+                raise ValueError(f"overrides.{key} must be between {ENERGY_PJ[0]:g} and {ENERGY_PJ[1]:g} pJ")
         return v
 
 
 class HardwareModel(_Strict):
-    name: str
-    description: str = ""
+    name: str = Field(min_length=1, max_length=64)
+    description: str = Field(default="", max_length=2000)
     clock_hz: float
     array: ArrayModel
     operands: OperandsModel
@@ -130,7 +150,7 @@ class HardwareModel(_Strict):
     memory: list[MemoryModel] = Field(min_length=1)
     energy: EnergyModel = Field(default_factory=EnergyModel)
 
-    _clock = field_validator("clock_hz")(classmethod(lambda cls, v: _finite_positive(v)))
+    _clock = field_validator("clock_hz")(_in_range(*CLOCK_HZ, "Hz"))
 
     @field_validator("name")
     @classmethod

@@ -6,8 +6,9 @@ reference: per layer, ``sqnr_db`` / ``max_abs_error`` measure the error accumula
 its dequantized integer inputs, with float weights).
 
 What is bit-modelled: linear, conv2d and matmul (accumulator, K-chunking, requantization of the
-profile) and relu (integer max with the zero point). ``add`` and the float ops (softmax, gelu,
-silu, mul, layernorm, rmsnorm) dequantize, compute in float64 and quantize with round half to even.
+profile), relu (integer max with the zero point), maxpool and flatten (on the codes, parameters kept:
+exact, as ONNX Runtime's QDQ MaxPool). ``add`` and the float ops (softmax, gelu, silu, mul, layernorm,
+rmsnorm, avgpool, global_avgpool) dequantize, compute in float64 and quantize with round half to even.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from accelsim.errors import InputError
 from accelsim.numerics.accumulate import AccumulationEvents
 from accelsim.numerics.api import qconv2d, qlinear, qlinear_grouped
-from accelsim.numerics.floatops import float_op, merge_heads, split_heads
+from accelsim.numerics.floatops import float_op, merge_heads, pool2d, split_heads
 from accelsim.numerics.metrics import error_metrics
 from accelsim.quant.cost import measure_changes
 from accelsim.quant.legalize import LegalizationChange, LegalizedWorkload, OperandPlan
@@ -139,6 +140,11 @@ def execute(legal: LegalizedWorkload, data: DataSource, progress=None,
         elif layer.op == "relu":
             x = ins[0]
             q_out = np.maximum(x.q, x.params.zero_point.reshape(-1)[0]).astype(x.q.dtype)
+            out_params = x.params
+        elif layer.op in ("maxpool", "flatten"):  # order-preserving / layout ops: exact on the codes
+            x = ins[0]
+            q_out = float_op(layer, [x.q]) if layer.op == "flatten" else pool2d(x.q, layer)
+            q_out = q_out.astype(x.q.dtype)
             out_params = x.params
         else:
             res.ran_in_float = layer.is_float

@@ -54,6 +54,36 @@ def conv2d_float(x: np.ndarray, w: np.ndarray, layer: Layer) -> np.ndarray:
     return out
 
 
+def pool2d(x: np.ndarray, layer: Layer) -> np.ndarray:
+    """ONNX MaxPool / AveragePool on NCHW (any dtype for max: codes pool exactly): floor output size; padded
+    cells never win a max and are excluded from an average (count_include_pad = 0, the ONNX default)."""
+    kh, kw = layer.kernel
+    sh, sw = layer.stride
+    top, left, bottom, right = layer.padding
+    _, _, ho, wo = layer.out_shape
+    n, c, h, w = x.shape
+    is_max = layer.op == "maxpool"
+    if is_max:
+        fill = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf
+        padded = np.full((n, c, h + top + bottom, w + left + right), fill, dtype=x.dtype)
+    else:
+        padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=np.float64)
+        count = np.zeros((h + top + bottom, w + left + right))
+        count[top:top + h, left:left + w] = 1.0
+    padded[:, :, top:top + h, left:left + w] = x
+    out = None
+    cells = np.zeros((ho, wo))
+    for i in range(kh):
+        for j in range(kw):
+            win = padded[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+            if is_max:
+                out = win.copy() if out is None else np.maximum(out, win)
+            else:
+                out = win.astype(np.float64) if out is None else out + win
+                cells += count[i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+    return out if is_max else out / cells
+
+
 _ERF = np.vectorize(math.erf, otypes=[np.float64])
 
 
@@ -93,4 +123,10 @@ def float_op(layer: Layer, xs: list[np.ndarray], weight=None, bias=None) -> np.n
         return (x - mu) / np.sqrt(x.var(axis=-1, keepdims=True) + 1e-5)
     if op == "rmsnorm":
         return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + 1e-6)
+    if op in ("maxpool", "avgpool"):
+        return pool2d(x, layer)
+    if op == "global_avgpool":
+        return x.mean(axis=(2, 3), keepdims=True)
+    if op == "flatten":
+        return x.reshape(x.shape[0], -1)
     raise ValueError(f"unknown op '{op}'")

@@ -1,7 +1,8 @@
 """Run an ONNX graph: its float version, and under a hardware contract with integer layers.
 
 - ``run_graph(g, feeds)``: the float version — the same graph without Q/DQ (QuantizeLinear passes its
-  float input through, DequantizeLinear of a constant dequantizes it).
+  float input through, DequantizeLinear of a constant dequantizes it), with the Relus that quantize_static
+  folded into Q ranges put back (``OnnxGraph.folded_relu``).
 - ``run_graph(g, feeds, executors=...)``: every integer layer computed by its executor (accelsim's
   bit-accurate kernels); Q/DQ nodes elsewhere follow the ONNX spec; the rest is float32 glue.
 ``tap(name, value)`` sees every tensor produced.
@@ -47,7 +48,10 @@ def run_graph(g: OnnxGraph, feeds: dict[str, np.ndarray], executors: dict | None
             executors[name](env)
             continue
         if (float_version or strip_q) and node.op_type == "QuantizeLinear":
-            env[node.output[0]] = _Pass(env[node.input[0]])
+            value = env[node.input[0]]
+            if node.output[0] in g.folded_relu:  # a Relu quantize_static folded into this Q's range
+                value = np.maximum(value.value if isinstance(value, _Pass) else value, 0).astype(np.float32)
+            env[node.output[0]] = _Pass(value)
             continue
         if node.op_type == "DequantizeLinear":
             src = env.get(node.input[0])

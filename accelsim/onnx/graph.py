@@ -82,7 +82,9 @@ class OnnxGraph:
 
         self.path = Path(path)
         if not self.path.exists():
-            raise InputError("no such file", source=str(self.path))
+            raise InputError("file not found", source=str(self.path))
+        if not self.path.is_file():  # a FIFO would block onnx.load forever; a directory is not a model
+            raise InputError("is not a regular file; expected an ONNX model", source=str(self.path))
         self.model = _load(self.path)
         g = self.model.graph
         self.nodes = list(g.node)
@@ -103,7 +105,55 @@ class OnnxGraph:
             for i in n.input:
                 self.consumers.setdefault(i, []).append(n)
         self.is_qdq = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in self.nodes)
+        self._check_qparams()
         self.layers = self._find_layers()
+        self._check_weights()
+        self.folded_relu = self._find_folded_relu()
+
+    #: ops whose output is never negative: a zero point at the range's end says nothing about them
+    _NON_NEGATIVE = ("Relu", "Sigmoid", "Softmax", "Abs", "Exp", "Sqrt", "ReduceL2")
+
+    def _find_folded_relu(self) -> dict[str, str]:
+        """QuantizeLinear outputs whose range starts at 0 (zero point = the type's minimum) after an op that can
+        produce negatives: ``onnxruntime.quantization.quantize_static`` removes a Relu (or a Clip at 0)
+        that follows a node and folds it into that node's output Q range, so the QDQ graph stripped of Q/DQ
+        has no Relu any more. The float version applies max(x, 0) there (the activation rebuilt from the
+        Q range). Returns {Q output tensor: the producing op type}."""
+        found = {}
+        for n in self.nodes:
+            if n.op_type != "QuantizeLinear" or len(n.input) < 3 or not n.input[2]:
+                continue
+            zp = self.constants.get(n.input[2])
+            producer = self.producer.get(n.input[0])
+            if zp is None or producer is None or producer.op_type in self._NON_NEGATIVE + ("DequantizeLinear",):
+                continue
+            zp = np.asarray(zp)
+            if zp.dtype.kind not in "iu" or zp.size == 0:
+                continue
+            if (zp == np.iinfo(zp.dtype).min).all():
+                found[n.output[0]] = producer.op_type
+        return found
+
+    def _check_qparams(self) -> None:
+        """Q/DQ scales must be finite and > 0 (the ONNX spec's requirement; NaN would poison every layer)."""
+        for n in self.nodes:
+            if n.op_type not in ("QuantizeLinear", "DequantizeLinear") or len(n.input) < 2:
+                continue
+            s = self.constants.get(n.input[1])
+            if s is None:
+                continue
+            s = np.asarray(s, dtype=np.float64)
+            if s.size == 0 or not np.isfinite(s).all() or (s <= 0).any():
+                bad = s[~np.isfinite(s) | (s <= 0)].reshape(-1)[:1] if s.size else []
+                raise InputError(f"node '{n.name or n.output[0]}' ({n.op_type}): scale '{n.input[1]}' must be "
+                                 f"finite and > 0, got {bad[0] if len(bad) else 'an empty tensor'}",
+                                 source=str(self.path))
+
+    def _check_weights(self) -> None:
+        for L in self.layers:
+            for what, arr in (("weight", L.weight), ("bias", L.bias)):
+                if arr is not None and np.asarray(arr).dtype.kind == "f" and not np.isfinite(arr).all():
+                    raise InputError(f"node '{L.name}': its {what} has NaN or infinite values", source=str(self.path))
 
     # -- dims -------------------------------------------------------------------------------------
     def input_dims(self) -> dict[str, list]:
@@ -149,9 +199,18 @@ class OnnxGraph:
             if n.op_type not in MAC_OPS:
                 continue
             a = attrs(n)
-            if n.op_type == "Gemm" and (a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0)):
-                continue
             name = n.name or n.output[0]
+            if n.op_type == "Gemm" and (a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0)):
+                # a float model's alpha/beta fold into its weight and bias (exact in float); transA, and any
+                # such Gemm in a QDQ model, runs in float (timed as a MAC layer, listed as ran in float)
+                if not self.is_qdq and not a.get("transA", 0):
+                    layer = self._float_layer(n, name, a)
+                    if layer is not None:
+                        layer.weight = layer.weight * np.float32(a.get("alpha", 1.0))
+                        if layer.bias is not None:
+                            layer.bias = layer.bias * np.float32(a.get("beta", 1.0))
+                        layers.append(layer)
+                continue
             if self.is_qdq:
                 layer = self._qdq_layer(n, name, a, graph_outputs, attrs, dequantize_linear)
             else:

@@ -151,14 +151,31 @@ def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose:
         results[name] = res
     float_ops = sorted({n.op_type for n in g.nodes} - {"MatMul", "Gemm", "Conv", "QuantizeLinear",
                                                        "DequantizeLinear", "Constant"})
+    int_nodes = {id(L.node) for L in g.layers}
+    float_macs = [_key(n) for n in g.nodes if n.op_type in ("MatMul", "Gemm", "Conv") and id(n) not in int_nodes]
     end_to_end = {"metric": "cosine similarity of the model output to float (mean-pooled over tokens for "
                             "encoders)", "mean": float(np.mean(cosines)), "min": float(np.min(cosines)),
                   "per_sentence": [round(c, 6) for c in cosines], "sentences": len(spec.evaluation),
                   "calibration_sentences": len(spec.calibration),
                   "ran_in_float": "ONNX ops " + ", ".join(float_ops) + (
-                      "; MatMul/Gemm/Conv outside a Q/DQ pattern" if g.is_qdq else "")}
+                      f"; MatMul/Gemm/Conv nodes {', '.join(float_macs)}" if float_macs else ""),
+                  "reference": _reference_text(g, spec)}
     diagnosis = _diagnose(g, contract, calib, results) if diagnose else []
     return results, end_to_end, diagnosis
+
+
+def _reference_text(g, spec) -> str:
+    """What the float reference is (and what accelsim rebuilt in it)."""
+    if spec.reference:
+        return f"the float model {spec.reference}"
+    if not g.is_qdq:
+        return "the model itself (float)"
+    text = "the same graph without Q/DQ"
+    if g.folded_relu:
+        text += (f"; Relu restored after {len(g.folded_relu)} tensors whose Q range starts at 0 (quantize_static "
+                 f"folds a Relu into it): {', '.join(sorted(g.folded_relu))[:200]}; a Clip's upper bound cannot be "
+                 f"recovered this way: pass --reference float.onnx for the exact float model")
+    return text
 
 
 def _diagnose(g, contract, calib, results) -> list[dict]:

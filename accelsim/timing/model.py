@@ -30,7 +30,7 @@ class LayerTiming:
     cycles: int             # simulated latency
     dram_bytes: int
     sram_bytes: int         # bytes moved in and out of all on-chip levels
-    outputs: int
+    outputs: int            # elements produced (MAC layers) or element operations (vector ops), for energy
     level_bytes: tuple[tuple[str, int], ...] = ()
     psum_adds: int = 0      # partial-sum accumulations between folds (additions at spill width)
     events: int = 0
@@ -83,10 +83,13 @@ def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits
 def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int) -> LayerTiming:
     """Elementwise / float ops: a vector unit of cols x count lanes; inputs and outputs via DRAM."""
     clock = profile.clock_hz
+    if layer.op == "flatten":  # a view: no element moves or is computed
+        return LayerTiming(macs=0, weight_bytes=0, act_bytes=0, compute_cycles=0, memory_cycles=0, cycles=1,
+                           dram_bytes=0, sram_bytes=0, outputs=0, level_bytes=((profile.dram.name, 0),))
     in_bytes = _bytes(layer.in_elements, a_bits)
     out_bytes = _bytes(layer.out_elements, a_bits)
     dram = in_bytes + out_bytes
-    compute = math.ceil(layer.out_elements / (profile.array.cols * profile.array.count))
+    compute = math.ceil(layer.vector_ops / (profile.array.cols * profile.array.count))
     buffer = min((lv.bytes for lv in profile.on_chip), default=dram) or dram
     tiles = max(1, math.ceil(dram / max(1, buffer // 2)))
     transfer = [_cycles(dram, profile.dram.bandwidth_Bps, clock)]
@@ -94,7 +97,7 @@ def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int) -> 
     sram = 2 * dram if profile.on_chip else 0
     return LayerTiming(macs=0, weight_bytes=0, act_bytes=dram, compute_cycles=compute,
                        memory_cycles=math.ceil(transfer[0]), cycles=max(sim.cycles, 1), dram_bytes=dram,
-                       sram_bytes=sram, outputs=layer.out_elements, level_bytes=((profile.dram.name, dram),),
+                       sram_bytes=sram, outputs=layer.vector_ops, level_bytes=((profile.dram.name, dram),),
                        events=sim.events)
 
 

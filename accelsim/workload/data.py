@@ -41,21 +41,64 @@ class DataSource:
         self.workload = workload
         self.spec = workload.data
         self._npz = None
+        #: what the user should know about the data (extra arrays, synthetic stand-ins): printed by the CLI
+        self.warnings: list[str] = list(workload.onnx.warnings) if workload.onnx is not None else []
         if self.spec.source == "npz":
-            try:
-                self._npz = dict(np.load(self.spec.path, allow_pickle=False))
-            except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error
-                raise InputError(f"cannot read .npz: {exc}", source=self.spec.path) from None
+            from accelsim.workload.npz import read_npz
+
+            self._npz = read_npz(self.spec.path, what="workload inputs and layer weights")
+            self._check_npz()
+
+    def _check_npz(self) -> None:
+        """Every input must be in the archive; weights may fall back to synthetic ones, with a warning."""
+        from accelsim.configfile import suggest
+
+        path = self.spec.path
+        present = sorted(self._npz)
+        for t in self.workload.inputs:
+            if t.name not in self._npz:
+                raise InputError(f"array '{t.name}' (workload input, shape {list(t.shape)}) is missing"
+                                 f"{suggest(t.name, present)}; arrays in the file: {', '.join(present)[:300]}",
+                                 source=path)
+            rows = min(self.workload.sample, t.shape[0]) if t.sampled else t.shape[0]
+            self._from_npz(t.name, t.shape, rows=rows)
+        expected = {t.name for t in self.workload.inputs}
+        synthetic = []
+        for layer in self.workload.layers:
+            if layer.op not in ("linear", "conv2d"):
+                continue
+            keys = [(f"{layer.name}.weight", layer.weight_shape)]
+            if layer.bias:
+                n = layer.out_shape[-1] if layer.op == "linear" else layer.out_shape[1]
+                keys.append((f"{layer.name}.bias", (n,)))
+            for key, shape in keys:
+                expected.add(key)
+                if key in self._npz:
+                    self._from_npz(key, shape)
+                else:
+                    synthetic.append(key)
+        extra = [k for k in present if k not in expected]
+        if extra:
+            self.warnings.append(f"{path}: arrays not used by workload '{self.workload.name}': "
+                                 + ", ".join(f"'{k}'{suggest(k, sorted(expected))}" for k in extra)[:400])
+        if synthetic:
+            self.warnings.append(f"{path}: no array for {', '.join(synthetic)[:300]}; synthetic (seeded) "
+                                 f"tensors stand in for them")
 
     def _from_npz(self, key: str, shape: tuple[int, ...], *, rows: int | None = None) -> np.ndarray | None:
         if self._npz is None or key not in self._npz:
             return None
-        arr = np.asarray(self._npz[key], dtype=np.float32)
+        raw = self._npz[key]
+        arr = np.asarray(raw, dtype=np.float32)
+        if raw.dtype.kind in "iuf" and arr.size and not np.isfinite(arr).all():
+            raise InputError(f"array '{key}' has values beyond float32's range (|x| > 3.4e38)", source=self.spec.path)
         expect = shape if rows is None else (rows, *shape[1:])
         if rows is not None and arr.shape[1:] == shape[1:] and arr.shape[0] >= rows:
             arr = arr[:rows]
         if arr.shape != expect:
-            raise InputError(f"tensor '{key}' has shape {list(arr.shape)}, the workload needs {list(expect)}",
+            need = (f"{list(expect)} (at least {rows} rows of {list(shape[1:])})" if rows is not None
+                    else str(list(expect)))
+            raise InputError(f"array '{key}' has shape {list(raw.shape)}, the workload needs {need}",
                              source=self.spec.path)
         return arr
 

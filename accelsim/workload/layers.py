@@ -15,10 +15,12 @@ Calibration = Literal["minmax", "percentile", "mse", "entropy"]
 
 #: ops that run as integer layers on the MAC array
 MAC_OPS = ("linear", "conv2d", "matmul")
-#: integer elementwise ops (no MACs, requantized)
-INT_ELEMENTWISE_OPS = ("add", "relu")
+#: integer ops without MACs: add (requantized); relu, maxpool and flatten act on the codes (exact, same params)
+INT_ELEMENTWISE_OPS = ("add", "relu", "maxpool", "flatten")
 #: float glue between integer layers (dequantize, compute in float, quantize): stated in results
-FLOAT_OPS = ("softmax", "gelu", "silu", "mul", "layernorm", "rmsnorm")
+FLOAT_OPS = ("softmax", "gelu", "silu", "mul", "layernorm", "rmsnorm", "avgpool", "global_avgpool")
+#: ops over spatial windows of an NCHW tensor
+POOL_OPS = ("maxpool", "avgpool", "global_avgpool")
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Layer:
     quant: LayerQuant
     bias: bool = False
     activation: str = "none"
-    # conv2d
+    # conv2d, maxpool, avgpool
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
@@ -135,6 +137,18 @@ class Layer:
     @property
     def out_elements(self) -> int:
         return math.prod(self.out_shape)
+
+    @property
+    def vector_ops(self) -> int:
+        """Element operations of a non-MAC layer on the vector unit: one per output, one per window cell for
+        pooling (a compare or an add), none for flatten (a view: no data moves)."""
+        if self.op == "flatten":
+            return 0
+        if self.op in ("maxpool", "avgpool"):
+            return self.out_elements * self.kernel[0] * self.kernel[1]
+        if self.op == "global_avgpool":
+            return self.in_elements
+        return self.out_elements
 
     @property
     def in_elements(self) -> int:

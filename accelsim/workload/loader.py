@@ -158,6 +158,7 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
             raise fail(("numerics", "sample"),
                        f"sample {sample} is larger than the layer: the sampled inputs' leading "
                        f"dimension is {limit}; allowed: 1..{limit}")
+    _check_sizes(layers, sample, inputs, model, fail)
     data = DataSpec(source=model.data.source, seed=model.data.seed,
                     path=_data_path(model.data.path, loaded, fail),
                     weights=SyntheticWeights(**model.data.weights.model_dump()),
@@ -172,6 +173,35 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
         llm = LlmContext(config=cfg, prompt=m.prompt, decode_steps=m.decode_steps)
     return Workload(name=model.name, description=model.description, inputs=inputs, layers=tuple(layers),
                     data=data, sample=sample, source=src, llm=llm)
+
+
+#: results columns are int64: a layer's MACs or cycles must fit (2^62 leaves headroom for sums)
+_MAX_MACS = 1 << 62
+#: elements of one tensor (2^48 = 281e12: 1,000x the activations of the largest LLM prefill)
+_MAX_ELEMENTS = 1 << 48
+
+
+def _check_sizes(layers: list[Layer], sample: int, inputs, model, fail) -> None:
+    """Shapes the timing model can count and the numerics sample fits in memory (before any allocation)."""
+    from accelsim.numerics.budget import execute_memory_bytes
+    from accelsim.resources import require_memory
+
+    for i, layer in enumerate(layers):
+        if layer.macs > _MAX_MACS or layer.out_elements > _MAX_ELEMENTS or layer.weight_elements > _MAX_ELEMENTS:
+            raise fail(("layers", i), f"layer '{layer.name}' is too large to model ({layer.macs:.3g} MACs, "
+                                      f"output {list(layer.out_shape)}); allowed: at most 2^62 MACs and 2^48 "
+                                      f"elements per tensor")
+    probe = Workload(name=model.name, description="", inputs=inputs, layers=tuple(layers), data=DataSpec(),
+                     sample=sample, source="")
+    need, where = execute_memory_bytes(probe)
+    index = next((i for i, layer in enumerate(layers) if layer.name == where), None)
+    try:
+        require_memory(need, what=f"the bit-accurate run (numerics sample {sample}, at layer '{where}')",
+                       knob="lower numerics.sample (rows of the sampled inputs that run bit-accurately) or the "
+                            "shapes")
+    except InputError as exc:
+        raise fail(("numerics", "sample") if model.numerics.sample is not None or index is None else ("layers", index),
+                   exc.detail) from None
 
 
 def _build_model_workload(model: ws.WorkloadModel, defaults: LayerQuant, src: str) -> Workload:
@@ -219,6 +249,10 @@ def _infer(lm, names, in_shapes, quant, loc, fail) -> Layer:
     base = dict(name=lm.name, op=lm.op, inputs=names, in_shapes=in_shapes, quant=quant)
     x = in_shapes[0]
     if lm.op == "linear":
+        if len(x) > 3:
+            raise fail(loc + ("input",), f"linear acts on the last axis, and '{names[0]}' has shape {list(x)} (rank "
+                                         f"{len(x)}: an image layout, not (tokens, features) or (batch, tokens, "
+                                         f"features)); insert a 'flatten' or 'global_avgpool' layer before it")
         k = x[-1]
         if lm.in_features is not None and lm.in_features != k:
             raise fail(loc + ("in_features",), f"shapes do not chain: in_features {lm.in_features} but the "
@@ -277,4 +311,29 @@ def _infer(lm, names, in_shapes, quant, loc, fail) -> Layer:
         return Layer(**base, out_shape=a)
     if lm.op == "softmax":
         return Layer(**base, out_shape=x, scale=lm.scale)
+    if lm.op in ("maxpool", "avgpool", "global_avgpool"):
+        if len(x) != 4:
+            raise fail(loc + ("input",), f"{lm.op} needs an NCHW input; '{names[0]}' has shape {list(x)}")
+        n, c, h, w = x
+        if lm.op == "global_avgpool":
+            return Layer(**base, out_shape=(n, c, 1, 1), kernel=(h, w), stride=(h, w))
+        kernel = _pair(lm.kernel)
+        stride = _pair(lm.stride) if lm.stride is not None else kernel
+        try:
+            pads = _padding(lm.padding)
+        except ValueError:
+            raise fail(loc + ("padding",), "padding must be an int, [h, w] or [top, left, bottom, right]") from None
+        if pads[0] >= kernel[0] or pads[2] >= kernel[0] or pads[1] >= kernel[1] or pads[3] >= kernel[1]:
+            raise fail(loc + ("padding",), f"padding {list(pads)} must be smaller than the kernel {list(kernel)} "
+                                           f"(ONNX: a window must hold at least one input cell)")
+        ho = conv_out_size(h, kernel[0], stride[0], pads[0], pads[2], 1)
+        wo = conv_out_size(w, kernel[1], stride[1], pads[1], pads[3], 1)
+        if ho <= 0 or wo <= 0:
+            raise fail(loc + ("kernel",), f"impossible shape: kernel {list(kernel)} does not fit the padded {h}x{w} "
+                                          f"input; output would be {ho}x{wo}")
+        return Layer(**base, out_shape=(n, c, ho, wo), kernel=kernel, stride=stride, padding=pads)
+    if lm.op == "flatten":
+        if len(x) < 2:
+            raise fail(loc + ("input",), f"flatten needs a rank >= 2 input; '{names[0]}' has shape {list(x)}")
+        return Layer(**base, out_shape=(x[0], math.prod(x[1:])))
     return Layer(**base, out_shape=x)  # relu, gelu, silu, layernorm, rmsnorm

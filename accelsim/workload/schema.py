@@ -7,7 +7,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-LAYER_OPS = ("linear", "conv2d", "matmul", "add", "relu", "softmax", "gelu", "silu", "mul", "layernorm", "rmsnorm")
+LAYER_OPS = ("linear", "conv2d", "matmul", "add", "relu", "softmax", "gelu", "silu", "mul", "layernorm", "rmsnorm",
+             "maxpool", "avgpool", "global_avgpool", "flatten")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
@@ -37,7 +38,7 @@ class LayerQuantModel(_Strict):
 
 
 class InputModel(_Strict):
-    shape: list[Annotated[int, Field(gt=0)]] = Field(min_length=1, max_length=6)
+    shape: list[Annotated[int, Field(gt=0, le=1 << 40)]] = Field(min_length=1, max_length=6)
     sampled: bool | None = None  # leading dimension is sampled by numerics (default: first input only)
 
 
@@ -47,7 +48,7 @@ Padding = Union[Annotated[int, Field(ge=0)],
 
 
 class _LayerBase(_Strict):
-    name: str
+    name: str = Field(min_length=1, max_length=100)
     quant: LayerQuantModel | None = None
 
     _n = field_validator("name")(classmethod(lambda cls, v: _name(v)))
@@ -100,7 +101,25 @@ class SoftmaxModel(_LayerBase):
     scale: float = Field(default=1.0, gt=0.0)  # softmax(scale * x): attention's 1/sqrt(head_dim)
 
 
-LayerModel = Annotated[Union[LinearModel, Conv2dModel, MatmulModel, BinaryModel, UnaryModel, SoftmaxModel],
+class PoolModel(_LayerBase):
+    """ONNX MaxPool / AveragePool (NCHW; floor output size, ceil_mode 0; padded cells excluded from averages)."""
+
+    op: Literal["maxpool", "avgpool"]
+    input: str | None = None
+    kernel: Pair
+    stride: Pair | None = None  # default: the kernel (non-overlapping windows)
+    padding: Padding = 0
+
+
+class ReshapeModel(_LayerBase):
+    """global_avgpool: NCHW -> N x C x 1 x 1 (ONNX GlobalAveragePool); flatten: N x (C*H*W) (ONNX Flatten, axis 1)."""
+
+    op: Literal["global_avgpool", "flatten"]
+    input: str | None = None
+
+
+LayerModel = Annotated[Union[LinearModel, Conv2dModel, MatmulModel, BinaryModel, UnaryModel, SoftmaxModel, PoolModel,
+                             ReshapeModel],
                        Field(discriminator="op")]
 
 
@@ -180,8 +199,8 @@ class OnnxSource(_Strict):
 
 
 class WorkloadModel(_Strict):
-    name: str
-    description: str = ""
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=2000)
     llm: LlmModel | None = None
     model: ModelSource | None = None
     onnx: OnnxSource | None = None
@@ -191,10 +210,14 @@ class WorkloadModel(_Strict):
     numerics: NumericsModel = Field(default_factory=NumericsModel)
     layers: list[LayerModel] | None = Field(default=None, min_length=1)
 
+    _n = field_validator("name")(classmethod(lambda cls, v: _name(v)))
+
     @field_validator("inputs")
     @classmethod
     def _input_names(cls, v):
         for key in v or {}:
+            if len(key) > 100:
+                raise ValueError("input names are at most 100 characters")
             _name(key)
         return v
 

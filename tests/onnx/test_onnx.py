@@ -182,7 +182,7 @@ def test_bad_data_and_report_paths(tmp_path, capsys):
     qdq_mlp_conv(seed=1, path=path)
     (tmp_path / "bad.npz").write_bytes(b"not an npz")
     np.savez(tmp_path / "wrong.npz", y=np.zeros((1, 3, 8, 8), np.float32))
-    for data, needle in ((tmp_path / "bad.npz", "cannot read .npz"), (tmp_path / "wrong.npz", "not a model input")):
+    for data, needle in ((tmp_path / "bad.npz", "not an .npz archive"), (tmp_path / "wrong.npz", "no array is a model input")):
         out = tmp_path / "o"
         assert main(["run", str(path), "--hw", "onnxruntime-cpu", "--data", str(data), "--out", str(out)]) == 2
         err = capsys.readouterr().err

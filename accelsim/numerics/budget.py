@@ -1,0 +1,56 @@
+"""Memory a bit-accurate run of a layer workload will need, estimated from shapes before anything runs.
+
+``numerics.execute`` keeps, for every tensor of the workload (inputs and layer outputs, on the numerics
+sample), its float64 reference and its integer codes; a layer additionally holds, while it runs, its
+float weight and their quantized copy, float64 copies of its operands for the reference and
+local-error passes, and (conv2d) one image's im2col patch matrix in float64 and as codes. The factors
+below count those arrays; they over-estimate rather than under-estimate.
+"""
+
+from __future__ import annotations
+
+import math
+
+from accelsim.workload.layers import Layer
+from accelsim.workload.workload import Workload
+
+#: bytes per element kept for every tensor: float64 reference + integer codes (up to int64 during requant)
+_KEPT_PER_ELEMENT = 8 + 8
+#: bytes per weight element while a layer runs: float32 data, float64 reference copy, codes, scales' temporaries
+_WEIGHT_PER_ELEMENT = 4 + 8 + 8 + 4
+#: bytes per operand/result element while a layer runs: dequantized, reference and local-reference copies
+_TRANSIENT_PER_ELEMENT = 4 * 8
+
+
+def _sampled(shape: tuple[int, ...], lead: int | None, sample: int) -> int:
+    n = math.prod(shape)
+    if lead and shape and shape[0] == lead:
+        return n // lead * sample
+    return n
+
+
+def execute_memory_bytes(workload: Workload) -> tuple[int, str]:
+    """(bytes at the peak, the layer at the peak) of a numerics run of ``workload``."""
+    sampled = [t for t in workload.inputs if t.sampled]
+    lead = sampled[0].shape[0] if sampled else None
+    sample = workload.sample
+    kept = sum(_sampled(t.shape, lead if t.sampled else None, sample) for t in workload.inputs) * _KEPT_PER_ELEMENT
+    peak, where = kept, workload.inputs[0].name if workload.inputs else ""
+    for layer in workload.layers:
+        out = _sampled(layer.out_shape, lead, sample)
+        ins = sum(_sampled(s, lead, sample) for s in layer.in_shapes)
+        kept += out * _KEPT_PER_ELEMENT
+        transient = (ins + out) * _TRANSIENT_PER_ELEMENT + layer.weight_elements * _WEIGHT_PER_ELEMENT
+        transient += _im2col_bytes(layer)
+        if kept + transient > peak:
+            peak, where = kept + transient, layer.name
+    return peak, where
+
+
+def _im2col_bytes(layer: Layer) -> int:
+    if layer.op != "conv2d":
+        return 0
+    _, _, ho, wo = layer.out_shape
+    c = layer.in_shapes[0][1]
+    patch = ho * wo * (c // layer.groups) * layer.kernel[0] * layer.kernel[1]
+    return patch * (8 + 8)
