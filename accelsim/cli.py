@@ -129,8 +129,12 @@ def _cmd_validate(args) -> int:
                   f"{', '.join(sorted({d for ds in g.input_dims().values() for d in ds if isinstance(d, str)})) or 'none'})")
             continue
         loaded = load_yaml(f)
-        if "layers" in loaded.data or "inputs" in loaded.data:
+        if any(k in loaded.data for k in ("layers", "inputs", "model", "onnx")):
+            from accelsim.workload.data import DataSource
+
             w = load_workload(f)
+            for warning in DataSource(w).warnings:  # .npz data checked too
+                print(f"accelsim: warning: {warning}", file=sys.stderr)
             print(f"{f}: ok (workload '{w.name}', {len(w.layers)} layers, {w.total_macs:,} MACs)")
         else:
             p = load_profile_file(f)

@@ -377,7 +377,8 @@ def _describe(err: dict, loc: tuple, model: type[BaseModel]) -> str:
 
 def suggest(name: str, choices: list[str]) -> str:
     """' (did you mean X?)' text for an unknown name, or ''."""
-    close = difflib.get_close_matches(name, choices, n=2, cutoff=0.4)
+    folded = [c for c in choices if c.lower() == name.lower() and c != name]  # 'X' for 'x'
+    close = folded or difflib.get_close_matches(name, choices, n=2, cutoff=0.4)
     if not close:
         return ""
     return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"

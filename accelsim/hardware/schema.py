@@ -159,16 +159,20 @@ class HardwareModel(_Strict):
             raise ValueError("must be lower-case letters, digits, '-', '_' or '.'")
         return v
 
-    @model_validator(mode="after")
-    def _memory(self):
-        names = [m.name for m in self.memory]
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, memory):
+        if len(memory) < 2:
+            raise ValueError("needs at least one on-chip level after the outermost (DRAM) one: the array is fed from "
+                             "on-chip memory; list DRAM first, then the buffers, outermost to innermost")
+        names = [m.name for m in memory]
         if len(set(names)) != len(names):
             raise ValueError(f"memory level names must be unique, got {names}")
-        for level in self.memory[1:]:
+        for level in memory[1:]:
             if level.bytes is None:
                 raise ValueError(f"memory level '{level.name}' needs 'bytes' (only the outermost "
                                  f"level, listed first, may be unbounded)")
-        return self
+        return memory
 
     def to_profile(self, source: str = "") -> hp.HardwareProfile:
         acc = self.accumulator

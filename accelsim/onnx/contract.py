@@ -56,8 +56,9 @@ class ContractLayer:
     """One integer layer's effective parameters under a plan, and its executor."""
 
     def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict, qdq: bool,
-                 requantize_weights: bool = False):
+                 requantize_weights: bool = False, folded_relu=()):
         self.L, self.plan, self.profile = L, plan, profile
+        self.folded_relu = folded_relu  # tensors whose Relu quantize_static folded into the next Q (OnnxGraph)
         self.run = LayerRun()
         changed = {c.operand for c in plan.changes}
         act = plan.activations
@@ -174,6 +175,8 @@ class ContractLayer:
             ref = _conv(x_deq, np.asarray(L.weight, dtype=np.float64), None if L.bias is None else np.asarray(L.bias),
                         strides=tuple(a.get("strides", (1, 1))), pads=tuple(a.get("pads", (0, 0, 0, 0))),
                         dilations=tuple(a.get("dilations", (1, 1))), group=int(a.get("group", 1)))
+        if L.y_float in self.folded_relu:  # the layer's op includes the Relu quantize_static folded into its range
+            ref = np.maximum(ref, 0.0)
         self.run.local.append((y_deq, ref))
         if L.y_int is not None:  # a QDQ graph: downstream DequantizeLinear reads the integers
             env[L.y_int] = y

@@ -2,7 +2,7 @@
 
 - ``run_graph(g, feeds)``: the float version — the same graph without Q/DQ (QuantizeLinear passes its
   float input through, DequantizeLinear of a constant dequantizes it), with the Relus that quantize_static
-  folded into Q ranges put back (``OnnxGraph.folded_relu``).
+  folded into Q ranges put back after their producers (``OnnxGraph.folded_relu``).
 - ``run_graph(g, feeds, executors=...)``: every integer layer computed by its executor (accelsim's
   bit-accurate kernels); Q/DQ nodes elsewhere follow the ONNX spec; the rest is float32 glue.
 ``tap(name, value)`` sees every tensor produced.
@@ -48,10 +48,7 @@ def run_graph(g: OnnxGraph, feeds: dict[str, np.ndarray], executors: dict | None
             executors[name](env)
             continue
         if (float_version or strip_q) and node.op_type == "QuantizeLinear":
-            value = env[node.input[0]]
-            if node.output[0] in g.folded_relu:  # a Relu quantize_static folded into this Q's range
-                value = np.maximum(value.value if isinstance(value, _Pass) else value, 0).astype(np.float32)
-            env[node.output[0]] = _Pass(value)
+            env[node.output[0]] = _Pass(env[node.input[0]])
             continue
         if node.op_type == "DequantizeLinear":
             src = env.get(node.input[0])
@@ -67,6 +64,8 @@ def run_graph(g: OnnxGraph, feeds: dict[str, np.ndarray], executors: dict | None
         inputs = [env[i] if i else None for i in node.input]
         inputs = [v.value if isinstance(v, _Pass) else v for v in inputs]
         outs = run_node(node, inputs)
+        if (float_version or strip_q) and node.output[0] in g.folded_relu:  # the Relu quantize_static folded away
+            outs = [np.maximum(outs[0], 0).astype(np.asarray(outs[0]).dtype), *outs[1:]]
         for o, v in zip(node.output, outs):
             env[o] = v
             if tap:

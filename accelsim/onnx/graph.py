@@ -110,28 +110,31 @@ class OnnxGraph:
         self._check_weights()
         self.folded_relu = self._find_folded_relu()
 
-    #: ops whose output is never negative: a zero point at the range's end says nothing about them
-    _NON_NEGATIVE = ("Relu", "Sigmoid", "Softmax", "Abs", "Exp", "Sqrt", "ReduceL2")
+    #: ops whose output is never negative, or carries its input's values (a zero point at the range's end then
+    #: comes from upstream): no Relu is rebuilt after them
+    _NO_FOLD = ("Relu", "Sigmoid", "Softmax", "Abs", "Exp", "Sqrt", "ReduceL2", "DequantizeLinear", "MaxPool",
+                "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Concat", "Gather", "Slice",
+                "Split", "Expand", "Tile", "Pad")
 
     def _find_folded_relu(self) -> dict[str, str]:
-        """QuantizeLinear outputs whose range starts at 0 (zero point = the type's minimum) after an op that can
-        produce negatives: ``onnxruntime.quantization.quantize_static`` removes a Relu (or a Clip at 0)
-        that follows a node and folds it into that node's output Q range, so the QDQ graph stripped of Q/DQ
-        has no Relu any more. The float version applies max(x, 0) there (the activation rebuilt from the
-        Q range). Returns {Q output tensor: the producing op type}."""
+        """Tensors after which ``onnxruntime.quantization.quantize_static`` removed a Relu (or a Clip at 0),
+        folding it into the next QuantizeLinear's range: that Q's zero point is its type's minimum (the range
+        starts at 0), the tensor's only consumer is the Q, and its producer can output negatives. The QDQ graph
+        stripped of Q/DQ has no Relu there any more; its float version applies max(x, 0) to these tensors (the
+        activation rebuilt from the Q range). Returns {tensor: producing op type}."""
         found = {}
         for n in self.nodes:
             if n.op_type != "QuantizeLinear" or len(n.input) < 3 or not n.input[2]:
                 continue
             zp = self.constants.get(n.input[2])
             producer = self.producer.get(n.input[0])
-            if zp is None or producer is None or producer.op_type in self._NON_NEGATIVE + ("DequantizeLinear",):
+            if zp is None or producer is None or producer.op_type in self._NO_FOLD:
+                continue
+            if len(self.consumers.get(n.input[0], [])) != 1 or n.input[0] in self.outputs:
                 continue
             zp = np.asarray(zp)
-            if zp.dtype.kind not in "iu" or zp.size == 0:
-                continue
-            if (zp == np.iinfo(zp.dtype).min).all():
-                found[n.output[0]] = producer.op_type
+            if zp.dtype.kind in "iu" and zp.size and (zp == np.iinfo(zp.dtype).min).all():
+                found[n.input[0]] = producer.op_type
         return found
 
     def _check_qparams(self) -> None:
@@ -143,10 +146,10 @@ class OnnxGraph:
             if s is None:
                 continue
             s = np.asarray(s, dtype=np.float64)
-            if s.size == 0 or not np.isfinite(s).all() or (s <= 0).any():
-                bad = s[~np.isfinite(s) | (s <= 0)].reshape(-1)[:1] if s.size else []
+            bad = s[~np.isfinite(s) | (s <= 0)].reshape(-1)
+            if s.size == 0 or bad.size:
                 raise InputError(f"node '{n.name or n.output[0]}' ({n.op_type}): scale '{n.input[1]}' must be "
-                                 f"finite and > 0, got {bad[0] if len(bad) else 'an empty tensor'}",
+                                 f"finite and > 0, got {bad[0] if bad.size else 'an empty tensor'}",
                                  source=str(self.path))
 
     def _check_weights(self) -> None:

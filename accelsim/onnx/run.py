@@ -96,7 +96,7 @@ def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose:
     contract = {}
     for L in g.layers:
         contract[_key(L.node)] = ContractLayer(L, plans[L.name], profile, calib, qdq,
-                                               requantize_weights=per_channel_weights)
+                                               requantize_weights=per_channel_weights, folded_relu=g.folded_relu)
     overrides = {L.y_int: c.y_p for L in g.layers if L.y_int and (c := contract[_key(L.node)]).y_p is not L.y_q}
 
     points = [layer.name for layer in wl.layers]
@@ -172,9 +172,9 @@ def _reference_text(g, spec) -> str:
         return "the model itself (float)"
     text = "the same graph without Q/DQ"
     if g.folded_relu:
-        text += (f"; Relu restored after {len(g.folded_relu)} tensors whose Q range starts at 0 (quantize_static "
-                 f"folds a Relu into it): {', '.join(sorted(g.folded_relu))[:200]}; a Clip's upper bound cannot be "
-                 f"recovered this way: pass --reference float.onnx for the exact float model")
+        text += (f"; Relu restored after {len(g.folded_relu)} nodes whose output Q range starts at 0 (quantize_static "
+                 f"folds a Relu into it): {', '.join(sorted(g.folded_relu))[:200]}; a folded Clip's upper bound cannot "
+                 f"be recovered: pass --reference float.onnx for the exact float model")
     return text
 
 

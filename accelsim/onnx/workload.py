@@ -21,8 +21,8 @@ from accelsim.workload.layers import Layer, LayerQuant, QuantIntent
 #: float glue op -> the vector op accelsim times it as; layout-only ops and Q/DQ are not timed (fused)
 GLUE_OPS = {"Softmax": "softmax", "LayerNormalization": "layernorm", "Erf": "gelu", "Gelu": "gelu",
             "Relu": "relu", "Add": "add", "Sub": "add", "Mul": "mul", "Div": "mul", "Pow": "mul", "Sqrt": "mul",
-            "Tanh": "gelu", "Sigmoid": "silu", "Where": "mul", "MaxPool": "add", "AveragePool": "add",
-            "GlobalAveragePool": "add", "ReduceMean": "add", "Transpose": "add", "Concat": "add",
+            "Tanh": "gelu", "Sigmoid": "silu", "Where": "mul", "MaxPool": "maxpool", "AveragePool": "avgpool",
+            "GlobalAveragePool": "global_avgpool", "ReduceMean": "add", "Transpose": "add", "Concat": "add",
             "Gather": "add", "Clip": "relu", "Exp": "mul"}
 
 
@@ -247,8 +247,15 @@ def graph_layers(g, feed: dict, defaults: LayerQuant) -> list[Layer]:
             ins = [i for i in node.input if i in shapes and kinds.get(i) == "f" and math.prod(shapes[i]) >= 1]
             if not ins:
                 continue
+            window = {}
+            if node.op_type in ("MaxPool", "AveragePool") and len(out) == 4:
+                from accelsim.onnx.ops import attrs
+
+                a = attrs(node)
+                window = dict(kernel=tuple(a.get("kernel_shape", (1, 1))), stride=tuple(a.get("strides", (1, 1))),
+                              padding=tuple(a.get("pads", (0, 0, 0, 0))))
             layer = Layer(name=name, op=GLUE_OPS[node.op_type], inputs=tuple(ins[:2]),
-                          in_shapes=tuple(shapes[i] for i in ins[:2]), out_shape=out, quant=defaults)
+                          in_shapes=tuple(shapes[i] for i in ins[:2]), out_shape=out, quant=defaults, **window)
         else:
             continue
         used.add(name)
@@ -307,8 +314,11 @@ def _float_mac_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> 
     from accelsim.onnx.ops import attrs
 
     a = attrs(node)
-    x, w = shapes[node.input[0]], shapes[node.input[1]]
-    y = shapes[node.output[0]]
+    def shape(t: str) -> tuple:
+        return tuple(shapes[t]) if t in shapes else tuple(np.shape(g.constants[t]))
+
+    x, w = shape(node.input[0]), shape(node.input[1])
+    y = shape(node.output[0])
     has_bias = len(node.input) > 2 and bool(node.input[2])
     if node.op_type == "Conv":
         return Layer(name=name, op="conv2d", inputs=(node.input[0],), in_shapes=(x,), out_shape=y, quant=defaults,

@@ -73,6 +73,9 @@ def resolve_output_file(path: str | Path, *, field: str) -> Path:
         st = os.stat(target)
     except FileNotFoundError:
         st = None
+    except NotADirectoryError:
+        raise InputError("is not a directory: a file stands where a directory of the path should be",
+                         source=text, field=field) from None
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", source=text, field=field) from None
     if st is not None:
@@ -108,17 +111,28 @@ def _check_directory(directory: Path, text: str, field: str) -> None:
                 raise InputError(f"directory name '{probe.name[:40]}...' is longer than {_NAME_MAX} bytes",
                                  source=text, field=field) from None
             probe = probe.parent
+        except NotADirectoryError:
+            raise InputError("is not a directory: a file stands where a directory of the path should be",
+                             source=text, field=field) from None
         except OSError as exc:
             raise InputError(f"cannot write: {exc.strerror}", source=text, field=field) from None
     if not stat.S_ISDIR(st.st_mode):
         where = "is" if probe == directory else f"has '{probe}' in its path, which is"
         raise InputError(f"{where} not a directory", source=text, field=field)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"directory '{probe}' is not writable (permission denied)", source=text, field=field)
+    # os.access answers for permissions only (root passes it everywhere): creating a file tells the truth on
+    # read-only and pseudo file systems too. The probe leaves the directory's timestamps as they were.
     try:
         fd, tmp = tempfile.mkstemp(prefix=".accelsim-probe.", dir=probe)
     except OSError as exc:
         raise InputError(f"directory '{probe}' is not writable ({exc.strerror})", source=text, field=field) from None
     os.close(fd)
     os.unlink(tmp)
+    try:
+        os.utime(probe, ns=(st.st_atime_ns, st.st_mtime_ns))
+    except OSError:
+        pass
 
 
 def atomic_write(path: Path, text: str) -> None:

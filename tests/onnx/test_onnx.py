@@ -190,3 +190,101 @@ def test_bad_data_and_report_paths(tmp_path, capsys):
     (tmp_path / "adir").mkdir()
     assert main(["run", str(path), "--hw", "onnxruntime-cpu", "--html", str(tmp_path / "adir"), "--no-write"]) == 2
     assert "--html" in capsys.readouterr().err
+
+
+def _cnn_float_model(path, seed=0):
+    """Conv + Relu + MaxPool + Flatten + Gemm (the classifier shape quantize_static folds Relu into)."""
+    rng = np.random.default_rng(seed)
+    c = lambda n, v: numpy_helper.from_array(np.asarray(v, np.float32), n)  # noqa: E731
+    inits = [c("w1", rng.normal(0, .3, (8, 3, 3, 3))), c("b1", rng.normal(0, .1, 8)),
+             c("w2", rng.normal(0, .2, (10, 8 * 4 * 4))), c("b2", rng.normal(0, .1, 10))]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], name="pool1"),
+             helper.make_node("Flatten", ["p1"], ["f"], axis=1, name="flat"),
+             helper.make_node("Gemm", ["f", "w2", "b2"], ["y"], transB=1, name="fc")]
+    g = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    import onnx
+    onnx.save(m, str(path))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_quantize_static_cnn_reference_keeps_the_folded_relu(tmp_path, seed):
+    """quantize_static folds the Relu into the Conv's output Q range; the default float reference (the QDQ graph
+    without Q/DQ) must put it back: accelsim's cosine on ONNX Runtime's contract matches ORT's own within 0.001."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    _cnn_float_model(tmp_path / "float.onnx", seed)
+    rng = np.random.default_rng(100 + seed)
+    data = [rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(8)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"x": d} for d in data])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    quantize_static(str(tmp_path / "float.onnx"), str(tmp_path / "qdq.onnx"), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    import onnx
+    assert "Relu" not in {n.op_type for n in onnx.load(str(tmp_path / "qdq.onnx")).graph.node}  # folded away
+    np.savez(tmp_path / "data.npz", **{f"x.{i}": d for i, d in enumerate(data)})
+    sf, sq = ort.InferenceSession(str(tmp_path / "float.onnx")), ort.InferenceSession(str(tmp_path / "qdq.onnx"))
+    cos = []
+    for d in data:
+        a = sf.run(None, {"x": d})[0].reshape(-1).astype(np.float64)
+        b = sq.run(None, {"x": d})[0].reshape(-1).astype(np.float64)
+        cos.append(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    proc = _cli("run", str(tmp_path / "qdq.onnx"), "--hw", "onnxruntime-cpu", "--data", str(tmp_path / "data.npz"),
+                "--format", "json", "--no-write")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    e2e = doc["summary"]["profiles"][0]["end_to_end"]
+    assert abs(e2e["mean"] - float(np.mean(cos))) < 1e-3, (e2e["mean"], np.mean(cos))
+    assert "Relu restored" in e2e["reference"]
+    conv = next(r for r in doc["layers"] if r["op"] == "conv2d")
+    assert conv["sqnr_db"] > 25 and conv["sqnr_local_db"] > 25  # not the 3.7 dB of a Relu-less reference
+    diag = {d["layer"]: d for d in doc["summary"]["profiles"][0]["diagnosis"]}
+    assert all(d["clipping_share"] < 0.5 for d in diag.values())  # the diagnosis does not blame clipping
+
+
+@pytest.mark.parametrize("qdq", [False, True], ids=["float", "qdq"])
+def test_gemm_with_alpha_beta_is_accounted(tmp_path, qdq):
+    """A Gemm with alpha/beta != 1 is never dropped: a float model folds them into its weight and bias (an
+    integer layer); in a QDQ model it runs in float but is still timed, charged and listed as ran in float."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.normal(0, 0.2, (8, 16)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.normal(0, 0.1, 8).astype(np.float32), "b")
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["h"], transB=1, alpha=0.5, beta=2.0, name="scaled"),
+             helper.make_node("Relu", ["h"], ["y"], name="relu")]
+    inits = [w, b]
+    if qdq:  # a QDQ model whose Gemm is outside any Q/DQ pattern of accelsim's (alpha != 1)
+        s = numpy_helper.from_array(np.array(0.05, np.float32), "s")
+        z = numpy_helper.from_array(np.array(128, np.uint8), "z")
+        nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+                 helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+                 helper.make_node("Gemm", ["xd", "w", "b"], ["h"], transB=1, alpha=0.5, beta=2.0, name="scaled"),
+                 helper.make_node("Relu", ["h"], ["y"], name="relu")]
+        inits += [s, z]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])], initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    import onnx
+    onnx.save(m, str(tmp_path / "g.onnx"))
+    proc = _cli("run", str(tmp_path / "g.onnx"), "--hw", "onnxruntime-cpu", "--format", "json", "--no-write")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    row = next(r for r in doc["layers"] if r["layer"] == "scaled")
+    assert row["macs"] == 4 * 16 * 8 and row["cycles"] > 0 and row["energy_mac_pj"] > 0
+    e2e = doc["summary"]["profiles"][0]["end_to_end"]
+    assert row["ran_in_float"] is qdq
+    if qdq:
+        assert "scaled" in e2e["ran_in_float"]
+    else:
+        assert e2e["mean"] > 0.99  # alpha and beta folded correctly into the integer layer

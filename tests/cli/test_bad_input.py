@@ -1,0 +1,393 @@
+"""Hostile and broken input: every case gives exit 2, one line naming the file and field, no traceback, and
+writes nothing. To add a case, append a ``Case`` to ``CASES``: ``setup(tmp) -> argv`` creates the files it
+needs inside ``tmp`` (the working directory of the run) and returns the command line.
+
+The heavy cases (alias bombs, huge shapes) also run in a subprocess under a 2 GB address-space limit and a
+30 s timeout, as a user's shell with ``ulimit -v`` would.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from accelsim.cli import main
+from tests.conftest import REPO, TINY_WORKLOAD
+
+PROFILE = (REPO / "hw_profiles" / "edge-npu-pot16.yaml").read_text()
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    setup: Callable[[Path], list[str]]
+    expect: tuple[str, ...]  # substrings of the one-line message
+
+
+def _w(tmp: Path, name: str, text: str) -> str:
+    (tmp / name).write_text(textwrap.dedent(text))
+    return name
+
+
+def _profile(tmp: Path, old: str, new: str, name: str = "p.yaml") -> str:
+    assert old in PROFILE, old
+    return _w(tmp, name, PROFILE.replace(old, new, 1))
+
+
+def _workload(tmp: Path, old: str = "", new: str = "", extra: str = "", name: str = "w.yaml") -> str:
+    assert old in TINY_WORKLOAD, old
+    return _w(tmp, name, TINY_WORKLOAD.replace(old, new, 1) + extra)
+
+
+def _run(*argv: str) -> list[str]:
+    return ["run", *argv]
+
+
+def _alias_bomb(tmp: Path) -> list[str]:
+    text = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    return ["validate", _w(tmp, "bomb.yaml", text)]
+
+
+def _merge_bomb(tmp: Path) -> list[str]:  # merge keys ("<<") multiply like aliases
+    text = "a0: &a0 {k0: 1, k1: 2, k2: 3}\n" + "".join(
+        f"a{i}: &a{i}\n  <<: [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    return ["validate", _w(tmp, "merge.yaml", text)]
+
+
+def _npz(tmp: Path, name: str = "d.npz", **arrays) -> str:
+    np.savez(tmp / name, **arrays)
+    return name
+
+
+def _npz_workload(tmp: Path, **arrays) -> list[str]:
+    _npz(tmp, **arrays)
+    return _run(_workload(tmp, extra="data: {source: npz, path: d.npz}\n"), "--hw", "tensorcore-int8")
+
+
+def _fifo(tmp: Path, name: str) -> str:
+    os.mkfifo(tmp / name)
+    return name
+
+
+def _socket(tmp: Path, name: str) -> str:
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(tmp / name))  # the socket file stays after the process's socket object is collected
+    return name
+
+
+def _onnx_model(tmp: Path, name: str = "m.onnx", *, dynamic: bool = True, int_input: bool = False) -> str:
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.normal(0, 0.2, (16, 8)).astype(np.float32), "w")
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16] if dynamic else [4, 16])]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")]
+    if int_input:
+        inputs.append(helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 16]))
+        nodes = [helper.make_node("Cast", ["ids"], ["idsf"], to=TensorProto.FLOAT, name="cast"),
+                 helper.make_node("Add", ["x", "idsf"], ["xs"], name="add"),
+                 helper.make_node("MatMul", ["xs", "w"], ["y"], name="fc")]
+    g = helper.make_graph(nodes, "m", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8] if dynamic else [4, 8])],
+                          initializer=[w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    import onnx
+
+    onnx.save(m, str(tmp / name))
+    return name
+
+
+def _qdq_bad_scale(tmp: Path) -> list[str]:
+    import onnx
+    from onnx import numpy_helper
+
+    from tests.onnx.qdq_models import qdq_mlp_conv
+
+    m = qdq_mlp_conv(seed=1)
+    for i, init in enumerate(m.graph.initializer):
+        if init.name == "conv_o_s":
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(np.array(np.nan, np.float32), "conv_o_s"))
+    onnx.save(m, str(tmp / "q.onnx"))
+    return _run("q.onnx", "--hw", "onnxruntime-cpu")
+
+
+def _dev_null_link(tmp: Path) -> list[str]:
+    (tmp / "null.html").symlink_to("/dev/null")
+    return _run("mlp", "--hw", "tensorcore-int8", "--html", "null.html")
+
+
+def _other_run_results(tmp: Path) -> list[str]:
+    assert main(["run", "mlp", "--hw", "arm-neon-sdot", "--out", "shared"]) == 0
+    return _run("mlp", "--hw", "tensorcore-int8", "--out", "shared")
+
+
+CASES = [
+    # --- YAML files that attack the loader ---------------------------------------------------------------
+    Case("alias-bomb", _alias_bomb, ("bomb.yaml", "alias")),
+    Case("merge-key-bomb", _merge_bomb, ("merge.yaml", "alias")),
+    Case("recursive-alias", lambda t: ["validate", _w(t, "r.yaml", "a: &a [*a]\n")], ("r.yaml", "recursive alias")),
+    Case("deep-nesting", lambda t: ["validate", _w(t, "d.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n")],
+         ("d.yaml", "nested")),
+    Case("deep-nesting-65", lambda t: ["validate", _w(t, "d.yaml", "a: " + "[" * 70 + "]" * 70 + "\n")],
+         ("d.yaml", "nested more than 64")),
+    Case("nul-bytes", lambda t: (t / "n.yaml").write_bytes(b"name: x\x00\x01\n") and ["validate", "n.yaml"],
+         ("n.yaml", "binary file")),
+    Case("random-binary", lambda t: (t / "b.yaml").write_bytes(bytes(range(256)) * 4) and ["validate", "b.yaml"],
+         ("b.yaml", "binary")),
+    Case("not-utf8", lambda t: (t / "u.yaml").write_bytes(b"name: \xff\xfe caf\xe9\n") and ["validate", "u.yaml"],
+         ("u.yaml", "not UTF-8")),
+    Case("control-char", lambda t: ["validate", _w(t, "c.yaml", "name: a\x07b\n")], ("c.yaml", "not YAML text")),
+    Case("huge-file", lambda t: ["validate", _w(t, "h.yaml", "# " + "x" * (5 << 20) + "\nname: x\n")],
+         ("h.yaml", "at most")),
+    Case("5000-digit-int", lambda t: _run(_workload(t, "out_features: 16", "out_features: " + "9" * 5000),
+                                          "--hw", "tensorcore-int8"), ("w.yaml:5", "layers[0].out_features", "digits")),
+    Case("float-overflow", lambda t: ["validate", _profile(t, "clock_hz: 400e6", "clock_hz: 1e400")],
+         ("p.yaml:", "clock_hz", "out of range")),
+    Case("nan-literal", lambda t: ["validate", _profile(t, "clock_hz: 400e6", "clock_hz: .nan")],
+         ("p.yaml:", "clock_hz", "finite")),
+    Case("workload-is-fifo", lambda t: _run(_fifo(t, "f.yaml"), "--hw", "tensorcore-int8"),
+         ("f.yaml", "not a regular file")),
+    Case("workload-is-dir", lambda t: (t / "d.yaml").mkdir() or _run("d.yaml", "--hw", "tensorcore-int8"),
+         ("d.yaml", "directory")),
+    Case("profile-is-fifo", lambda t: _run("mlp", "--hw", _fifo(t, "p.yaml")), ("p.yaml", "not a regular file")),
+    Case("onnx-is-fifo", lambda t: _run(_fifo(t, "m.onnx"), "--hw", "tensorcore-int8"),
+         ("m.onnx", "not a regular file")),
+    Case("missing-workload", lambda t: _run("nope.yaml", "--hw", "tensorcore-int8"), ("nope.yaml", "file not found")),
+    Case("missing-onnx", lambda t: _run("nope.onnx", "--hw", "tensorcore-int8"), ("nope.onnx", "file not found")),
+    # --- schema messages without validator internals -----------------------------------------------------
+    Case("unknown-op", lambda t: _run(_workload(t, "op: linear, out_features: 4", "op: maxpol, kernel: 2"),
+                                      "--hw", "tensorcore-int8"), ("layers[1]", "unknown op 'maxpol'", "maxpool")),
+    Case("negative-padding", lambda t: _run(_w(t, "c.yaml", """\
+        name: c
+        inputs: {x: {shape: [1, 3, 8, 8]}}
+        layers: [{name: c1, op: conv2d, out_channels: 4, kernel: 3, padding: -1}]
+        """), "--hw", "tensorcore-int8"), ("c.yaml:3", "layers[0].padding", "greater than or equal to 0")),
+    Case("workload-name-path", lambda t: _run(_workload(t, "name: tiny", "name: ../../etc"), "--hw", "tensorcore-int8"),
+         ("w.yaml:1", "name", "must start with a letter")),
+    Case("long-workload-name", lambda t: _run(_workload(t, "name: tiny", "name: " + "n" * 100_000),
+                                              "--hw", "tensorcore-int8"), ("w.yaml:1", "name", "at most 100")),
+    # --- physical ranges in profiles ---------------------------------------------------------------------
+    Case("1-byte-sram", lambda t: ["validate", _profile(t, "bytes: 262144", "bytes: 1")],
+         ("p.yaml:", "memory[1].bytes", "greater than or equal to 64")),
+    Case("tiny-clock", lambda t: ["validate", _profile(t, "clock_hz: 400e6", "clock_hz: 1e-300")],
+         ("p.yaml:", "clock_hz", "between 1000 and 1e+11 Hz")),
+    Case("huge-latency", lambda t: ["validate", _profile(t, "latency_cycles: 100", "latency_cycles: " + "1" + "0" * 21)],
+         ("p.yaml:", "latency_cycles", "less than or equal to")),
+    Case("long-profile-name", lambda t: ["validate", _profile(t, "name: edge-npu-pot16", "name: " + "a" * 100_000)],
+         ("p.yaml:", "name", "at most 64")),
+    Case("zero-bandwidth", lambda t: ["validate", _profile(t, "bandwidth_Bps: 1.6e9", "bandwidth_Bps: 0")],
+         ("p.yaml:", "bandwidth_Bps", "between")),
+    Case("dram-only", lambda t: _run("mlp", "--hw", _w(t, "p.yaml", PROFILE.split("  - name: sram")[0])),
+         ("p.yaml:", "memory", "on-chip level")),
+    Case("duplicate-profile-names", lambda t: _run("mlp", "--hw", "tensorcore-int8", "--hw",
+                                                   _profile(t, "name: edge-npu-pot16", "name: tensorcore-int8")),
+         ("--hw", "two profiles are named 'tensorcore-int8'")),
+    # --- output paths ------------------------------------------------------------------------------------
+    Case("html-dev-null-link", _dev_null_link, ("null.html", "--html", "device")),
+    Case("html-fifo", lambda t: _run("mlp", "--hw", "tensorcore-int8", "--html", _fifo(t, "r.html")),
+         ("r.html", "--html", "FIFO")),
+    Case("html-socket", lambda t: _run("mlp", "--hw", "tensorcore-int8", "--html", _socket(t, "r.sock")),
+         ("r.sock", "--html", "socket")),
+    Case("html-directory", lambda t: (t / "adir").mkdir() or _run("mlp", "--hw", "tensorcore-int8", "--html", "adir"),
+         ("adir", "--html", "directory")),
+    Case("html-empty", lambda t: _run("mlp", "--hw", "tensorcore-int8", "--html", ""), ("--html", "empty path")),
+    Case("out-empty", lambda t: _run("mlp", "--hw", "tensorcore-int8", "--out", ""), ("--out", "empty path")),
+    Case("out-is-file", lambda t: _w(t, "f", "x") and _run("mlp", "--hw", "tensorcore-int8", "--out", "f"),
+         ("f", "--out", "not a directory")),
+    Case("out-parent-is-file", lambda t: _w(t, "f", "x") and _run("mlp", "--hw", "tensorcore-int8", "--out", "f/sub"),
+         ("f/sub", "--out", "not a directory")),
+    Case("html-parent-is-file", lambda t: _w(t, "f", "x") and _run("mlp", "--hw", "tensorcore-int8", "--html",
+                                                                    "f/r.html"), ("f/r.html", "--html", "not a directory")),
+    Case("out-in-proc", lambda t: _run("mlp", "--hw", "tensorcore-int8", "--out", "/proc/accelsim-results"),
+         ("/proc/accelsim-results", "--out", "not writable")),
+    Case("html-in-sys", lambda t: _run("mlp", "--hw", "tensorcore-int8", "--html", "/sys/accelsim.html"),
+         ("/sys/accelsim.html", "--html", "not writable")),
+    Case("out-file-is-fifo", lambda t: (t / "o").mkdir() or _fifo(t, "o/results.json") and
+         _run("mlp", "--hw", "tensorcore-int8", "--out", "o"), ("results.json", "--out", "FIFO")),
+    Case("another-runs-results", _other_run_results, ("shared/results.json", "--out", "another run")),
+    Case("html-name-too-long", lambda t: _run("mlp", "--hw", "tensorcore-int8", "--html", "r" * 300 + ".html"),
+         ("--html", "longer than 255")),
+    # --- .npz data of a YAML workload --------------------------------------------------------------------
+    Case("npz-missing-input", lambda t: _npz_workload(t, X=np.zeros((8, 32), np.float32)),
+         ("d.npz", "array 'x'", "missing", "did you mean 'X'")),
+    Case("npz-wrong-shape", lambda t: _npz_workload(t, x=np.zeros((8, 31), np.float32)),
+         ("d.npz", "array 'x'", "shape [8, 31]")),
+    Case("npz-nan", lambda t: _npz_workload(t, x=np.full((8, 32), np.nan, np.float32)),
+         ("d.npz", "array 'x'", "NaN")),
+    Case("npz-strings", lambda t: _npz_workload(t, x=np.array(["a"] * 8)), ("d.npz", "array 'x'", "strings")),
+    Case("npz-objects", lambda t: _npz_workload(t, x=np.array([{}, []], dtype=object)),
+         ("d.npz", "array 'x'", "Python objects")),
+    Case("npz-random-bytes", lambda t: (t / "d.npz").write_bytes(os.urandom(2048)) and
+         _run(_workload(t, extra="data: {source: npz, path: d.npz}\n"), "--hw", "tensorcore-int8"),
+         ("d.npz", "not an .npz archive")),
+    Case("npz-weight-wrong-shape", lambda t: _npz_workload(t, x=np.zeros((8, 32), np.float32),
+                                                           **{"fc1.weight": np.zeros((3, 3), np.float32)}),
+         ("d.npz", "array 'fc1.weight'", "[32, 16]")),
+    # --- ONNX models and their data ----------------------------------------------------------------------
+    Case("onnx-dim-unknown", lambda t: _run(_onnx_model(t), "--hw", "tensorcore-int8", "--dim", "btach=4"),
+         ("m.onnx", "--dim", "'btach' is not a dynamic dimension", "batch")),
+    Case("onnx-dim-contradicts-data", lambda t: _run(_onnx_model(t), "--hw", "tensorcore-int8", "--dim", "batch=4",
+                                                     "--data", _npz(t, x=np.zeros((3, 16), np.float32))),
+         ("--dim", "batch=4 contradicts the data", "array 'x'")),
+    Case("onnx-data-missing-input", lambda t: _run(_onnx_model(t, int_input=True), "--hw", "tensorcore-int8",
+                                                   "--data", _npz(t, x=np.zeros((3, 16), np.float32))),
+         ("d.npz", "'ids'", "missing")),
+    Case("onnx-data-wrong-rank", lambda t: _run(_onnx_model(t), "--hw", "tensorcore-int8",
+                                                "--data", _npz(t, x=np.zeros((3, 16, 1), np.float32))),
+         ("d.npz", "array 'x'", "rank 3")),
+    Case("onnx-data-wrong-fixed-dim", lambda t: _run(_onnx_model(t), "--hw", "tensorcore-int8",
+                                                     "--data", _npz(t, x=np.zeros((3, 15), np.float32))),
+         ("d.npz", "array 'x'", "dimension 1 must be 16")),
+    Case("onnx-data-fractional-ids", lambda t: _run(_onnx_model(t, int_input=True), "--hw", "tensorcore-int8", "--data",
+                                                    _npz(t, x=np.zeros((3, 16), np.float32),
+                                                         ids=np.full((3, 16), 0.5, np.float32))),
+         ("d.npz", "array 'ids'", "fractional")),
+    Case("onnx-data-strings", lambda t: _run(_onnx_model(t), "--hw", "tensorcore-int8",
+                                             "--data", _npz(t, x=np.array([["a"] * 16] * 3))),
+         ("d.npz", "array 'x'", "strings")),
+    Case("onnx-data-nan", lambda t: _run(_onnx_model(t), "--hw", "tensorcore-int8",
+                                         "--data", _npz(t, x=np.full((3, 16), np.inf, np.float32))),
+         ("d.npz", "array 'x'", "NaN or infinite")),
+    Case("onnx-records-disagree", lambda t: _run(_onnx_model(t, int_input=True), "--hw", "tensorcore-int8", "--data",
+                                                 _npz(t, x=np.zeros((3, 16), np.float32),
+                                                      ids=np.zeros((2, 16), np.int64))),
+         ("d.npz", "dimension 'batch'", "'ids'")),
+    Case("onnx-nan-scale", _qdq_bad_scale, ("q.onnx", "scale 'conv_o_s'", "finite")),
+    Case("onnx-random-bytes", lambda t: (t / "r.onnx").write_bytes(os.urandom(4096)) and
+         _run("r.onnx", "--hw", "tensorcore-int8"), ("r.onnx", "ONNX model")),
+    # --- shapes too large for the machine (checked before any allocation) --------------------------------
+    Case("huge-input", lambda t: _run(_workload(t, "[8, 32]", "[1000, 1000000000]"), "--hw", "tensorcore-int8"),
+         ("w.yaml:", "memory", "numerics.sample")),
+    Case("huge-image", lambda t: _run(_w(t, "c.yaml", """\
+        name: c
+        inputs: {x: {shape: [1, 3, 100000, 100000]}}
+        layers: [{name: c1, op: conv2d, out_channels: 64, kernel: 3, padding: 1}]
+        """), "--hw", "tensorcore-int8"), ("c.yaml:", "memory")),
+    Case("huge-linear-sample-1", lambda t: _run(_workload(t, "out_features: 16", "out_features: 1000000000",
+                                                          "numerics: {sample: 1}\n"), "--hw", "tensorcore-int8"),
+         ("w.yaml:", "numerics.sample", "memory")),
+    Case("huge-dim", lambda t: _run(_onnx_model(t), "--hw", "tensorcore-int8", "--dim", "batch=100000000000"),
+         ("m.onnx", "memory", "--dim")),
+    Case("dim-too-many-digits", lambda t: _run(_onnx_model(t), "--hw", "tensorcore-int8", "--dim", "batch=1e12"),
+         ("--dim", "NAME=N")),
+    Case("huge-shape-overflow", lambda t: _run(_workload(t, "[8, 32]", "[8, 1099511627777]"), "--hw", "tensorcore-int8"),
+         ("w.yaml:", "inputs.x.shape[1]", "less than or equal to")),
+    # --- workload semantics --------------------------------------------------------------------------------
+    Case("linear-after-conv", lambda t: _run(_w(t, "c.yaml", """\
+        name: c
+        inputs: {x: {shape: [1, 3, 8, 8]}}
+        layers:
+          - {name: c1, op: conv2d, out_channels: 4, kernel: 3}
+          - {name: fc, op: linear, out_features: 10}
+        """), "--hw", "tensorcore-int8"), ("c.yaml:5", "layers[1].input", "flatten")),
+]
+
+
+def _tree(root: Path) -> dict:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        out[str(p.relative_to(root))] = (stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case: Case, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = case.setup(tmp_path)
+    capsys.readouterr()
+    before = _tree(tmp_path)
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("accelsim: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err and "constrained-" not in err and "Input tag" not in err, err
+    for text in case.expect:
+        assert text in err, (text, err)
+    assert _tree(tmp_path) == before, "something was written or removed"
+    assert not (tmp_path / "reports").exists()
+
+
+HEAVY = ["alias-bomb", "merge-key-bomb", "deep-nesting", "huge-input", "huge-image", "huge-linear-sample-1"]
+
+
+@pytest.mark.parametrize("case_id", HEAVY)
+def test_heavy_cases_under_a_memory_limit(case_id, tmp_path):
+    """The same cases in a fresh process under ``ulimit -v`` 2 GB (plus what numba maps at import) and 30 s."""
+    case = next(c for c in CASES if c.id == case_id)
+    argv = case.setup(tmp_path)
+    limit = 2 << 30
+    script = ("import resource, sys\n"
+              "import numba  # noqa: F401  (its LLVM maps address space at import; the limit is for the run)\n"
+              "soft = resource.getrlimit(resource.RLIMIT_AS)[0]\n"
+              "import accelsim.cli\n"
+              f"resource.setrlimit(resource.RLIMIT_AS, ({limit} + int(open('/proc/self/status').read()"
+              f".split('VmSize:')[1].split()[0]) * 1024, resource.RLIM_INFINITY))\n"
+              "sys.exit(accelsim.cli.main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", script, *argv], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_symlink_is_written_through(tmp_path, monkeypatch, capsys):
+    """Policy (docs/results.md): a symlink target is replaced atomically; the link itself stays a link."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real.html").write_text("old")
+    (tmp_path / "link.html").symlink_to("real.html")
+    assert main(["run", "mlp", "--hw", "tensorcore-int8", "--html", "link.html", "--no-write"]) == 0
+    assert (tmp_path / "link.html").is_symlink()
+    assert (tmp_path / "real.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_extra_npz_arrays_are_a_warning(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = _npz_workload(tmp_path, x=np.ones((8, 32), np.float32), fc1_weight=np.zeros((32, 16), np.float32))
+    assert main([*argv, "--no-write"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "'fc1_weight'" in err and "did you mean 'fc1.weight'" in err
+    assert "synthetic" in err  # the weights the file does not carry are named
+
+
+def test_onnx_extra_arrays_are_a_warning(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _onnx_model(tmp_path)
+    _npz(tmp_path, x=np.ones((3, 16), np.float32), x_extra=np.ones(3, np.float32))
+    assert main(["run", "m.onnx", "--hw", "tensorcore-int8", "--data", "d.npz", "--no-write"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "'x_extra'" in err
+
+
+def test_results_of_each_run_are_kept(tmp_path, monkeypatch, capsys):
+    """The README's sequence: a run per profile, a compare, JSON to stdout: every results file survives."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "mlp", "--hw", "tensorcore-int8"]) == 0
+    assert main(["run", "mlp", "--hw", "arm-neon-sdot"]) == 0
+    assert main(["compare", "mlp", "--hw", "tensorcore-int8", "--hw", "edge-npu-pot16"]) == 0
+    first = (tmp_path / "reports/mlp/tensorcore-int8/results.json").read_text()
+    assert main(["run", "mlp", "--hw", "arm-neon-sdot", "--format", "json"]) == 0  # stdout only
+    assert main(["run", "mlp", "--hw", "tensorcore-int8", "--no-write", "--html", "r.html"]) == 0
+    import json
+
+    for sub, profiles in (("tensorcore-int8", ["tensorcore-int8"]), ("arm-neon-sdot", ["arm-neon-sdot"]),
+                          ("compare-tensorcore-int8+edge-npu-pot16", ["tensorcore-int8", "edge-npu-pot16"])):
+        doc = json.loads((tmp_path / "reports/mlp" / sub / "results.json").read_text())
+        assert [p["profile"] for p in doc["summary"]["profiles"]] == profiles
+        assert (tmp_path / "reports/mlp" / sub / "results.csv").is_file()
+    assert (tmp_path / "reports/mlp/tensorcore-int8/results.json").read_text() == first
+    assert sorted(p.name for p in (tmp_path / "reports/mlp").iterdir()) == [
+        "arm-neon-sdot", "compare-tensorcore-int8+edge-npu-pot16", "tensorcore-int8"]
