@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from accelsim.errors import InputError
 from accelsim.onnx.graph import OnnxGraph
 from accelsim.onnx.ops import dequantize_linear, run_node
 
@@ -63,7 +64,14 @@ def run_graph(g: OnnxGraph, feeds: dict[str, np.ndarray], executors: dict | None
                 continue
         inputs = [env[i] if i else None for i in node.input]
         inputs = [v.value if isinstance(v, _Pass) else v for v in inputs]
-        outs = run_node(node, inputs)
+        try:
+            outs = run_node(node, inputs)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - attributes or shapes the model's author got wrong
+            shapes = ", ".join(str(list(np.shape(v))) for v in inputs if v is not None)
+            raise InputError(f"node '{name}' ({node.op_type}) cannot run on inputs {shapes}: "
+                             f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}", source=str(g.path)) from None
         if (float_version or strip_q) and node.output[0] in g.folded_relu:  # the Relu quantize_static folded away
             outs = [np.maximum(outs[0], 0).astype(np.asarray(outs[0]).dtype), *outs[1:]]
         for o, v in zip(node.output, outs):

@@ -18,6 +18,8 @@ import numpy as np
 from accelsim.errors import InputError
 
 MAC_OPS = ("MatMul", "Gemm", "Conv")
+#: zero-point (storage) types of integer operands (accelsim.onnx.contract.type_of)
+_INT_OPERAND_DTYPES = tuple(np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16))
 
 
 @dataclass
@@ -258,6 +260,8 @@ class OnnxGraph:
         y_q = self._const_params(q_y)
         if x_q is None or b_q is None or y_q is None or x_q.per_channel or y_q.per_channel:
             return None
+        if any(np.asarray(p.zero_point).dtype not in _INT_OPERAND_DTYPES for p in (x_q, b_q, y_q)):
+            return None  # e.g. int32 or float8 Q/DQ: not an integer operand the contracts model; runs in float
         x_prod = self.producer.get(dq_x.input[0])
         x_float = x_prod.input[0] if x_prod is not None and x_prod.op_type == "QuantizeLinear" else n.input[0]
         bias = bias_int = None

@@ -160,12 +160,14 @@ class NumericsModel(_Strict):
 class LlmModel(_Strict):
     """Whole-model context of an LLM decoder-block workload (timing only)."""
 
+    # bounds: 16x the largest published models (hidden 16384, 128 heads, ffn 53248 for Llama-3-405B) and a
+    # context far past any served today; the product check below keeps every count inside int64
     layers: int = Field(gt=0, le=1024)
-    hidden: int = Field(gt=0)
-    heads: int = Field(gt=0)
-    kv_heads: int | None = Field(default=None, gt=0)
-    ffn: int = Field(gt=0)
-    prompt: int = Field(gt=0)
+    hidden: int = Field(gt=0, le=1 << 18)
+    heads: int = Field(gt=0, le=1 << 12)
+    kv_heads: int | None = Field(default=None, gt=0, le=1 << 12)
+    ffn: int = Field(gt=0, le=1 << 20)
+    prompt: int = Field(gt=0, le=1 << 24)
     decode_steps: int = Field(default=128, ge=0, le=1 << 20)
     weight_bits: Literal[4, 8] = 8
     kv_cache_bits: Literal[8, 16] = 8
@@ -176,6 +178,11 @@ class LlmModel(_Strict):
             raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
         if self.kv_heads is not None and self.heads % self.kv_heads:
             raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
+        context = self.prompt + self.decode_steps
+        largest = max(self.prompt * self.hidden * self.ffn, self.prompt * context * self.hidden)
+        if largest > 1 << 52 or largest * self.layers > 1 << 62:
+            raise ValueError(f"the model is too large to time: {largest:.3g} MACs in one block's largest GEMM "
+                             f"(at most 2^52), {largest * self.layers:.3g} in {self.layers} blocks (at most 2^62)")
         return self
 
 
@@ -185,15 +192,16 @@ class ModelSource(_Strict):
     name: Literal["all-minilm-l6-v2"]
     seq_len: int = Field(default=128, gt=0, le=512)   # tokens per sentence for the timing model
     max_tokens: int = Field(default=128, gt=2, le=512)
-    sentences: list[str] = Field(min_length=1)        # evaluation sentences
-    calibration: list[str] = Field(min_length=1)      # calibration sentences
+    # each sentence runs the whole model: a few hundred is an evaluation set, more is a mistake
+    sentences: list[Annotated[str, Field(max_length=20_000)]] = Field(min_length=1, max_length=1024)
+    calibration: list[Annotated[str, Field(max_length=20_000)]] = Field(min_length=1, max_length=1024)
 
 
 class OnnxSource(_Strict):
     """An ONNX model as the workload (float: accelsim quantizes it; QDQ: its Q/DQ are the intent)."""
 
     path: str                                   # relative to the workload file
-    dims: dict[str, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
+    dims: dict[str, Annotated[int, Field(gt=0, le=1 << 40)]] = Field(default_factory=dict)
     data: str | None = None                     # .npz of model inputs (calibration and evaluation)
     reference: str | None = None                # the float model, for a QDQ model's accuracy
 

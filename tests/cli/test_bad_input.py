@@ -283,6 +283,13 @@ CASES = [
          ("--dim", "NAME=N")),
     Case("huge-shape-overflow", lambda t: _run(_workload(t, "[8, 32]", "[8, 1099511627777]"), "--hw", "tensorcore-int8"),
          ("w.yaml:", "inputs.x.shape[1]", "less than or equal to")),
+    Case("llm-huge-hidden", lambda t: _run(_w(t, "l.yaml", (REPO / "workloads" / "llama2-7b-decode.yaml").read_text()
+                                                .replace("hidden: 4096", "hidden: 4096000000000")), "--hw", "tensorcore-int8"),
+         ("l.yaml:", "llm.hidden", "less than or equal to")),
+    Case("llm-too-large-to-time", lambda t: _run(_w(t, "l.yaml", (REPO / "workloads" / "llama2-7b-decode.yaml").read_text()
+                                                    .replace("prompt: 2048", "prompt: 16000000")
+                                                    .replace("ffn: 11008", "ffn: 1000000")), "--hw", "tensorcore-int8"),
+         ("l.yaml:", "llm", "too large to time")),
     # --- workload semantics --------------------------------------------------------------------------------
     Case("linear-after-conv", lambda t: _run(_w(t, "c.yaml", """\
         name: c
