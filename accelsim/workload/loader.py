@@ -32,7 +32,7 @@ def resolve_workload_path(ref: str | Path) -> Path:
     names = list_workloads()
     if str(ref) in names:
         return builtin_dir("workloads") / f"{ref}.yaml"
-    raise InputError(f"no such workload file or built-in workload '{ref}'{suggest(str(ref), names)}; "
+    raise InputError(f"file not found, and no built-in workload is named '{ref}'{suggest(str(ref), names)}; "
                      f"built-in workloads: {', '.join(names)}", source=str(ref))
 
 
