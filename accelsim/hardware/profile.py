@@ -13,22 +13,46 @@ Granularity = Literal["per_tensor", "per_channel", "per_group"]
 ZeroPointPolicy = Literal["symmetric", "asymmetric"]
 
 
+ComputeKind = Literal["systolic", "simd_dot", "matrix"]
+
+
 @dataclass(frozen=True)
 class ArraySpec:
-    """MAC array: ``rows`` x ``cols`` MAC units, ``count`` identical arrays working in parallel.
+    """The compute unit: ``count`` identical units of ``rows`` x ``cols`` MACs per cycle.
 
-    ``rows`` is the reduction depth of one pass (how many K elements one column adds up before the
-    partial sum leaves the array) for weight- and input-stationary dataflows.
+    What ``rows`` and ``cols`` mean depends on ``kind`` (docs/hardware-profiles.md):
+
+    - ``systolic`` (TPU-style arrays, SCALE-Sim's model): a rows x cols grid of MACs under ``dataflow``;
+      for weight/input-stationary, ``rows`` is the reduction depth of one pass (K elements a column adds
+      before the partial sum leaves the array); for output-stationary, rows and cols are the output tile
+      (M x N) held in the array while K streams through.
+    - ``simd_dot`` (CPU dot-product SIMD: Arm SDOT/SMMLA, x86 VNNI): ``rows`` is the dot width along K (products
+      one 32-bit lane adds per instruction: 4 for SDOT and VPDPBUSD), ``cols`` the lanes along N issued per
+      cycle (lanes per register x instructions per cycle); M runs in time; accumulators stay in registers
+      (``register_tile`` output elements: the kernel's mr x nr block), so each operand is read from the
+      innermost cache once per register block. ``count`` = cores.
+    - ``matrix`` (tensor-core-style MMA units): ``rows`` x ``cols`` is one unit's MACs per cycle (K depth x N
+      width of its MMA datapath); ``units_per_core`` units share a core (an SM) and its on-chip buffer, where
+      a CTA tile of operands is staged; a warp's ``register_tile`` output elements stay in registers, so
+      operands are read from shared memory once per register tile, not once per MMA. ``count`` = all units.
     """
 
     rows: int
     cols: int
     dataflow: Dataflow
     count: int = 1
+    kind: ComputeKind = "systolic"
+    register_tile: int = 0   # simd_dot / matrix: output elements held in registers by one unit (mr x nr)
+    units_per_core: int = 1  # matrix: MMA units per core (tensor cores per SM); cores = count / units_per_core
 
     @property
     def macs_per_cycle(self) -> int:
         return self.rows * self.cols * self.count
+
+    @property
+    def cores(self) -> int:
+        """Cores that each stage their own operand tiles (SMs of a GPU, CPU cores; a systolic array: 1 per array)."""
+        return max(1, self.count // self.units_per_core)
 
 
 @dataclass(frozen=True)

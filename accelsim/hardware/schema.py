@@ -32,10 +32,34 @@ def _finite_positive(v: float) -> float:
 
 
 class ArrayModel(_Strict):
+    kind: Literal["systolic", "simd_dot", "matrix"] = "systolic"
     rows: int = Field(gt=0, le=1 << 16)
     cols: int = Field(gt=0, le=1 << 16)
-    dataflow: Literal["weight_stationary", "output_stationary", "input_stationary"]
+    dataflow: Literal["weight_stationary", "output_stationary", "input_stationary"] | None = None
     count: int = Field(default=1, gt=0, le=1 << 20)
+    register_tile: int | None = Field(default=None, gt=0, le=1 << 20)
+    units_per_core: int = Field(default=1, gt=0, le=1 << 10)
+
+    @model_validator(mode="after")
+    def _kind(self):
+        if self.kind == "systolic":
+            if self.dataflow is None:
+                raise ValueError("a systolic array needs 'dataflow' (weight_stationary, output_stationary or "
+                                 "input_stationary)")
+            if self.register_tile is not None or self.units_per_core != 1:
+                raise ValueError("'register_tile' and 'units_per_core' apply to kind simd_dot / matrix, not systolic")
+        else:
+            if self.dataflow not in (None, "output_stationary"):
+                raise ValueError(f"kind {self.kind} keeps its accumulators in registers: dataflow is "
+                                 f"output_stationary (or omit it)")
+            if self.register_tile is None:
+                raise ValueError(f"kind {self.kind} needs 'register_tile': the output elements one unit keeps in "
+                                 f"registers (the kernel's mr x nr accumulator block)")
+            if self.kind == "simd_dot" and self.units_per_core != 1:
+                raise ValueError("'units_per_core' applies to kind matrix")
+            if self.count % self.units_per_core:
+                raise ValueError(f"count ({self.count}) must be a multiple of units_per_core ({self.units_per_core})")
+        return self
 
 
 class OperandsModel(_Strict):
@@ -174,10 +198,34 @@ class HardwareModel(_Strict):
                                  f"level, listed first, may be unbounded)")
         return memory
 
+    @model_validator(mode="after")
+    def _smallest_tile_fits(self):
+        """The innermost buffer must hold the smallest tile the compute unit can work on, double-buffered:
+        one array fold of operands (systolic), one CTA tile per core (matrix: 16 x 32 and 32 x 32 panels), one
+        dot step's operands per core (simd_dot)."""
+        arr = self.array
+        widest = max(int(t.lstrip("uint")) for t in (*self.operands.weights, *self.operands.activations)) / 8
+        acc = self.accumulator.bits / 8
+        if arr.kind == "systolic":
+            need, per, what = 2 * arr.rows * arr.cols * widest + arr.rows * arr.cols * acc, 1, \
+                f"one {arr.rows} x {arr.cols} fold of operands (double-buffered) and its accumulators"
+        elif arr.kind == "matrix":
+            need, per, what = 2 * (16 * 32 + 32 * 32) * widest, arr.count // arr.units_per_core, \
+                "a 16 x 32 and a 32 x 32 CTA panel (double-buffered) per core"
+        else:
+            need, per, what = 2 * (arr.rows + arr.rows * arr.cols) * widest, arr.count, \
+                f"one {arr.rows}-deep dot step of {arr.cols} lanes (double-buffered) per core"
+        inner = self.memory[-1]
+        if inner.bytes is not None and inner.bytes / per < need:
+            raise ValueError(f"memory[{len(self.memory) - 1}].bytes: the innermost buffer '{inner.name}' "
+                             f"({inner.bytes} bytes{f' for {per} cores' if per > 1 else ''}) cannot hold {what}: "
+                             f"{int(need)} bytes{' per core' if per > 1 else ''}")
+        return self
+
     def to_profile(self, source: str = "") -> hp.HardwareProfile:
         acc = self.accumulator
         if acc.chunk == "array_rows":
-            chunk = None if self.array.dataflow == "output_stationary" else self.array.rows
+            chunk = None if (self.array.dataflow or "output_stationary") == "output_stationary" else self.array.rows
         elif acc.chunk == "none":
             chunk = None
         else:
@@ -186,8 +234,10 @@ class HardwareModel(_Strict):
             name=self.name,
             description=self.description,
             clock_hz=float(self.clock_hz),
-            array=hp.ArraySpec(rows=self.array.rows, cols=self.array.cols, dataflow=self.array.dataflow,
-                               count=self.array.count),
+            array=hp.ArraySpec(rows=self.array.rows, cols=self.array.cols,
+                               dataflow=self.array.dataflow or "output_stationary", count=self.array.count,
+                               kind=self.array.kind, register_tile=self.array.register_tile or 0,
+                               units_per_core=self.array.units_per_core),
             weight_types=tuple(dict.fromkeys(self.operands.weights)),
             activation_types=tuple(dict.fromkeys(self.operands.activations)),
             accumulator=hp.AccumulatorSpec(

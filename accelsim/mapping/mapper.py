@@ -189,10 +189,88 @@ def _array_reads(view: GemmView, dataflow: str, row_folds: int, col_folds: int, 
     return LevelTraffic(level="array", a_bytes=a_rd, b_bytes=b_rd, c_bytes=c_all, psum_bytes=psum)
 
 
+def register_block(view: GemmView, register_tile: int) -> tuple[int, int]:
+    """(mr, nr): the accumulator block a SIMD / matrix kernel keeps in registers, mr x nr <= register_tile,
+    chosen to read the fewest operand bytes from the innermost level (A once per nr columns, B once per mr
+    rows): a GEMV (M = 1) takes mr = 1 and the widest nr, a square GEMM a square block."""
+    best, best_cost = (1, 1), None
+    mr = 1
+    while mr <= max(1, min(view.m, register_tile)):
+        nr = max(1, min(view.n, register_tile // mr))
+        cost = view.m * view.k * math.ceil(view.n / nr) + view.k * view.n * math.ceil(view.m / mr)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = (mr, nr), cost
+        mr *= 2
+    return best
+
+
+def dot_compute_cycles(view: GemmView, profile: HardwareProfile) -> int:
+    """Cycles of a GEMM on a ``simd_dot`` unit: each of ``count`` cores issues ``cols`` lanes x ``rows``-deep dot
+    products per cycle; M runs in time, K in steps of ``rows``, N in steps of ``cols``."""
+    arr = profile.array
+    steps = view.batch * view.m * math.ceil(view.k / arr.rows) * math.ceil(view.n / arr.cols)
+    return math.ceil(steps / arr.count)
+
+
+#: CTA (thread-block) tile sizes a matrix-unit kernel library offers (CUTLASS's int8 tile shapes)
+_CTA_M = (16, 32, 64, 128, 256)
+_CTA_N = (32, 64, 128, 256)
+_CTA_K = (32, 64, 128)
+#: M rows of one MMA instruction (PTX mma.sync int8 / fp16 shapes m16n8k*): a smaller M is padded
+MMA_M = 16
+
+
+def _matrix_cta(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: int, level,
+                parent_bandwidth: float) -> tuple[int, int, int, int, int, int]:
+    """(TM, TN, TK, cycles, a_bytes, b_bytes) of the fastest CTA tile on a matrix unit.
+
+    A CTA tile is staged in one core's share of the innermost on-chip level (double-buffered A and B panels);
+    CTAs are spread over the cores in waves (the last wave may be partial: wave quantization); a CTA's A panel
+    is loaded once per N tile and its B panel once per M tile, from the parent level at its bandwidth."""
+    arr = profile.array
+    cores = arr.cores
+    per_core = level.bytes // cores
+    clock = profile.clock_hz
+    best = None
+    for tm in _CTA_M:
+        for tn in _CTA_N:
+            for tk in _CTA_K:
+                if 2 * (_bytes(tm * tk, a_bits) + _bytes(tk * tn, b_bits)) > per_core:
+                    continue
+                mt, nt = math.ceil(view.m / tm), math.ceil(view.n / tn)
+                ctas = view.batch * mt * nt
+                # one CTA: its (MMA-padded) rows x K steps of the unit's depth x N steps of its width, shared by
+                # the core's units
+                rows_done = min(tm, math.ceil(view.m / MMA_M) * MMA_M)
+                cta_cycles = math.ceil(rows_done * math.ceil(view.k / arr.rows) * math.ceil(min(tn, view.n) / arr.cols)
+                                       / arr.units_per_core)
+                cycles = math.ceil(ctas / cores) * cta_cycles
+                a_bytes = _bytes(view.a_stored_elements, a_bits) * nt
+                b_bytes = _bytes(view.b_elements, b_bits) * mt
+                feed = (a_bytes + b_bytes) / parent_bandwidth * clock
+                score = (max(cycles, feed), a_bytes + b_bytes)
+                if best is None or score < best[0]:
+                    best = (score, (tm, tn, tk, cycles, a_bytes, b_bytes))
+    if best is None:
+        raise ValueError(f"the on-chip level '{level.name}' ({per_core} bytes per core) cannot hold one "
+                         f"{_CTA_M[0]}x{_CTA_K[0]} + {_CTA_K[0]}x{_CTA_N[0]} CTA tile double-buffered")
+    return best[1]
+
+
+def _register_reads(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: int, c_bits: int) -> LevelTraffic:
+    """Operand reads of a SIMD / matrix unit from the innermost level: once per register block."""
+    mr, nr = register_block(view, profile.array.register_tile)
+    return LevelTraffic(level="array", a_bytes=_bytes(view.a_elements, a_bits) * math.ceil(view.n / nr),
+                        b_bytes=_bytes(view.b_elements, b_bits) * math.ceil(view.m / mr),
+                        c_bytes=_bytes(view.c_elements, c_bits))
+
+
 def map_gemm(name: str, view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: int,
              c_bits: int) -> Mapping:
     """Map a GEMM view with operand widths (bits) onto ``profile``."""
     arr = profile.array
+    if arr.kind != "systolic":
+        return _map_register_blocked(name, view, profile, a_bits, b_bits, c_bits)
     acc_bits = profile.accumulator.spill_bits
     cycles, row_folds, col_folds = array_compute_cycles(arr.dataflow, view.m, view.k, view.n, arr.rows, arr.cols,
                                                         arr.count, view.batch)
@@ -219,6 +297,43 @@ def map_gemm(name: str, view: GemmView, profile: HardwareProfile, a_bits: int, b
     return Mapping(layer=name, view=view, dataflow=arr.dataflow, rows=arr.rows, cols=arr.cols, count=arr.count,
                    row_folds=row_folds, col_folds=col_folds, k_chunk=profile.k_chunk(view.k),
                    compute_cycles=cycles, tilings=tuple(tilings), traffic=tuple(traffic))
+
+
+def _map_register_blocked(name: str, view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: int,
+                          c_bits: int) -> Mapping:
+    """SIMD dot-product and matrix units: accumulators in registers (output-stationary over the whole K), operands
+    read from the innermost level once per register block; on a matrix unit the innermost level is tiled per
+    core with CTA tiles (and their wave quantization decides the compute cycles)."""
+    arr = profile.array
+    acc_bits = profile.accumulator.spill_bits
+    levels = profile.on_chip
+    tilings: list[Tiling] = []
+    traffic: list[LevelTraffic] = []
+    parents = [profile.dram, *levels]
+    cycles = dot_compute_cycles(view, profile) if arr.kind == "simd_dot" else 0
+    for i, level in enumerate(levels):
+        innermost = i == len(levels) - 1
+        if arr.kind == "matrix" and innermost:
+            tm, tn, tk, cycles, a_bytes, b_bytes = _matrix_cta(view, profile, a_bits, b_bits, level,
+                                                               parents[i].bandwidth_Bps)
+            tiles = view.batch * math.ceil(view.m / tm) * math.ceil(view.n / tn) * math.ceil(view.k / tk)
+            tilings.append(Tiling(level.name, tm, tk, tn, "mnk", tiles))
+            traffic.append(LevelTraffic(level.name, a_bytes, b_bytes, _bytes(view.c_elements, c_bits)))
+            continue
+        capacity = level.bytes // (arr.cores if innermost else 1)
+        found = _tile_level(view, capacity, a_bits, b_bits, c_bits, acc_bits, 1, 1, "output_stationary")
+        if found is None:
+            tilings.append(Tiling(level.name, 1, 1, 1, "mnk", view.batch * view.m * view.k * view.n))
+            traffic.append(LevelTraffic(level.name, _bytes(view.macs, a_bits), _bytes(view.macs, b_bits),
+                                        _bytes(view.c_elements, c_bits)))
+        else:
+            t, moved = found
+            tilings.append(Tiling(level.name, t.tile_m, t.tile_k, t.tile_n, t.loop_order, t.tiles))
+            traffic.append(LevelTraffic(level.name, moved.a_bytes, moved.b_bytes, moved.c_bytes))
+    traffic.append(_register_reads(view, profile, a_bits, b_bits, c_bits))
+    return Mapping(layer=name, view=view, dataflow="output_stationary", rows=arr.rows, cols=arr.cols,
+                   count=arr.count, row_folds=1, col_folds=1, k_chunk=profile.k_chunk(view.k), compute_cycles=cycles,
+                   tilings=tuple(tilings), traffic=tuple(traffic))
 
 
 def map_layer(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits: int, out_bits: int | None = None,
