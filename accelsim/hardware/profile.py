@@ -44,6 +44,7 @@ class ArraySpec:
     kind: ComputeKind = "systolic"
     register_tile: int = 0   # simd_dot / matrix: output elements held in registers by one unit (mr x nr)
     units_per_core: int = 1  # matrix: MMA units per core (tensor cores per SM); cores = count / units_per_core
+    cluster: int = 1         # matrix: cores whose CTAs share one operand load (Hopper thread-block clusters, TMA multicast)
 
     @property
     def macs_per_cycle(self) -> int:
@@ -134,6 +135,8 @@ class HardwareProfile:
     memory: tuple[MemoryLevel, ...]
     energy: EnergySpec
     source: str = ""
+    #: what the hardware's kernels fuse (accelsim.timing.fusion): activation, residual, norm, attention
+    fusion: tuple[str, ...] = ()
 
     @property
     def peak_macs_per_cycle(self) -> int:

@@ -39,6 +39,7 @@ class ArrayModel(_Strict):
     count: int = Field(default=1, gt=0, le=1 << 20)
     register_tile: int | None = Field(default=None, gt=0, le=1 << 20)
     units_per_core: int = Field(default=1, gt=0, le=1 << 10)
+    cluster: int = Field(default=1, gt=0, le=16)
 
     @model_validator(mode="after")
     def _kind(self):
@@ -46,8 +47,9 @@ class ArrayModel(_Strict):
             if self.dataflow is None:
                 raise ValueError("a systolic array needs 'dataflow' (weight_stationary, output_stationary or "
                                  "input_stationary)")
-            if self.register_tile is not None or self.units_per_core != 1:
-                raise ValueError("'register_tile' and 'units_per_core' apply to kind simd_dot / matrix, not systolic")
+            if self.register_tile is not None or self.units_per_core != 1 or self.cluster != 1:
+                raise ValueError("'register_tile', 'units_per_core' and 'cluster' apply to kind simd_dot / matrix, "
+                                 "not systolic")
         else:
             if self.dataflow not in (None, "output_stationary"):
                 raise ValueError(f"kind {self.kind} keeps its accumulators in registers: dataflow is "
@@ -55,8 +57,8 @@ class ArrayModel(_Strict):
             if self.register_tile is None:
                 raise ValueError(f"kind {self.kind} needs 'register_tile': the output elements one unit keeps in "
                                  f"registers (the kernel's mr x nr accumulator block)")
-            if self.kind == "simd_dot" and self.units_per_core != 1:
-                raise ValueError("'units_per_core' applies to kind matrix")
+            if self.kind == "simd_dot" and (self.units_per_core != 1 or self.cluster != 1):
+                raise ValueError("'units_per_core' and 'cluster' apply to kind matrix")
             if self.count % self.units_per_core:
                 raise ValueError(f"count ({self.count}) must be a multiple of units_per_core ({self.units_per_core})")
         return self
@@ -173,6 +175,7 @@ class HardwareModel(_Strict):
     zero_point: ZeroPointModel
     memory: list[MemoryModel] = Field(min_length=1)
     energy: EnergyModel = Field(default_factory=EnergyModel)
+    fusion: list[Literal["activation", "residual", "norm", "attention"]] = Field(default_factory=list)
 
     _clock = field_validator("clock_hz")(_in_range(*CLOCK_HZ, "Hz"))
 
@@ -237,7 +240,7 @@ class HardwareModel(_Strict):
             array=hp.ArraySpec(rows=self.array.rows, cols=self.array.cols,
                                dataflow=self.array.dataflow or "output_stationary", count=self.array.count,
                                kind=self.array.kind, register_tile=self.array.register_tile or 0,
-                               units_per_core=self.array.units_per_core),
+                               units_per_core=self.array.units_per_core, cluster=self.array.cluster),
             weight_types=tuple(dict.fromkeys(self.operands.weights)),
             activation_types=tuple(dict.fromkeys(self.operands.activations)),
             accumulator=hp.AccumulatorSpec(
@@ -253,5 +256,5 @@ class HardwareModel(_Strict):
                                         energy_pj_per_byte=float(m.energy_pj_per_byte), bytes=m.bytes,
                                         latency_cycles=m.latency_cycles) for m in self.memory),
             energy=hp.EnergySpec(node_nm=float(self.energy.node_nm), overrides=dict(self.energy.overrides)),
-            source=source,
+            source=source, fusion=tuple(dict.fromkeys(self.fusion)),
         )

@@ -216,6 +216,7 @@ def dot_compute_cycles(view: GemmView, profile: HardwareProfile) -> int:
 _CTA_M = (16, 32, 64, 128, 256)
 _CTA_N = (32, 64, 128, 256)
 _CTA_K = (32, 64, 128)
+_SPLIT_K = (1, 2, 3, 4, 6, 8)
 #: M rows of one MMA instruction (PTX mma.sync int8 / fp16 shapes m16n8k*): a smaller M is padded
 MMA_M = 16
 
@@ -238,19 +239,36 @@ def _matrix_cta(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: i
                 if 2 * (_bytes(tm * tk, a_bits) + _bytes(tk * tn, b_bits)) > per_core:
                     continue
                 mt, nt = math.ceil(view.m / tm), math.ceil(view.n / tn)
-                ctas = view.batch * mt * nt
-                # one CTA: its (MMA-padded) rows x K steps of the unit's depth x N steps of its width, shared by
-                # the core's units
-                rows_done = min(tm, math.ceil(view.m / MMA_M) * MMA_M)
-                cta_cycles = math.ceil(rows_done * math.ceil(view.k / arr.rows) * math.ceil(min(tn, view.n) / arr.cols)
-                                       / arr.units_per_core)
-                cycles = math.ceil(ctas / cores) * cta_cycles
-                a_bytes = _bytes(view.a_stored_elements, a_bits) * nt
-                b_bytes = _bytes(view.b_elements, b_bits) * mt
-                feed = (a_bytes + b_bytes) / parent_bandwidth * clock
-                score = (max(cycles, feed), a_bytes + b_bytes)
-                if best is None or score < best[0]:
-                    best = (score, (tm, tn, tk, cycles, a_bytes, b_bytes))
+                k_steps = math.ceil(view.k / tk)
+                # split-K (CUTLASS stream-K / cuBLAS split-K): a tile's K loop is shared by `split` CTAs when there
+                # are too few tiles to fill the cores; each extra slice writes and reads back a 32-bit partial tile
+                for split in _SPLIT_K:
+                    if split > 1 and (split > k_steps or view.batch * mt * nt * split > 2 * cores):
+                        break
+                    ctas = view.batch * mt * nt * split
+                    # one CTA: its (MMA-padded) rows x its K slice in steps of the unit's depth x N steps of its
+                    # width, shared by the core's units
+                    rows_done = min(tm, math.ceil(view.m / MMA_M) * MMA_M)
+                    k_slice = math.ceil(k_steps / split) * tk
+                    cta_cycles = math.ceil(rows_done * math.ceil(min(k_slice, view.k) / arr.rows)
+                                           * math.ceil(min(tn, view.n) / arr.cols) / arr.units_per_core)
+                    cycles = math.ceil(ctas / cores) * cta_cycles
+                    partials = 2 * (split - 1) * view.batch * mt * nt * tm * tn * 4
+                    if split == 1 and ctas > cores and ctas % cores:
+                        # stream-K (CUTLASS 3's StreamK scheduler, Osama et al., PPoPP 2023): the last partial wave's
+                        # K iterations are spread over all cores; each core fixes up one partial 32-bit tile
+                        streamk = math.ceil(ctas * cta_cycles / cores) + math.ceil(cta_cycles / k_steps)
+                        if streamk < cycles:
+                            cycles = streamk
+                            partials = 2 * cores * tm * tn * 4
+                    # a cluster of CTAs along N shares each A panel load (Hopper TMA multicast): A is fetched
+                    # once per cluster of N tiles
+                    a_bytes = _bytes(view.a_stored_elements, a_bits) * math.ceil(nt / arr.cluster)
+                    b_bytes = _bytes(view.b_elements, b_bits) * mt + partials
+                    feed = (a_bytes + b_bytes) / parent_bandwidth * clock
+                    score = (max(cycles, feed), a_bytes + b_bytes)
+                    if best is None or score < best[0]:
+                        best = (score, (tm, tn, tk, cycles, a_bytes, b_bytes))
     if best is None:
         raise ValueError(f"the on-chip level '{level.name}' ({per_core} bytes per core) cannot hold one "
                          f"{_CTA_M[0]}x{_CTA_K[0]} + {_CTA_K[0]}x{_CTA_N[0]} CTA tile double-buffered")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from accelsim.energy import layer_energy, op_energy
 from accelsim.hardware import HardwareProfile
+from accelsim.timing.fusion import UNFUSED, Fusion, plan_fusion
 from accelsim.timing.model import LayerTiming, layer_timing
 from accelsim.workload.layers import Layer
 from accelsim.workload.llm import LlmConfig, decoder_block, kv_cache_operand
@@ -83,12 +84,13 @@ class _Timer:
         self.cache: dict[tuple, tuple[LayerTiming, float]] = {}
         self.ops = op_energy(profile, cfg.activation_bits, cfg.weight_bits)
 
-    def __call__(self, layer: Layer) -> tuple[LayerTiming, float]:
+    def __call__(self, layer: Layer, fusion: Fusion = UNFUSED) -> tuple[LayerTiming, float]:
         b_bits = self.cfg.kv_cache_bits if kv_cache_operand(layer) else None
-        key = (layer.op, layer.in_shapes, layer.out_shape, layer.transpose_b, b_bits)
+        key = (layer.op, layer.inputs, layer.in_shapes, layer.out_shape, layer.transpose_b, b_bits, fusion)
         hit = self.cache.get(key)
         if hit is None:
-            t = layer_timing(layer, self.profile, self.cfg.activation_bits, self.cfg.weight_bits, b_bits=b_bits)
+            t = layer_timing(layer, self.profile, self.cfg.activation_bits, self.cfg.weight_bits, b_bits=b_bits,
+                             fusion=fusion)
             e = layer_energy(self.profile, self.ops, macs=t.macs, outputs=t.outputs, is_mac=layer.is_mac,
                              psum_adds=t.psum_adds, level_bytes=t.level_bytes)
             hit = self.cache[key] = (t, e.total_pj)
@@ -104,8 +106,10 @@ def _kv_write(profile: HardwareProfile, cfg: LlmConfig, tokens: int) -> LayerTim
 
 def _block(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwareProfile, tokens: int,
            context: int) -> None:
-    for layer in decoder_block(cfg, tokens, context):
-        t, e = timer(layer)
+    layers = decoder_block(cfg, tokens, context)
+    fusion = plan_fusion(layers, profile.fusion)
+    for layer in layers:
+        t, e = timer(layer, fusion[layer.name])
         regime = ("memory-bound" if t.memory_bound else "compute-bound") if layer.op == "linear" else None
         phase.add(t, e, times=cfg.layers, regime=regime)
     kv = _kv_write(profile, cfg, tokens)

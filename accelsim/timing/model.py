@@ -9,11 +9,13 @@ simulated latency can never beat: ``cycles >= max(compute_bound, memory_bound)``
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 from accelsim.hardware import HardwareProfile
 from accelsim.mapping import Mapping, map_layer
+from accelsim.timing.fusion import UNFUSED, Fusion
 from accelsim.timing.pipeline import simulate_layer
 from accelsim.workload.layers import Layer
 
@@ -58,9 +60,22 @@ def _cycles(nbytes: float, bandwidth: float, clock: float) -> float:
     return nbytes / bandwidth * clock
 
 
+def _without_fused_traffic(m: Mapping, fusion: Fusion, a_name: str) -> Mapping:
+    """The mapping's traffic with what fusion keeps on chip removed: an A operand produced on chip (attention's
+    P) is neither read from DRAM nor staged through the outer levels; an output no consumer reads from DRAM is
+    not written back (it stays in the epilogue). The array's own operand reads are unchanged."""
+    a_on_chip = a_name in fusion.on_chip_inputs
+    if not a_on_chip and fusion.writes_output:
+        return m
+    outer = [dataclasses.replace(t, a_bytes=0 if a_on_chip else t.a_bytes, c_bytes=t.c_bytes if fusion.writes_output
+                                 else 0) for t in m.traffic[:-1]]
+    return dataclasses.replace(m, traffic=(*outer, m.traffic[-1]))
+
+
 def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits: int, b_bits: int | None = None,
-                     out_bits: int | None = None) -> LayerTiming:
-    m = map_layer(layer, profile, a_bits, w_bits, out_bits=out_bits, b_bits=b_bits)
+                     out_bits: int | None = None, fusion: Fusion = UNFUSED) -> LayerTiming:
+    m = _without_fused_traffic(map_layer(layer, profile, a_bits, w_bits, out_bits=out_bits, b_bits=b_bits), fusion,
+                               layer.inputs[0])
     clock = profile.clock_hz
     parents = [profile.dram, *profile.on_chip]  # traffic[i] moves from parents[i] into level i+1
     # partial sums between folds live in a dedicated accumulator buffer next to the array (TPU v1's
@@ -80,21 +95,24 @@ def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits
                        events=sim.events, mapping=m)
 
 
-def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int) -> LayerTiming:
-    """Elementwise / float ops: a vector unit of cols x count lanes; inputs and outputs via DRAM."""
+def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, fusion: Fusion = UNFUSED) -> LayerTiming:
+    """Elementwise / float ops: a vector unit of cols x count lanes; inputs and outputs via DRAM, except the
+    operands a fused producer hands over on chip and an output that stays on chip; a fused layer runs in its
+    producer's epilogue (no access latency of its own)."""
     clock = profile.clock_hz
     if layer.op == "flatten":  # a view: no element moves or is computed
         return LayerTiming(macs=0, weight_bytes=0, act_bytes=0, compute_cycles=0, memory_cycles=0, cycles=1,
                            dram_bytes=0, sram_bytes=0, outputs=0, level_bytes=((profile.dram.name, 0),))
-    in_bytes = _bytes(layer.in_elements, a_bits)
-    out_bytes = _bytes(layer.out_elements, a_bits)
+    in_bytes = sum(_bytes(math.prod(shape), a_bits) for name, shape in zip(layer.inputs, layer.in_shapes)
+                   if name not in fusion.on_chip_inputs)
+    out_bytes = _bytes(layer.out_elements, a_bits) if fusion.writes_output else 0
     dram = in_bytes + out_bytes
     compute = math.ceil(layer.vector_ops / (profile.array.cols * profile.array.count))
     buffer = min((lv.bytes for lv in profile.on_chip), default=dram) or dram
     tiles = max(1, math.ceil(dram / max(1, buffer // 2)))
     transfer = [_cycles(dram, profile.dram.bandwidth_Bps, clock)]
-    sim = simulate_layer(tiles, compute, transfer, profile.dram.latency_cycles)
-    sram = 2 * dram if profile.on_chip else 0
+    sim = simulate_layer(tiles, compute, transfer, 0 if fusion.fused else profile.dram.latency_cycles)
+    sram = 2 * _bytes(layer.in_elements + layer.out_elements, a_bits) if profile.on_chip else 0
     return LayerTiming(macs=0, weight_bytes=0, act_bytes=dram, compute_cycles=compute,
                        memory_cycles=math.ceil(transfer[0]), cycles=max(sim.cycles, 1), dram_bytes=dram,
                        sram_bytes=sram, outputs=layer.vector_ops, level_bytes=((profile.dram.name, dram),),
@@ -102,8 +120,9 @@ def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int) -> 
 
 
 def layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int = 8, w_bits: int = 8,
-                 b_bits: int | None = None) -> LayerTiming:
-    """Timing of one layer with activation / weight widths in bits (``b_bits``: a matmul's B operand)."""
+                 b_bits: int | None = None, fusion: Fusion = UNFUSED) -> LayerTiming:
+    """Timing of one layer with activation / weight widths in bits (``b_bits``: a matmul's B operand) and its
+    fusion with its neighbours (:func:`accelsim.timing.fusion.plan_fusion`)."""
     if layer.is_mac:
-        return mac_layer_timing(layer, profile, a_bits, w_bits, b_bits=b_bits)
-    return vector_layer_timing(layer, profile, a_bits)
+        return mac_layer_timing(layer, profile, a_bits, w_bits, b_bits=b_bits, fusion=fusion)
+    return vector_layer_timing(layer, profile, a_bits, fusion)

@@ -77,9 +77,11 @@ def decoder_block(cfg: LlmConfig, tokens: int, context: int) -> list[Layer]:
         lin("o_proj", "context", h, h),
         vec("attn_residual", "add", ("o_proj", "x"), (t, h)),
         vec("mlp_norm", "rmsnorm", ("attn_residual",), (t, h)),
+        # gate, its SiLU, then up and the gating product: the order a fused kernel runs them in (SiLU in the
+        # gate GEMM's epilogue, the product in the up GEMM's)
         lin("gate_proj", "mlp_norm", h, cfg.ffn),
-        lin("up_proj", "mlp_norm", h, cfg.ffn),
         vec("gate_act", "silu", ("gate_proj",), (t, cfg.ffn)),
+        lin("up_proj", "mlp_norm", h, cfg.ffn),
         vec("gated", "mul", ("gate_act", "up_proj"), (t, cfg.ffn)),
         lin("down_proj", "gated", cfg.ffn, h),
         vec("mlp_residual", "add", ("down_proj", "attn_residual"), (t, h)),

@@ -6,11 +6,11 @@ from accelsim.errors import InputError
 from accelsim.hardware import list_profiles, load_profile, load_profile_file
 from tests.conftest import TINY_PROFILE
 
-BUILTINS = ["arm-neon-sdot", "edge-npu-pot16", "ethos-u55", "onnxruntime-cpu", "tensorcore-int8", "tflite-int8",
-            "tpu-v1"]
+BUILTINS = ["a100-80gb", "arm-neon-sdot", "edge-npu-pot16", "ethos-u55", "h100-sxm", "onnxruntime-cpu",
+            "tensorcore-int8", "tflite-int8", "tpu-v1"]
 
 
-def test_seven_builtin_profiles_load():
+def test_builtin_profiles_load():
     assert list_profiles() == BUILTINS
     for name in BUILTINS:
         p = load_profile(name)
@@ -26,6 +26,13 @@ def test_tpu_v1_derived_figures():
 
 def test_a100_peak():
     assert load_profile("tensorcore-int8").peak_ops_per_s == pytest.approx(624e12, rel=0.001)
+    assert load_profile("a100-80gb").peak_ops_per_s == pytest.approx(624e12, rel=0.001)  # datasheet: 624 dense TOPS
+
+
+def test_h100_peak_and_bandwidth():
+    p = load_profile("h100-sxm")
+    assert p.peak_ops_per_s == pytest.approx(1979e12, rel=0.001)  # datasheet: 1,979 dense INT8 TOPS
+    assert p.dram.bandwidth_Bps == 3.35e12 and p.array.cores == 132
 
 
 def test_yaml_11_exponent_without_sign_loads_as_number(write):
