@@ -17,6 +17,7 @@ from accelsim.numerics.execute import execute
 from accelsim.quant import legalize
 from accelsim.results.schema import ALL_COLUMNS
 from accelsim.timing import layer_timing
+from accelsim.timing.fusion import plan_fusion
 from accelsim.timing.llm import model_llm
 from accelsim.workload.data import DataSource
 from accelsim.workload.workload import Workload
@@ -104,15 +105,15 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     rows = []
     locations: list[dict] = []
     clock = profile.clock_hz
+    fusion = plan_fusion(workload.layers, profile.fusion)
     for layer in workload.layers:
         plan = legal.plans[layer.name]
         a_bits, w_bits = type_bits(plan.activations.type_name), type_bits(plan.weights.type_name)
-        t = layer_timing(layer, profile, a_bits, w_bits)
+        t = layer_timing(layer, profile, a_bits, w_bits, fusion=fusion[layer.name])
         num = numerics[layer.name]
         e = layer_energy(profile, op_energy(profile, a_bits, w_bits), macs=t.macs, outputs=t.outputs,
                          is_mac=layer.is_mac, psum_adds=t.psum_adds, level_bytes=t.level_bytes)
         energy_mac, energy_requant, energy_sram, energy_dram = e.mac_pj, e.requant_pj, e.sram_pj, e.dram_pj
-        memory_bound = t.memory_bound
         rows.append({
             "profile": profile.name, "layer": layer.name, "op": layer.op, "macs": t.macs,
             "weight_bytes": t.weight_bytes, "act_bytes": t.act_bytes, "cycles": t.cycles,
@@ -122,7 +123,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
             "energy_pj": energy_mac + energy_requant + energy_sram + energy_dram,
             "energy_mac_pj": energy_mac, "energy_requant_pj": energy_requant, "energy_sram_pj": energy_sram,
             "energy_dram_pj": energy_dram, "arithmetic_intensity": t.macs / t.dram_bytes if t.dram_bytes else 0.0,
-            "regime": "memory-bound" if memory_bound else "compute-bound",
+            "regime": t.regime, "bottleneck": t.bottleneck, "bottleneck_busy": t.bottleneck_busy,
             "overflow_events": num.overflow_events, "saturation_events": num.saturation_events,
             "sqnr_db": num.sqnr_db, "max_abs_error": num.max_abs_error,
             "sqnr_local_db": num.sqnr_local_db, "mean_error": num.mean_error, "cosine": num.cosine,
@@ -132,7 +133,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
             "roofline_regime": ("memory-bound" if t.dram_bytes and t.macs / t.dram_bytes < profile.ridge_point
                                 else "compute-bound"),
             "bytes_by_level": ";".join(f"{name}={nbytes}" for name, nbytes in t.level_bytes),
-            "dataflow_tiles": _tiles_text(t),
+            "dataflow_tiles": _tiles_text(t), "fused_into": fusion[layer.name].fused_into or "",
         })
         if num.events is not None and num.events.sum() > 0:
             grid = num.events

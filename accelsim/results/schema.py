@@ -23,7 +23,7 @@ COLUMNS: dict[str, str] = {
     "energy_sram_pj": "on-chip buffer energy, pJ",
     "energy_dram_pj": "off-chip memory energy, pJ",
     "arithmetic_intensity": "MACs per DRAM byte (the TPU-paper convention; x2 for ops/byte)",
-    "regime": "memory-bound or compute-bound",
+    "regime": "compute-bound if the simulation's binding resource is the compute unit, else memory-bound",
     "overflow_events": "accumulator wrap events in the numerics sample",
     "saturation_events": "accumulator saturation events in the numerics sample",
     "sqnr_db": "SQNR of the layer output vs the float reference, dB (error propagated from the input)",
@@ -43,6 +43,9 @@ EXTRA_COLUMNS: dict[str, str] = {
     "roofline_regime": "memory-bound if arithmetic_intensity < the profile's ridge point (closed form)",
     "bytes_by_level": "bytes moved into each level from its parent, 'level=bytes;...' ('array' = operand reads)",
     "dataflow_tiles": "array folds (rows x cols) and the tile per on-chip level 'level:MxKxN/order'",
+    "bottleneck": "the binding resource in the simulation: compute, a memory level's engine, or fill (latency)",
+    "bottleneck_busy": "the binding resource's busy time / the layer's cycles, 0..1",
+    "fused_into": "the layer whose epilogue runs this one (the profile's fusion capabilities), or ''",
 }
 
 ALL_COLUMNS = list(COLUMNS) + list(EXTRA_COLUMNS)

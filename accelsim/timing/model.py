@@ -37,6 +37,8 @@ class LayerTiming:
     psum_adds: int = 0      # partial-sum accumulations between folds (additions at spill width)
     events: int = 0
     mapping: Mapping | None = None
+    bottleneck: str = "compute"   # the binding resource in the simulation (see :func:`binding_resource`)
+    bottleneck_busy: float = 1.0  # its busy time / the simulated cycles, 0..1
 
     @property
     def stall_cycles(self) -> int:
@@ -48,8 +50,35 @@ class LayerTiming:
 
     @property
     def memory_bound(self) -> bool:
-        """The simulation's verdict: the DRAM engine, not the array, set the pace."""
-        return self.memory_cycles > self.compute_cycles
+        """The simulation's verdict: something other than the compute unit set the pace."""
+        return self.bottleneck != "compute"
+
+    @property
+    def regime(self) -> str:
+        return "compute-bound" if self.bottleneck == "compute" else "memory-bound"
+
+
+#: a layer is compute-bound only if its compute unit was busy at least this share of its simulated cycles
+COMPUTE_BOUND_MIN_BUSY = 0.8
+
+
+def binding_resource(cycles: float, compute: float, engines: list[tuple[str, float]],
+                     latency: float) -> tuple[str, float]:
+    """(resource, busy fraction) that set the pace of a simulated layer.
+
+    The resources are the compute unit, each DMA engine (named by the level it reads: the DRAM level, an
+    on-chip level feeding the next, the innermost level feeding the compute unit) and ``fill`` — the cycles
+    in which nothing was streaming: the access latency and the first tile's transfer before the pipeline
+    overlapped. Each one's busy time is what the simulation spent on it; the binding one is the busiest. The
+    compute unit is binding only if it was busy at least COMPUTE_BOUND_MIN_BUSY of the cycles (a layer
+    labelled compute-bound is never mostly stalled); otherwise the busiest other resource is."""
+    cycles = max(cycles, 1e-9)
+    fill = max(0.0, cycles - max([compute, *(busy for _, busy in engines)]))
+    others = [*engines, ("fill", max(fill, min(latency, cycles)))]
+    name, busy = max(others, key=lambda nb: nb[1]) if others else ("fill", fill)
+    if compute / cycles >= COMPUTE_BOUND_MIN_BUSY and compute >= busy:
+        return "compute", min(1.0, compute / cycles)
+    return name, min(1.0, busy / cycles)
 
 
 def _bytes(elements: int, bits: int) -> int:
@@ -84,6 +113,8 @@ def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits
                 for i, t in enumerate(m.traffic)]
     tiles = max([t.tiles for t in m.tilings] or [1])
     sim = simulate_layer(tiles, m.compute_cycles, transfer, profile.dram.latency_cycles)
+    bottleneck, busy = binding_resource(sim.cycles, m.compute_cycles, [(lv.name, t) for lv, t in zip(parents, transfer)],
+                                        profile.dram.latency_cycles)
     dram = m.traffic[0].total
     on_chip = sum(t.total for t in m.traffic[:-1]) + sum(t.total for t in m.traffic[1:]) if profile.on_chip else 0
     weight_bytes = m.traffic[0].b_bytes if m.view.b_is_weight else 0
@@ -92,7 +123,7 @@ def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits
                        compute_cycles=m.compute_cycles, memory_cycles=math.ceil(transfer[0]),
                        cycles=max(sim.cycles, 1), dram_bytes=dram, sram_bytes=on_chip, outputs=m.view.c_elements,
                        level_bytes=tuple((t.level, t.total) for t in m.traffic), psum_adds=psum_adds,
-                       events=sim.events, mapping=m)
+                       events=sim.events, mapping=m, bottleneck=bottleneck, bottleneck_busy=busy)
 
 
 def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, fusion: Fusion = UNFUSED) -> LayerTiming:
@@ -111,12 +142,14 @@ def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, fus
     buffer = min((lv.bytes for lv in profile.on_chip), default=dram) or dram
     tiles = max(1, math.ceil(dram / max(1, buffer // 2)))
     transfer = [_cycles(dram, profile.dram.bandwidth_Bps, clock)]
-    sim = simulate_layer(tiles, compute, transfer, 0 if fusion.fused else profile.dram.latency_cycles)
+    latency = 0 if fusion.fused else profile.dram.latency_cycles
+    sim = simulate_layer(tiles, compute, transfer, latency)
+    bottleneck, busy = binding_resource(sim.cycles, compute, [(profile.dram.name, transfer[0])], latency)
     sram = 2 * _bytes(layer.in_elements + layer.out_elements, a_bits) if profile.on_chip else 0
     return LayerTiming(macs=0, weight_bytes=0, act_bytes=dram, compute_cycles=compute,
                        memory_cycles=math.ceil(transfer[0]), cycles=max(sim.cycles, 1), dram_bytes=dram,
                        sram_bytes=sram, outputs=layer.vector_ops, level_bytes=((profile.dram.name, dram),),
-                       events=sim.events)
+                       events=sim.events, bottleneck=bottleneck, bottleneck_busy=busy)
 
 
 def layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int = 8, w_bits: int = 8,
