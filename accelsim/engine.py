@@ -112,7 +112,8 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
         t = layer_timing(layer, profile, a_bits, w_bits, fusion=fusion[layer.name])
         num = numerics[layer.name]
         e = layer_energy(profile, op_energy(profile, a_bits, w_bits), macs=t.macs, outputs=t.outputs,
-                         is_mac=layer.is_mac, psum_adds=t.psum_adds, level_bytes=t.level_bytes)
+                         is_mac=layer.is_mac, psum_adds=t.psum_adds, level_bytes=t.level_bytes, op=layer.op,
+                         latency_s=t.cycles / clock)
         energy_mac, energy_requant, energy_sram, energy_dram = e.mac_pj, e.requant_pj, e.sram_pj, e.dram_pj
         rows.append({
             "profile": profile.name, "layer": layer.name, "op": layer.op, "macs": t.macs,
@@ -120,7 +121,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
             "compute_cycles": t.compute_cycles, "stall_cycles": t.stall_cycles, "latency_s": t.cycles / clock,
             "utilization": t.macs / (profile.peak_macs_per_cycle * t.cycles),
             "dram_bytes": t.dram_bytes, "sram_bytes": t.sram_bytes,
-            "energy_pj": energy_mac + energy_requant + energy_sram + energy_dram,
+            "energy_pj": e.total_pj, "energy_static_pj": e.static_pj,
             "energy_mac_pj": energy_mac, "energy_requant_pj": energy_requant, "energy_sram_pj": energy_sram,
             "energy_dram_pj": energy_dram, "arithmetic_intensity": t.macs / t.dram_bytes if t.dram_bytes else 0.0,
             "regime": t.regime, "bottleneck": t.bottleneck, "bottleneck_busy": t.bottleneck_busy,

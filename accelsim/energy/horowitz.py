@@ -14,27 +14,7 @@ import math
 from dataclasses import dataclass
 
 from accelsim.hardware import HardwareProfile
-
-#: Horowitz 2014, Table "energy per operation" at 45 nm (pJ)
-HOROWITZ_45NM_PJ = {
-    "int8_add": 0.03,
-    "int32_add": 0.1,
-    "int8_mult": 0.2,
-    "int32_mult": 3.1,
-    "fp16_add": 0.4,
-    "fp16_mult": 1.1,
-    "fp32_add": 0.9,
-    "fp32_mult": 3.7,
-    "sram_8kb_64bit_read": 10.0,
-    "sram_32kb_64bit_read": 20.0,
-    "sram_1mb_64bit_read": 100.0,
-    "dram_64bit_access": 1950.0,  # 1.3-2.6 nJ, midpoint
-}
-
-
-def node_scale(node_nm: float) -> float:
-    return (node_nm / 45.0) ** 1.1
-
+from accelsim.hardware.technology import HOROWITZ_45NM_PJ, node_scale, sram_pj_per_byte  # noqa: F401 (re-exported)
 
 def mult_pj(a_bits: int, b_bits: int, node_nm: float = 45.0) -> float:
     """Integer multiply: the table's 8x8 (0.2 pJ) or 32x32 (3.1 pJ) entry, scaled by the partial-product
@@ -55,20 +35,6 @@ def add_pj(bits: int, node_nm: float = 45.0) -> float:
         base = lo + (hi - lo) * (bits - 8) / 24.0
     else:
         base = hi * bits / 32.0
-    return base * node_scale(node_nm)
-
-
-def sram_pj_per_byte(size_bytes: int, node_nm: float = 45.0) -> float:
-    """SRAM read energy per byte by array size: the table's 8 KB / 32 KB / 1 MB 64-bit reads,
-    interpolated in log(size) (extrapolated beyond 1 MB along the last segment)."""
-    pts = [(8 * 1024, HOROWITZ_45NM_PJ["sram_8kb_64bit_read"] / 8), (32 * 1024, HOROWITZ_45NM_PJ["sram_32kb_64bit_read"] / 8),
-           (1024 * 1024, HOROWITZ_45NM_PJ["sram_1mb_64bit_read"] / 8)]
-    x = math.log(max(size_bytes, 1))
-    if size_bytes <= pts[0][0]:
-        base = pts[0][1]
-    else:
-        (x0, y0), (x1, y1) = (pts[0], pts[1]) if size_bytes <= pts[1][0] else (pts[1], pts[2])
-        base = y0 + (y1 - y0) * (x - math.log(x0)) / (math.log(x1) - math.log(x0))
     return base * node_scale(node_nm)
 
 
@@ -110,17 +76,52 @@ class LayerEnergy:
     requant_pj: float
     sram_pj: float
     dram_pj: float
+    static_pj: float = 0.0  # static / leakage power x the layer's latency: stalls cost energy too
 
     @property
     def total_pj(self) -> float:
-        return self.mac_pj + self.requant_pj + self.sram_pj + self.dram_pj
+        return self.mac_pj + self.requant_pj + self.sram_pj + self.dram_pj + self.static_pj
+
+
+# Float vector ops (the glue between integer layers runs in fp32 on the vector unit), per element, as counts
+# of Horowitz's fp32 operations. exp: range reduction (1 mult, 1 add) + a degree-4 polynomial (4 mult, 4 add)
+# + the exponent insert (1 add) -- the usual libm / CUDA __expf construction; a divide or reciprocal square root:
+# Newton-Raphson from a table seed, 2 iterations of 2 mult + 1 add (assumption: no divider unit). Dequantizing
+# the input and quantizing the output of a float op add 1 mult + 1 add each.
+_EXP = (5, 5)       # (fp32 mults, fp32 adds)
+_DIV = (4, 2)
+_DEQ_Q = (2, 2)
+#: per-element (fp32 mults, fp32 adds) of each float vector op, before the dequantize/quantize around it
+FLOAT_OP_COUNTS = {
+    "softmax": (_EXP[0] + _DIV[0], _EXP[1] + 2),           # exp(x - max), a max compare and a sum add, a divide
+    "gelu": (_EXP[0] + _DIV[0] + 4, _EXP[1] + _DIV[1] + 3),  # tanh via exp and a divide, plus the cubic form
+    "silu": (_EXP[0] + _DIV[0] + 1, _EXP[1] + _DIV[1] + 1),  # x * sigmoid(x)
+    "layernorm": (4, 4),                                     # square, scale, affine (2); mean/var sums, center, shift
+    "rmsnorm": (3, 2),                                       # square, scale, gain; the sum of squares, eps
+    "mul": (1, 0),
+    "avgpool": (0, 1),                                       # one add per window cell (ops = cells)
+    "global_avgpool": (0, 1),
+}
+
+
+def vector_op_pj(op: str, ops: "OpEnergy", node_nm: float) -> float:
+    """Energy of one element operation of a non-MAC layer (pJ): the fp32 ops of a float op (plus the dequantize
+    and quantize around it), or one integer add / compare for add, relu, maxpool."""
+    counts = FLOAT_OP_COUNTS.get(op)
+    if counts is None:  # integer elementwise: add (requantized: one add), relu / maxpool (a compare)
+        return ops.add_pj
+    scale = node_scale(node_nm)
+    mults, adds = counts[0] + _DEQ_Q[0], counts[1] + _DEQ_Q[1]
+    return (mults * HOROWITZ_45NM_PJ["fp32_mult"] + adds * HOROWITZ_45NM_PJ["fp32_add"]) * scale
 
 
 def layer_energy(profile: HardwareProfile, ops: OpEnergy, *, macs: int, outputs: int, is_mac: bool,
-                 psum_adds: int, level_bytes: tuple[tuple[str, int], ...]) -> LayerEnergy:
-    """MACs x mac_pj; outputs x requant_pj (x add_pj for vector ops) + partial-sum adds x add_pj;
-    every byte moved between levels costs a read at the source and a write at the destination
-    (each level's pJ/byte); the array's operand reads cost a read of the innermost level."""
+                 psum_adds: int, level_bytes: tuple[tuple[str, int], ...], op: str = "add",
+                 latency_s: float = 0.0) -> LayerEnergy:
+    """MACs x mac_pj; outputs x requant_pj for MAC layers; a vector layer's element operations (``outputs``)
+    x what its op costs per element (:func:`vector_op_pj`); partial-sum adds x add_pj; every byte moved
+    between levels costs a read at the source and a write at the destination (each level's pJ/byte); the
+    array's operand reads cost a read of the innermost level; static power x ``latency_s``."""
     levels = {lv.name: lv for lv in profile.memory}
     chain = [lv.name for lv in profile.memory]
     sram = dram = 0.0
@@ -141,5 +142,7 @@ def layer_energy(profile: HardwareProfile, ops: OpEnergy, *, macs: int, outputs:
         else:                            # parent -> level: a read there, a write here
             charge(chain[i], nbytes)
             charge(name, nbytes)
-    requant = outputs * (ops.requant_pj if is_mac else ops.add_pj) + psum_adds * ops.add_pj
-    return LayerEnergy(mac_pj=macs * ops.mac_pj, requant_pj=requant, sram_pj=sram, dram_pj=dram)
+    per_output = ops.requant_pj if is_mac else vector_op_pj(op, ops, profile.energy.node_nm)
+    requant = outputs * per_output + psum_adds * ops.add_pj
+    static = profile.energy.static_power_w * latency_s * 1e12
+    return LayerEnergy(mac_pj=macs * ops.mac_pj, requant_pj=requant, sram_pj=sram, dram_pj=dram, static_pj=static)

@@ -109,9 +109,10 @@ class EnergySpec:
 
     node_nm: float
     overrides: dict[str, float] = field(default_factory=dict)
+    static_power_w: float = 0.0  # static (leakage, clock tree, always-on) power in W, charged x latency
 
     def __hash__(self) -> int:  # dict field: hash by content
-        return hash((self.node_nm, tuple(sorted(self.overrides.items()))))
+        return hash((self.node_nm, tuple(sorted(self.overrides.items())), self.static_power_w))
 
 
 @dataclass(frozen=True)

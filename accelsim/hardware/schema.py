@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from accelsim.hardware import profile as hp
+from accelsim.hardware.technology import sram_pj_per_byte
 
 OperandType = Literal["int4", "uint4", "int8", "uint8", "int16"]
 
@@ -139,11 +140,14 @@ class MemoryModel(_Strict):
     name: str = Field(min_length=1, max_length=64)
     bytes: int | None = Field(default=None, ge=ON_CHIP_BYTES[0], le=ON_CHIP_BYTES[1])
     bandwidth_Bps: float
-    energy_pj_per_byte: float
+    energy_pj_per_byte: float | None = None  # on-chip levels: derived from the size (Horowitz, by node) if omitted
     latency_cycles: int = Field(default=0, ge=LATENCY_CYCLES[0], le=LATENCY_CYCLES[1])
 
     _bw = field_validator("bandwidth_Bps")(_in_range(*BANDWIDTH_BPS, "B/s"))
-    _e = field_validator("energy_pj_per_byte")(_in_range(*ENERGY_PJ, "pJ/byte"))
+    @field_validator("energy_pj_per_byte")
+    @classmethod
+    def _e(cls, v):
+        return None if v is None else _in_range(*ENERGY_PJ, "pJ/byte").__func__(cls, v)
 
 
 ENERGY_OVERRIDE_KEYS = ("mac_pj", "add_pj", "requant_pj")
@@ -151,9 +155,11 @@ ENERGY_OVERRIDE_KEYS = ("mac_pj", "add_pj", "requant_pj")
 
 class EnergyModel(_Strict):
     node_nm: float = 45.0
+    static_power_w: float = 0.0
     overrides: dict[Literal["mac_pj", "add_pj", "requant_pj"], float] = Field(default_factory=dict)
 
     _node = field_validator("node_nm")(_in_range(*NODE_NM, "nm"))
+    _static = field_validator("static_power_w")(_in_range(0.0, 1e5, "W"))
 
     @field_validator("overrides")
     @classmethod
@@ -195,6 +201,9 @@ class HardwareModel(_Strict):
         names = [m.name for m in memory]
         if len(set(names)) != len(names):
             raise ValueError(f"memory level names must be unique, got {names}")
+        if memory[0].energy_pj_per_byte is None:
+            raise ValueError(f"memory level '{memory[0].name}' (the outermost, DRAM) needs 'energy_pj_per_byte': "
+                             f"off-chip access energy is not derived from a size")
         for level in memory[1:]:
             if level.bytes is None:
                 raise ValueError(f"memory level '{level.name}' needs 'bytes' (only the outermost "
@@ -253,8 +262,11 @@ class HardwareModel(_Strict):
             weight_zero_point=self.zero_point.weights,
             activation_zero_point=self.zero_point.activations,
             memory=tuple(hp.MemoryLevel(name=m.name, bandwidth_Bps=float(m.bandwidth_Bps),
-                                        energy_pj_per_byte=float(m.energy_pj_per_byte), bytes=m.bytes,
+                                        energy_pj_per_byte=float(m.energy_pj_per_byte if m.energy_pj_per_byte is not None
+                                                                 else sram_pj_per_byte(m.bytes, self.energy.node_nm)),
+                                        bytes=m.bytes,
                                         latency_cycles=m.latency_cycles) for m in self.memory),
-            energy=hp.EnergySpec(node_nm=float(self.energy.node_nm), overrides=dict(self.energy.overrides)),
+            energy=hp.EnergySpec(node_nm=float(self.energy.node_nm), overrides=dict(self.energy.overrides),
+                                 static_power_w=float(self.energy.static_power_w)),
             source=source, fusion=tuple(dict.fromkeys(self.fusion)),
         )

@@ -137,7 +137,8 @@ def _latency_energy(results, plots: _Plots) -> str:
         fig.add_bar(x=f["layer"], y=f["stall_cycles"] * us, name="stall (waiting for memory)",
                     marker_color="#e0a030", row=1, col=1)
         for col, name, color in (("energy_mac_pj", "MAC", "#2e9e5b"), ("energy_requant_pj", "requant / vector", "#8c6bb1"),
-                                 ("energy_sram_pj", "on-chip SRAM", "#17becf"), ("energy_dram_pj", "DRAM", "#c0392b")):
+                                 ("energy_sram_pj", "on-chip SRAM", "#17becf"), ("energy_dram_pj", "DRAM", "#c0392b"),
+                                 ("energy_static_pj", "static", "#7f7f7f")):
             fig.add_bar(x=f["layer"], y=f[col] * 1e-6, name=name, marker_color=color, row=1, col=2)
         fig.update_layout(barmode="stack", title=f"{r.profile.name}: where the time and the energy go")
         fig.update_yaxes(title_text="µs", row=1, col=1)

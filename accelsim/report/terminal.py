@@ -134,8 +134,15 @@ def energy_table(p: HardwareProfile) -> Table:
               "override" if "requant_pj" in overridden else {"float32": "fp32 multiply + add",
                                                              "fixed_point": "int32 multiply + 2 adds",
                                                              "power_of_two": "2 int32 adds (shift, zero point)"}[p.requant.scale])
+    from accelsim.energy.horowitz import vector_op_pj
+
+    for op in ("softmax", "gelu", "layernorm", "rmsnorm"):
+        pj = vector_op_pj(op, e, node)
+        t.add_row(f"{op} per element (fp32)", f"{pj:.4g}", f"{pj / node_scale(node):.4g}",
+                  "fp32 mults/adds (exp, divide by polynomial / Newton), + dequantize/quantize")
     for level in p.memory:
-        t.add_row(f"{level.name} per byte", f"{level.energy_pj_per_byte:.4g}", "", "profile")
+        t.add_row(f"{level.name} per byte", f"{level.energy_pj_per_byte:.4g}", "", "profile (or by size)")
+    t.add_row("static power", f"{p.energy.static_power_w:g} W", "", "profile: x latency")
     return t
 
 

@@ -46,6 +46,7 @@ EXTRA_COLUMNS: dict[str, str] = {
     "bottleneck": "the binding resource in the simulation: compute, a memory level's engine, or fill (latency)",
     "bottleneck_busy": "the binding resource's busy time / the layer's cycles, 0..1",
     "fused_into": "the layer whose epilogue runs this one (the profile's fusion capabilities), or ''",
+    "energy_static_pj": "static power x latency, pJ (included in energy_pj: stalls cost energy)",
 }
 
 ALL_COLUMNS = list(COLUMNS) + list(EXTRA_COLUMNS)

@@ -92,7 +92,8 @@ class _Timer:
             t = layer_timing(layer, self.profile, self.cfg.activation_bits, self.cfg.weight_bits, b_bits=b_bits,
                              fusion=fusion)
             e = layer_energy(self.profile, self.ops, macs=t.macs, outputs=t.outputs, is_mac=layer.is_mac,
-                             psum_adds=t.psum_adds, level_bytes=t.level_bytes)
+                             psum_adds=t.psum_adds, level_bytes=t.level_bytes, op=layer.op,
+                             latency_s=t.cycles / self.profile.clock_hz)
             hit = self.cache[key] = (t, e.total_pj)
         return hit
 
@@ -113,7 +114,8 @@ def _block(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwareP
         regime = ("memory-bound" if t.memory_bound else "compute-bound") if layer.op == "linear" else None
         phase.add(t, e, times=cfg.layers, regime=regime)
     kv = _kv_write(profile, cfg, tokens)
-    phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte, times=cfg.layers)
+    kv_static = profile.energy.static_power_w * kv.cycles / profile.clock_hz * 1e12
+    phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte + kv_static, times=cfg.layers)
 
 
 def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, decode_steps: int = 128) -> LlmRun:
