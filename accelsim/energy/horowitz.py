@@ -96,6 +96,7 @@ FLOAT_OP_COUNTS = {
     "softmax": (_EXP[0] + _DIV[0], _EXP[1] + 2),           # exp(x - max), a max compare and a sum add, a divide
     "gelu": (_EXP[0] + _DIV[0] + 4, _EXP[1] + _DIV[1] + 3),  # tanh via exp and a divide, plus the cubic form
     "silu": (_EXP[0] + _DIV[0] + 1, _EXP[1] + _DIV[1] + 1),  # x * sigmoid(x)
+    "swiglu": (_EXP[0] + _DIV[0] + 2, _EXP[1] + _DIV[1] + 1),  # silu(gate) * up
     "layernorm": (4, 4),                                     # square, scale, affine (2); mean/var sums, center, shift
     "rmsnorm": (3, 2),                                       # square, scale, gain; the sum of squares, eps
     "mul": (1, 0),

@@ -138,6 +138,9 @@ class HardwareProfile:
     source: str = ""
     #: what the hardware's kernels fuse (accelsim.timing.fusion): activation, residual, norm, attention
     fusion: tuple[str, ...] = ()
+    #: fixed cost of starting one kernel (s): launch latency and the idle tail, paid by every layer that is not
+    #: fused into another (GPUs without CUDA graphs: a few microseconds)
+    kernel_launch_s: float = 0.0
 
     @property
     def peak_macs_per_cycle(self) -> int:

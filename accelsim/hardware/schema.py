@@ -182,6 +182,9 @@ class HardwareModel(_Strict):
     memory: list[MemoryModel] = Field(min_length=1)
     energy: EnergyModel = Field(default_factory=EnergyModel)
     fusion: list[Literal["activation", "residual", "norm", "attention"]] = Field(default_factory=list)
+    kernel_launch_s: float = 0.0
+
+    _launch = field_validator("kernel_launch_s")(_in_range(0.0, 1.0, "s"))
 
     _clock = field_validator("clock_hz")(_in_range(*CLOCK_HZ, "Hz"))
 
@@ -268,5 +271,5 @@ class HardwareModel(_Strict):
                                         latency_cycles=m.latency_cycles) for m in self.memory),
             energy=hp.EnergySpec(node_nm=float(self.energy.node_nm), overrides=dict(self.energy.overrides),
                                  static_power_w=float(self.energy.static_power_w)),
-            source=source, fusion=tuple(dict.fromkeys(self.fusion)),
+            source=source, fusion=tuple(dict.fromkeys(self.fusion)), kernel_launch_s=float(self.kernel_launch_s),
         )

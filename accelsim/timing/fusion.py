@@ -9,7 +9,8 @@ layer, which of its inputs come from on chip (the producer's epilogue) and wheth
 to DRAM at all (not if every consumer is fused onto it).
 
 Capabilities (``HardwareProfile.fusion``):
-- ``activation``: relu / gelu / silu, and a ``mul`` (SwiGLU's gate) onto its on-chip operand's producer;
+- ``activation``: relu / gelu / silu / swiglu (silu(gate) * up of a fused gate-up GEMM), and a ``mul`` onto its
+  on-chip operand's producer;
 - ``residual``: an ``add`` onto a MAC layer (or a fused chain) producing one of its operands;
 - ``norm``: layernorm / rmsnorm onto its producer (the fused residual-add + norm kernels);
 - ``attention``: a matmul whose only consumer is a softmax whose only consumer is a matmul (Q K^T ->
@@ -26,7 +27,7 @@ from accelsim.workload.layers import Layer
 
 FUSION_CAPABILITIES = ("activation", "residual", "norm", "attention")
 
-_ACTIVATIONS = ("relu", "gelu", "silu")
+_ACTIVATIONS = ("relu", "gelu", "silu", "swiglu")
 _NORMS = ("layernorm", "rmsnorm")
 
 

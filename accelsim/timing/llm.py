@@ -17,7 +17,7 @@ from accelsim.hardware import HardwareProfile
 from accelsim.timing.fusion import UNFUSED, Fusion, plan_fusion
 from accelsim.timing.model import LayerTiming, layer_timing
 from accelsim.workload.layers import Layer
-from accelsim.workload.llm import LlmConfig, decoder_block, kv_cache_operand
+from accelsim.workload.llm import LlmConfig, decoder_block, kv_cache_operand, model_head
 
 
 @dataclass
@@ -30,6 +30,7 @@ class PhaseTotals:
     dram_bytes: int = 0
     energy_pj: float = 0.0
     projection_regimes: set = field(default_factory=set)
+    bound_cycles: dict = field(default_factory=dict)  # binding resource -> cycles of the layers it bound
 
     def add(self, t: LayerTiming, energy_pj: float, times: int = 1, regime: str | None = None) -> None:
         self.cycles += t.cycles * times
@@ -37,8 +38,16 @@ class PhaseTotals:
         self.macs += t.macs * times
         self.dram_bytes += t.dram_bytes * times
         self.energy_pj += energy_pj * times
+        self.bound_cycles[t.bottleneck] = self.bound_cycles.get(t.bottleneck, 0) + t.cycles * times
         if regime:
             self.projection_regimes.add(regime)
+
+    def binding(self) -> tuple[str, float]:
+        """(resource, share of the phase's cycles spent in layers it bound)."""
+        if not self.bound_cycles or not self.cycles:
+            return "none", 0.0
+        name = max(self.bound_cycles, key=self.bound_cycles.get)
+        return name, self.bound_cycles[name] / self.cycles
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,9 @@ class LlmRun:
     prefill: PhaseTotals
     decode: PhaseTotals
     simulations: int
+    batch: int = 1
+    weight_bits: int = 8
+    kv_cache_bits: int = 8
 
     @property
     def prefill_s(self) -> float:
@@ -66,8 +78,36 @@ class LlmRun:
     def decode_tokens_per_s(self) -> float:
         return self.decode_steps / self.decode_s if self.decode_s else 0.0
 
+    @property
+    def output_tokens(self) -> int:
+        """Tokens generated per sequence: the first by the prefill, then one per decode step."""
+        return self.decode_steps + 1
+
+    @property
+    def tpot_s(self) -> float:
+        """Time per output token after the first (mean decode step)."""
+        return self.decode_s / self.decode_steps if self.decode_steps else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Output tokens per second over the whole request (batch x output tokens / (prefill + decode))."""
+        total = self.prefill_s + self.decode_s
+        return self.batch * self.output_tokens / total if total else 0.0
+
+    @property
+    def energy_per_token_j(self) -> float:
+        return (self.prefill.energy_pj + self.decode.energy_pj) * 1e-12 / (self.batch * self.output_tokens)
+
     def summary(self) -> dict:
-        return {"profile": self.profile, "model": self.model, "prompt_tokens": self.prompt,
+        prefill_bound, prefill_share = self.prefill.binding()
+        decode_bound, decode_share = self.decode.binding()
+        return {"profile": self.profile, "model": self.model, "batch": self.batch, "prompt_tokens": self.prompt,
+                "output_tokens": self.output_tokens, "weight_bits": self.weight_bits,
+                "kv_cache_bits": self.kv_cache_bits,
+                "ttft_s": self.prefill_s, "tpot_s": self.tpot_s, "tokens_per_s": self.tokens_per_s,
+                "energy_per_token_j": self.energy_per_token_j,
+                "prefill_binding_resource": prefill_bound, "prefill_binding_share": prefill_share,
+                "decode_binding_resource": decode_bound, "decode_binding_share": decode_share,
                 "decode_steps": self.decode_steps, "prefill_s": self.prefill_s, "decode_s": self.decode_s,
                 "time_to_first_token_s": self.prefill_s, "decode_tokens_per_s": self.decode_tokens_per_s,
                 "prefill_energy_j": self.prefill.energy_pj * 1e-12, "decode_energy_j": self.decode.energy_pj * 1e-12,
@@ -102,30 +142,39 @@ def _kv_write(profile: HardwareProfile, cfg: LlmConfig, tokens: int) -> LayerTim
     nbytes = tokens * cfg.kv_bytes_per_token()
     cycles = math.ceil(nbytes / profile.dram.bandwidth_Bps * profile.clock_hz)
     return LayerTiming(macs=0, weight_bytes=0, act_bytes=nbytes, compute_cycles=0, memory_cycles=cycles,
-                       cycles=max(cycles, 1), dram_bytes=nbytes, sram_bytes=0, outputs=0)
+                       cycles=max(cycles, 1), dram_bytes=nbytes, sram_bytes=0, outputs=0, bottleneck=profile.dram.name)
 
 
-def _block(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwareProfile, tokens: int,
-           context: int) -> None:
-    layers = decoder_block(cfg, tokens, context)
+def _step(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwareProfile, tokens: int,
+          context: int, batch: int) -> None:
+    """One forward step of the whole model: embedding, every block (timed once, times the block count), the KV
+    writes, the final norm and lm_head on each sequence's last position."""
+    before, after = model_head(cfg, tokens, batch)
+    for layer in before + after:
+        t, e = timer(layer)
+        phase.add(t, e, regime="memory-bound" if t.memory_bound and layer.op == "linear" else None)
+    layers = decoder_block(cfg, tokens, context, batch)
     fusion = plan_fusion(layers, profile.fusion)
     for layer in layers:
         t, e = timer(layer, fusion[layer.name])
-        regime = ("memory-bound" if t.memory_bound else "compute-bound") if layer.op == "linear" else None
+        regime = t.regime if layer.op == "linear" else None
         phase.add(t, e, times=cfg.layers, regime=regime)
-    kv = _kv_write(profile, cfg, tokens)
+    kv = _kv_write(profile, cfg, tokens * batch)
     kv_static = profile.energy.static_power_w * kv.cycles / profile.clock_hz * 1e12
     phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte + kv_static, times=cfg.layers)
 
 
-def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, decode_steps: int = 128) -> LlmRun:
-    """Time a whole model: prefill of ``prompt`` tokens, then ``decode_steps`` single-token steps."""
-    if prompt < 1 or decode_steps < 0:
-        raise ValueError(f"prompt must be >= 1 and decode_steps >= 0, got {prompt}, {decode_steps}")
+def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, decode_steps: int = 128,
+              batch: int = 1) -> LlmRun:
+    """Time a whole model: prefill of ``prompt`` tokens for each of ``batch`` sequences, then ``decode_steps``
+    single-token steps of the batch (each sequence with its own KV cache, growing by one token a step)."""
+    if prompt < 1 or decode_steps < 0 or batch < 1:
+        raise ValueError(f"prompt and batch must be >= 1 and decode_steps >= 0, got {prompt}, {decode_steps}, {batch}")
     timer = _Timer(profile, cfg)
     prefill, decode = PhaseTotals(), PhaseTotals()
-    _block(timer, prefill, cfg, profile, prompt, prompt)
+    _step(timer, prefill, cfg, profile, prompt, prompt, batch)
     for step in range(decode_steps):
-        _block(timer, decode, cfg, profile, 1, prompt + step + 1)
+        _step(timer, decode, cfg, profile, 1, prompt + step + 1, batch)
     return LlmRun(profile=profile.name, model=cfg.name, prompt=prompt, decode_steps=decode_steps,
-                  clock_hz=profile.clock_hz, prefill=prefill, decode=decode, simulations=len(timer.cache))
+                  clock_hz=profile.clock_hz, prefill=prefill, decode=decode, simulations=len(timer.cache),
+                  batch=batch, weight_bits=cfg.weight_bits, kv_cache_bits=cfg.kv_cache_bits)

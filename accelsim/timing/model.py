@@ -112,9 +112,10 @@ def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits
     transfer = [_cycles(t.total - (t.psum_bytes if t.level == "array" else 0), parents[i].bandwidth_Bps, clock)
                 for i, t in enumerate(m.traffic)]
     tiles = max([t.tiles for t in m.tilings] or [1])
-    sim = simulate_layer(tiles, m.compute_cycles, transfer, profile.dram.latency_cycles)
+    startup = profile.dram.latency_cycles + profile.kernel_launch_s * clock  # a MAC layer is its own kernel
+    sim = simulate_layer(tiles, m.compute_cycles, transfer, startup)
     bottleneck, busy = binding_resource(sim.cycles, m.compute_cycles, [(lv.name, t) for lv, t in zip(parents, transfer)],
-                                        profile.dram.latency_cycles)
+                                        startup)
     dram = m.traffic[0].total
     on_chip = sum(t.total for t in m.traffic[:-1]) + sum(t.total for t in m.traffic[1:]) if profile.on_chip else 0
     weight_bytes = m.traffic[0].b_bytes if m.view.b_is_weight else 0
@@ -142,7 +143,7 @@ def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, fus
     buffer = min((lv.bytes for lv in profile.on_chip), default=dram) or dram
     tiles = max(1, math.ceil(dram / max(1, buffer // 2)))
     transfer = [_cycles(dram, profile.dram.bandwidth_Bps, clock)]
-    latency = 0 if fusion.fused else profile.dram.latency_cycles
+    latency = 0 if fusion.fused else profile.dram.latency_cycles + profile.kernel_launch_s * clock
     sim = simulate_layer(tiles, compute, transfer, latency)
     bottleneck, busy = binding_resource(sim.cycles, compute, [(profile.dram.name, transfer[0])], latency)
     sram = 2 * _bytes(layer.in_elements + layer.out_elements, a_bits) if profile.on_chip else 0

@@ -2,7 +2,8 @@
 
 A Llama-style decoder block (Touvron et al., 2023): RMSNorm, Q/K/V projections (grouped-query
 attention when ``kv_heads`` < ``heads``), attention scores Q K^T and context P V per head against the
-KV cache, O projection, residual add, RMSNorm, SwiGLU MLP (gate, up, SiLU, multiply, down), residual.
+KV cache, O projection, residual add, RMSNorm, SwiGLU MLP (gate and up as one GEMM, silu(gate) * up,
+down), residual.
 Prefill runs ``prompt`` tokens through every block at once (attention over the prompt); each decode
 step runs one token through every block, reading the whole KV cache of the tokens so far and appending
 its own K and V. Weight precision (int4 / int8) and KV-cache precision (int8 / fp16) are options.
@@ -28,6 +29,7 @@ class LlmConfig:
     weight_bits: int = 8
     activation_bits: int = 8
     kv_cache_bits: int = 8
+    vocab: int = 32000  # embedding table and lm_head rows (0: no embedding / lm_head, the block only)
 
     @property
     def head_dim(self) -> int:
@@ -48,44 +50,75 @@ class LlmConfig:
 
 LLAMA2_7B = LlmConfig()
 
+#: built-in model shapes (the models' published config.json: hidden_size, num_attention_heads,
+#: num_key_value_heads, intermediate_size, num_hidden_layers, vocab_size)
+MODELS: dict[str, LlmConfig] = {
+    "llama2-7b": LLAMA2_7B,
+    "llama2-13b": LlmConfig(name="llama2-13b", hidden=5120, heads=40, kv_heads=40, ffn=13824, layers=40, vocab=32000),
+    "llama2-70b": LlmConfig(name="llama2-70b", hidden=8192, heads=64, kv_heads=8, ffn=28672, layers=80, vocab=32000),
+    "llama3-8b": LlmConfig(name="llama3-8b", hidden=4096, heads=32, kv_heads=8, ffn=14336, layers=32, vocab=128256),
+    # Mistral-7B-v0.1: GQA 32/8; its 4096-token sliding window is not modelled (attention spans the context)
+    "mistral-7b": LlmConfig(name="mistral-7b", hidden=4096, heads=32, kv_heads=8, ffn=14336, layers=32, vocab=32000),
+}
+
 
 def _quant(cfg: LlmConfig) -> LayerQuant:
     return LayerQuant(weights=QuantIntent(bits=cfg.weight_bits), activations=QuantIntent(bits=cfg.activation_bits))
 
 
-def decoder_block(cfg: LlmConfig, tokens: int, context: int) -> list[Layer]:
-    """One decoder block for ``tokens`` new tokens attending to ``context`` positions (incl. themselves)."""
+def decoder_block(cfg: LlmConfig, tokens: int, context: int, batch: int = 1) -> list[Layer]:
+    """One decoder block for ``batch`` sequences of ``tokens`` new tokens, each attending to ``context``
+    positions (incl. themselves) of its own KV cache: the projections see batch x tokens rows, attention runs
+    per sequence and head."""
     q = _quant(cfg)
-    h, t, c, hd = cfg.hidden, tokens, context, cfg.head_dim
+    h, c, hd = cfg.hidden, context, cfg.head_dim
+    t = tokens * batch  # rows of the projections and elementwise ops
     lin = lambda name, src, n_in, n_out: Layer(name=name, op="linear", inputs=(src,), in_shapes=((t, n_in),),  # noqa: E731
                                               out_shape=(t, n_out), quant=q)
     vec = lambda name, op, srcs, shape: Layer(name=name, op=op, inputs=srcs,  # noqa: E731
                                               in_shapes=tuple(shape for _ in srcs), out_shape=shape, quant=q)
     # attention per query head; with GQA a query head reads its group's K/V (same bytes per head read)
-    scores = Layer(name="scores", op="matmul", inputs=("q_proj", "k_cache"), in_shapes=((cfg.heads, t, hd),
-                   (cfg.heads, c, hd)), out_shape=(cfg.heads, t, c), quant=q, transpose_b=True)
-    context_mm = Layer(name="context", op="matmul", inputs=("probs", "v_cache"), in_shapes=((cfg.heads, t, c),
-                       (cfg.heads, c, hd)), out_shape=(cfg.heads, t, hd), quant=q)
+    sh = batch * cfg.heads  # attention: one GEMM per sequence and head
+    scores = Layer(name="scores", op="matmul", inputs=("q_proj", "k_cache"), in_shapes=((sh, tokens, hd),
+                   (sh, c, hd)), out_shape=(sh, tokens, c), quant=q, transpose_b=True)
+    context_mm = Layer(name="context", op="matmul", inputs=("probs", "v_cache"), in_shapes=((sh, tokens, c),
+                       (sh, c, hd)), out_shape=(sh, tokens, hd), quant=q)
     return [
         vec("attn_norm", "rmsnorm", ("x",), (t, h)),
         lin("q_proj", "attn_norm", h, h),
         lin("k_proj", "attn_norm", h, cfg.kv_dim),
         lin("v_proj", "attn_norm", h, cfg.kv_dim),
         scores,
-        vec("probs", "softmax", ("scores",), (cfg.heads, t, c)),
+        vec("probs", "softmax", ("scores",), (sh, tokens, c)),
         context_mm,
         lin("o_proj", "context", h, h),
         vec("attn_residual", "add", ("o_proj", "x"), (t, h)),
         vec("mlp_norm", "rmsnorm", ("attn_residual",), (t, h)),
-        # gate, its SiLU, then up and the gating product: the order a fused kernel runs them in (SiLU in the
-        # gate GEMM's epilogue, the product in the up GEMM's)
-        lin("gate_proj", "mlp_norm", h, cfg.ffn),
-        vec("gate_act", "silu", ("gate_proj",), (t, cfg.ffn)),
-        lin("up_proj", "mlp_norm", h, cfg.ffn),
-        vec("gated", "mul", ("gate_act", "up_proj"), (t, cfg.ffn)),
-        lin("down_proj", "gated", cfg.ffn, h),
+        # gate and up projections as one GEMM (vLLM's gate_up_proj, TensorRT-LLM's fused MLP), then SwiGLU:
+        # silu(gate) * up, in that GEMM's epilogue where the hardware fuses activations
+        lin("gate_up_proj", "mlp_norm", h, 2 * cfg.ffn),
+        Layer(name="swiglu", op="swiglu", inputs=("gate_up_proj",), in_shapes=((t, 2 * cfg.ffn),),
+              out_shape=(t, cfg.ffn), quant=q),
+        lin("down_proj", "swiglu", cfg.ffn, h),
         vec("mlp_residual", "add", ("down_proj", "attn_residual"), (t, h)),
     ]
+
+
+def model_head(cfg: LlmConfig, tokens: int, batch: int = 1, logits_tokens: int = 1) -> tuple[list[Layer], list[Layer]]:
+    """(before the blocks, after them): the embedding lookup of batch x tokens rows (a gather of weight rows:
+    timed as the bytes it moves), and the final RMSNorm + lm_head on the ``logits_tokens`` last positions of each
+    sequence (TensorRT-LLM's prefill computes the last token's logits only)."""
+    if not cfg.vocab:
+        return [], []
+    q = _quant(cfg)
+    rows, last = tokens * batch, logits_tokens * batch
+    embed = Layer(name="embedding", op="gather", inputs=("token_ids", "embed_table"),
+                  in_shapes=((rows,), (rows, cfg.hidden)), out_shape=(rows, cfg.hidden), quant=q)
+    norm = Layer(name="final_norm", op="rmsnorm", inputs=("x",), in_shapes=((last, cfg.hidden),),
+                 out_shape=(last, cfg.hidden), quant=q)
+    head = Layer(name="lm_head", op="linear", inputs=("final_norm",), in_shapes=((last, cfg.hidden),),
+                 out_shape=(last, cfg.vocab), quant=q)
+    return [embed], [norm, head]
 
 
 def kv_cache_operand(layer: Layer) -> bool:
