@@ -183,6 +183,7 @@ class HardwareModel(_Strict):
     energy: EnergyModel = Field(default_factory=EnergyModel)
     fusion: list[Literal["activation", "residual", "norm", "attention"]] = Field(default_factory=list)
     kernel_launch_s: float = 0.0
+    decode_graphs: StrictBool = False
 
     _launch = field_validator("kernel_launch_s")(_in_range(0.0, 1.0, "s"))
 
@@ -272,4 +273,5 @@ class HardwareModel(_Strict):
             energy=hp.EnergySpec(node_nm=float(self.energy.node_nm), overrides=dict(self.energy.overrides),
                                  static_power_w=float(self.energy.static_power_w)),
             source=source, fusion=tuple(dict.fromkeys(self.fusion)), kernel_launch_s=float(self.kernel_launch_s),
+            decode_graphs=self.decode_graphs,
         )

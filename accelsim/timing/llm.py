@@ -9,6 +9,7 @@ KV-cache writes (each new token's K and V, per block) are DRAM traffic of their 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -152,7 +153,7 @@ def _step(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwarePr
     before, after = model_head(cfg, tokens, batch)
     for layer in before + after:
         t, e = timer(layer)
-        phase.add(t, e, regime="memory-bound" if t.memory_bound and layer.op == "linear" else None)
+        phase.add(t, e)  # projection regimes are the blocks'; lm_head reads one row per sequence
     layers = decoder_block(cfg, tokens, context, batch)
     fusion = plan_fusion(layers, profile.fusion)
     for layer in layers:
@@ -173,8 +174,11 @@ def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, deco
     timer = _Timer(profile, cfg)
     prefill, decode = PhaseTotals(), PhaseTotals()
     _step(timer, prefill, cfg, profile, prompt, prompt, batch)
+    decode_profile = dataclasses.replace(profile, kernel_launch_s=0.0) if profile.decode_graphs else profile
+    decode_timer = _Timer(decode_profile, cfg) if decode_profile is not profile else timer
     for step in range(decode_steps):
-        _step(timer, decode, cfg, profile, 1, prompt + step + 1, batch)
+        _step(decode_timer, decode, cfg, decode_profile, 1, prompt + step + 1, batch)
     return LlmRun(profile=profile.name, model=cfg.name, prompt=prompt, decode_steps=decode_steps,
-                  clock_hz=profile.clock_hz, prefill=prefill, decode=decode, simulations=len(timer.cache),
+                  clock_hz=profile.clock_hz, prefill=prefill, decode=decode,
+                  simulations=len(timer.cache) + (len(decode_timer.cache) if decode_timer is not timer else 0),
                   batch=batch, weight_bits=cfg.weight_bits, kv_cache_bits=cfg.kv_cache_bits)

@@ -27,7 +27,9 @@ def test_run_mlp_json_has_every_schema_column_filled(tmp_path):
             assert col in row and row[col] is not None and row[col] != "", col
         assert row["macs"] > 0 and row["cycles"] >= row["compute_cycles"] > 0
         assert row["energy_pj"] == pytest.approx(row["energy_mac_pj"] + row["energy_requant_pj"]
-                                                 + row["energy_sram_pj"] + row["energy_dram_pj"])
+                                                 + row["energy_sram_pj"] + row["energy_dram_pj"]
+                                                 + row["energy_static_pj"])
+        assert row["energy_static_pj"] == pytest.approx(55.0 * row["latency_s"] * 1e12)  # the profile's 55 W
         assert row["regime"] in ("memory-bound", "compute-bound")
         assert 10 < float(row["sqnr_db"]) < 60  # int8 quantization error: measured, in a plausible range
     assert (tmp_path / "out" / "results.json").is_file() and (tmp_path / "out" / "results.csv").is_file()
