@@ -41,6 +41,21 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--data", metavar="NPZ", help="ONNX models: .npz of model inputs (calibration and evaluation)")
         q.add_argument("--reference", metavar="ONNX", help="QDQ ONNX models: the float model to measure accuracy against "
                                                           "(default: the same graph without Q/DQ)")
+    llm = sub.add_parser("llm", help="a whole LLM on a contract: time to first token, time per output token, "
+                                     "tokens/s, energy per token (timing only, about a second)")
+    llm.add_argument("model", help="built-in model shape (llama2-7b, llama2-13b, llama2-70b, llama3-8b, mistral-7b) "
+                                   "or a workload YAML with an 'llm:' section")
+    llm.add_argument("--hw", action="append", required=True, metavar="PROFILE",
+                     help="built-in profile name or profile YAML (repeatable)")
+    llm.add_argument("--prompt", type=_count("--prompt", 1 << 24), default=2048, help="prompt tokens per sequence")
+    llm.add_argument("--decode", type=_count("--decode", 1 << 20), default=128,
+                     help="output tokens per sequence (the first comes from the prefill, then one per decode step)")
+    llm.add_argument("--batch", type=_count("--batch", 1 << 16), default=1, help="sequences run together")
+    llm.add_argument("--weights", choices=("int8", "int4"), default="int8", help="weight precision")
+    llm.add_argument("--kv", choices=("int8", "fp16"), default="int8", help="KV-cache precision")
+    llm.add_argument("--format", choices=("table", "json"), default="table",
+                     help="json: one object with ttft_s, tpot_s, tokens_per_s, energy_per_token_j, ... (a list of "
+                          "them for several --hw)")
     hw = sub.add_parser("hw", help="hardware profiles")
     hw_sub = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)
     hw_sub.add_parser("list", help="list built-in profiles")
@@ -51,9 +66,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _count(flag: str, limit: int):
+    """argparse type: a whole number 1..limit (one-line error otherwise)."""
+    def parse(text: str) -> int:
+        if not text.isdigit() or not 1 <= int(text) <= limit:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number from 1 to {limit}, got '{text[:40]}'")
+        return int(text)
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (already printed as one line)
+        return int(exc.code or 0)
     args.argv = argv  # the exact command, recorded in results and reports
     try:
         return _dispatch(args)
@@ -81,6 +108,8 @@ def _dispatch(args) -> int:
         return _cmd_compare(args)
     if args.command == "validate":
         return _cmd_validate(args)
+    if args.command == "llm":
+        return _cmd_llm(args)
     return _cmd_run(args)
 
 
@@ -139,6 +168,61 @@ def _cmd_validate(args) -> int:
         else:
             p = load_profile_file(f)
             print(f"{f}: ok (hardware profile '{p.name}', {p.peak_ops_per_s / 1e12:.3g} TOPS)")
+    return 0
+
+
+def _llm_config(ref: str, weights: str, kv: str):
+    """A built-in model shape, or the llm: section of a workload YAML, at the chosen precisions."""
+    import dataclasses
+
+    from accelsim.workload.llm import MODELS
+
+    if ref in MODELS:
+        cfg = MODELS[ref]
+    elif ref.endswith((".yaml", ".yml")) or "/" in ref:
+        from accelsim.workload import load_workload
+
+        w = load_workload(ref)
+        if w.llm is None:
+            raise InputError("has no 'llm:' section (the model's layers, hidden, heads, ffn, prompt)", source=ref)
+        cfg = w.llm.config
+    else:
+        from accelsim.configfile import suggest
+
+        raise InputError(f"unknown model '{ref}'{suggest(ref, list(MODELS))}; built-in: {', '.join(MODELS)} "
+                         f"(or a workload YAML with an 'llm:' section)", field="model")
+    return dataclasses.replace(cfg, weight_bits=4 if weights == "int4" else 8, kv_cache_bits=16 if kv == "fp16" else 8)
+
+
+def _cmd_llm(args) -> int:
+    import json
+
+    from accelsim.hardware import load_profile
+    from accelsim.timing.llm import model_llm
+
+    cfg = _llm_config(args.model, args.weights, args.kv)
+    tokens = args.batch * (args.prompt + args.decode)
+    if tokens * cfg.hidden * max(cfg.ffn, args.prompt + args.decode) > 1 << 56:
+        raise InputError(f"batch x (prompt + decode) = {tokens:,} tokens is too large to time for this model "
+                         f"(the largest GEMM would exceed 2^56 MACs)", field="--batch")
+    profiles = [load_profile(h) for h in args.hw]
+    summaries = [model_llm(p, cfg, prompt=args.prompt, decode_steps=args.decode - 1, batch=args.batch).summary()
+                 for p in profiles]
+    if args.format == "json":
+        print(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2))
+        return 0
+    from rich.table import Table
+
+    t = Table(title=f"{cfg.name}: batch {args.batch}, prompt {args.prompt}, {args.decode} output tokens, "
+                    f"{args.weights} weights, {args.kv} KV cache", title_justify="left", header_style="bold")
+    for col in ("profile", "TTFT", "TPOT", "tokens/s", "energy/token", "prefill bound by", "decode bound by"):
+        t.add_column(col, justify="left" if col in ("profile", "prefill bound by", "decode bound by") else "right")
+    for s in summaries:
+        t.add_row(s["profile"], f"{s['ttft_s'] * 1e3:.3g} ms", f"{s['tpot_s'] * 1e3:.3g} ms",
+                  f"{s['tokens_per_s']:.4g}", f"{s['energy_per_token_j'] * 1e3:.3g} mJ",
+                  f"{s['prefill_binding_resource']} ({s['prefill_binding_share']:.0%} of its time)",
+                  f"{s['decode_binding_resource']} ({s['decode_binding_share']:.0%} of its time)")
+    _console().print(t)
     return 0
 
 

@@ -1,0 +1,81 @@
+"""accelsim llm: the deployment engineer's first question, answered from the timing model alone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from accelsim.cli import main
+from tests.conftest import REPO
+
+KEYS = ("ttft_s", "tpot_s", "tokens_per_s", "energy_per_token_j", "prefill_binding_resource",
+        "decode_binding_resource")
+
+
+def _json(capsys, *argv):
+    assert main(["llm", *argv, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_llm_json_keys_and_definitions(capsys):
+    s = _json(capsys, "llama2-7b", "--hw", "h100-sxm", "--prompt", "2048", "--decode", "128", "--batch", "1",
+              "--weights", "int8", "--kv", "int8")
+    for key in KEYS:
+        assert key in s
+    assert s["output_tokens"] == 128 and s["decode_steps"] == 127 and s["batch"] == 1
+    assert s["ttft_s"] == s["prefill_s"]
+    assert s["tpot_s"] == pytest.approx(s["decode_s"] / 127)
+    assert s["tokens_per_s"] == pytest.approx(128 / (s["prefill_s"] + s["decode_s"]))
+    assert s["energy_per_token_j"] == pytest.approx((s["prefill_energy_j"] + s["decode_energy_j"]) / 128)
+    assert s["prefill_binding_resource"] == "compute" and s["decode_binding_resource"] == "hbm3"
+
+
+def test_int4_weights_speed_up_decode_and_fp16_kv_slows_it(capsys):
+    base = _json(capsys, "llama2-7b", "--hw", "a100-80gb", "--prompt", "512", "--decode", "16")
+    w4 = _json(capsys, "llama2-7b", "--hw", "a100-80gb", "--prompt", "512", "--decode", "16", "--weights", "int4")
+    kv16 = _json(capsys, "llama2-7b", "--hw", "a100-80gb", "--prompt", "512", "--decode", "16", "--kv", "fp16")
+    assert w4["tpot_s"] < 0.65 * base["tpot_s"] and kv16["tpot_s"] > base["tpot_s"]
+
+
+@pytest.mark.parametrize("model", ["llama2-13b", "llama3-8b", "mistral-7b", "llama2-70b"])
+def test_builtin_models(model, capsys):
+    s = _json(capsys, model, "--hw", "h100-sxm", "--prompt", "256", "--decode", "4")
+    assert s["model"] == model and s["ttft_s"] > 0 and s["tpot_s"] > 0
+
+
+def test_gqa_reads_a_smaller_kv_cache(capsys):
+    """Llama-3-8B (8 KV heads) against the same model with 32 KV heads: a long context decodes faster."""
+    import dataclasses
+
+    from accelsim.hardware import load_profile
+    from accelsim.timing.llm import model_llm
+    from accelsim.workload.llm import MODELS
+
+    p = load_profile("h100-sxm")
+    gqa = model_llm(p, MODELS["llama3-8b"], prompt=8192, decode_steps=2)
+    mha = model_llm(p, dataclasses.replace(MODELS["llama3-8b"], kv_heads=32), prompt=8192, decode_steps=2)
+    assert gqa.decode.dram_bytes < mha.decode.dram_bytes and gqa.tpot_s < mha.tpot_s
+
+
+def test_model_from_a_workload_llm_section_and_several_profiles(capsys):
+    out = _json(capsys, str(REPO / "workloads" / "llama2-7b-decode.yaml"), "--hw", "a100-80gb", "--hw", "h100-sxm",
+                "--prompt", "128", "--decode", "2")
+    assert [s["profile"] for s in out] == ["a100-80gb", "h100-sxm"]
+    assert main(["llm", "llama2-7b", "--hw", "h100-sxm", "--prompt", "64", "--decode", "2"]) == 0
+    assert "TTFT" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["llama9", "--hw", "h100-sxm"], "did you mean"),
+    (["llama2-7b", "--hw", "h100-sxm", "--prompt", "0"], "--prompt"),
+    (["llama2-7b", "--hw", "h100-sxm", "--decode", "-3"], "--decode"),
+    (["llama2-7b", "--hw", "h100-sxm", "--batch", "1e3"], "--batch"),
+    (["llama2-7b", "--hw", "h100-sxm", "--weights", "int2"], "--weights"),
+    (["llama2-70b", "--hw", "h100-sxm", "--batch", "65536", "--prompt", "16777216"], "too large"),
+    ([str(REPO / "workloads" / "mlp.yaml"), "--hw", "h100-sxm"], "no 'llm:' section"),
+])
+def test_llm_bad_input(argv, needle, capsys):
+    assert main(["llm", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accelsim: error:") and err.count("\n") == 1 and needle in err, err
