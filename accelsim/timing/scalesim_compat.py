@@ -38,6 +38,10 @@ def scalesim_layer(kind: str, dims: tuple) -> Layer:
         m, n, k = dims
         return Layer(name="l0", op="linear", inputs=("x",), in_shapes=((m, k),), out_shape=(m, n), quant=quant)
     h, w, fh, fw, c, f, s = dims
-    ho, wo = (h - fh) // s + 1, (w - fw) // s + 1
+    # SCALE-Sim's output size is ceil((H - R + s) / s) (it rounds up where ONNX rounds down): the same
+    # layer in ONNX terms pads the bottom / right by what makes the last window fit
+    pad_h, pad_w = (-(h - fh)) % s, (-(w - fw)) % s
+    ho, wo = -(-(h - fh + s) // s), -(-(w - fw + s) // s)
+    assert (h + pad_h - fh) // s + 1 == ho and (w + pad_w - fw) // s + 1 == wo
     return Layer(name="l0", op="conv2d", inputs=("x",), in_shapes=((1, c, h, w),), out_shape=(1, f, ho, wo),
-                 quant=quant, kernel=(fh, fw), stride=(s, s))
+                 quant=quant, kernel=(fh, fw), stride=(s, s), padding=(0, 0, pad_h, pad_w))

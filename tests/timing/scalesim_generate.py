@@ -25,6 +25,8 @@ GEMMS = [  # (M, N, K)
 ]
 CONVS = [  # (ifmap h, ifmap w, filter h, filter w, channels, filters, stride)
     (14, 14, 3, 3, 16, 32, 1), (15, 15, 3, 3, 8, 20, 2), (7, 7, 1, 1, 64, 40, 1), (12, 10, 5, 3, 3, 9, 1),
+    # strides that do not divide (H - R): SCALE-Sim rounds the output size up, ceil((H - R + s) / s)
+    (14, 14, 3, 3, 8, 16, 2), (16, 13, 5, 5, 4, 8, 3), (9, 12, 2, 2, 5, 7, 2),
 ]
 ARRAYS = [(32, 32), (16, 8)]
 DATAFLOWS = ["os", "ws", "is"]
