@@ -1,0 +1,196 @@
+"""The timing model beside outside references, with the error of every point: the fidelity table.
+
+    python benchmarks/validate_timing.py            # print the table (markdown)
+    python benchmarks/validate_timing.py --write    # and record it in docs/validation.md
+
+References (none of them is accelsim's own closed form):
+- SCALE-Sim v3 compute cycles (tests/timing/scalesim_cycles.json, recorded in its own venv by
+  tests/timing/scalesim_generate.py), GEMMs and convs including strides that do not divide (H - R);
+- GenZ (genz-llm, its own venv: benchmarks/genz_reference.py -> benchmarks/genz_reference.json), Llama-2-7B
+  W8A8 prefill and decode at the same peak and bandwidth, efficiency 1, no kernel-launch cost;
+- TensorRT-LLM's published LLaMA 7B figures on H100 (docs/source/performance.md of release 0.6.1: batch-1
+  first-token latency from v0.5, static-batch throughput from v0.6.1; FP8, the same dense rate and 1-byte
+  operands as accelsim's int8);
+- this machine: ONNX Runtime's MatMulInteger (MLAS, one thread) timed here, in this run, against accelsim's
+  prediction on the xeon-amx profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from accelsim.hardware import load_profile  # noqa: E402
+from accelsim.timing import layer_timing  # noqa: E402
+from accelsim.timing.llm import model_llm  # noqa: E402
+from accelsim.workload.layers import Layer, LayerQuant, QuantIntent  # noqa: E402
+from accelsim.workload.llm import MODELS  # noqa: E402
+
+TRTLLM_FIRST_TOKEN_MS = {128: 7.0, 2048: 36.0}  # H100 FP8, LLaMA 7B, batch 1 (v0.5 data)
+TRTLLM_THROUGHPUT = [(768, 128, 128, 19694), (112, 128, 2048, 6818), (80, 2048, 128, 2244), (48, 2048, 2048, 2740)]
+CPU_SHAPES = [(1, 4096, 4096), (16, 4096, 4096), (128, 1024, 1024), (256, 4096, 4096), (512, 768, 768),
+              (2048, 768, 3072)]
+
+
+def _err(ours: float, theirs: float) -> str:
+    return f"{(ours / theirs - 1) * 100:+.1f} %"
+
+
+def scalesim_section() -> list[str]:
+    from accelsim.timing.scalesim_compat import scalesim_layer, scalesim_profile_yaml
+    import tempfile
+
+    fixture = json.loads((ROOT / "tests" / "timing" / "scalesim_cycles.json").read_text())
+    rows, worst = [], 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in fixture["cases"] + [{"kind": "gemm", **fixture["big"]}]:
+            path = Path(tmp) / "p.yaml"
+            path.write_text(scalesim_profile_yaml(case["rows"], case["cols"], case["dataflow"]))
+            ours = layer_timing(scalesim_layer(case["kind"], tuple(case["dims"])), load_profile(path)).compute_cycles
+            worst = max(worst, abs(ours - case["cycles"]) / case["cycles"])
+            strided = case["kind"] == "conv" and case["dims"][6] > 1
+            if strided or case is fixture["cases"][0] or "wall_s" in case:
+                rows.append(f"| {case['kind']} {'x'.join(map(str, case['dims']))} | {case['rows']}x{case['cols']} "
+                            f"{case['dataflow']} | {case['cycles']:,} | {ours:,} | {_err(ours, case['cycles'])} |")
+    head = [f"### SCALE-Sim v{fixture['scalesim_version']}: compute cycles", "",
+            f"{len(fixture['cases']) + 1} cases (GEMMs, convs, os/ws/is, 32x32 and 16x8 arrays, shapes that are not "
+            f"multiples of the array, strided convs with SCALE-Sim's ceil output size): **largest error "
+            f"{worst * 100:.2f} %** (the test's tolerance is 0). The strided convs, the first case and the big GEMM:", "",
+            "| layer (conv: H W R S C F stride) | array | SCALE-Sim | accelsim | error |", "|---|---|---|---|---|"]
+    return head + rows + [""]
+
+
+def genz_section() -> list[str]:
+    g = json.loads((ROOT / "benchmarks" / "genz_reference.json").read_text())
+    cfg = MODELS["llama2-7b"]
+    out = [f"### GenZ {g['genz_version']} (roofline peer): Llama-2-7B, batch 1, W8A8", "",
+           "Same dense peak and HBM bandwidth, GenZ efficiency 1; accelsim without its per-kernel launch cost (GenZ "
+           "has none). GenZ keeps prefill intermediates on chip and models the embedding and the classifier as "
+           "GEMMs over every prompt token; accelsim gathers embedding rows and computes the last token's logits "
+           "(TensorRT-LLM's default).", "",
+           "| profile | phase | GenZ (ms) | accelsim (ms) | error | accelsim's binding resource |",
+           "|---|---|---|---|---|---|"]
+    for name, per_tokens in g["prefill_ms"].items():
+        p = dataclasses.replace(load_profile(name), kernel_launch_s=0.0)
+        for tokens, theirs in per_tokens.items():
+            r = model_llm(p, cfg, prompt=int(tokens), decode_steps=0)
+            bound, share = r.prefill.binding()
+            out.append(f"| {name} | prefill {tokens} | {theirs:.2f} | {r.prefill_s * 1e3:.2f} | "
+                       f"{_err(r.prefill_s * 1e3, theirs)} | {bound} ({share:.0%}) |")
+        r = model_llm(load_profile(name), cfg, prompt=2047, decode_steps=1)
+        weights = cfg.layers * cfg.weight_bytes_per_block() + cfg.vocab * cfg.hidden * cfg.weight_bits // 8
+        floor = (weights + cfg.layers * 2048 * cfg.kv_bytes_per_token()) / load_profile(name).dram.bandwidth_Bps
+        out.append(f"| {name} | decode at 2048 | {g['decode_ms_per_token'][name]:.3f} | {r.tpot_s * 1e3:.3f} | "
+                   f"{_err(r.tpot_s * 1e3, g['decode_ms_per_token'][name])} (vs (weights + KV) / bandwidth "
+                   f"{floor * 1e3:.3f} ms: {_err(r.tpot_s, floor)}) | {r.decode.binding()[0]} |")
+    return out + ["", "GenZ's decode step reads the weights but almost none of the 2048-token KV cache (its figure "
+                      "equals weights / bandwidth within 1 %); accelsim's is (weights + KV cache) / bandwidth plus "
+                      "the lm_head and pipeline fills.", ""]
+
+
+def published_section() -> list[str]:
+    p = load_profile("h100-sxm")
+    cfg = MODELS["llama2-7b"]
+    out = ["### TensorRT-LLM, published (H100 SXM, LLaMA 7B, FP8 ~ accelsim int8)", "",
+           "Source: NVIDIA/TensorRT-LLM docs/source/performance.md, release 0.6.1 (first-token latency: v0.5 data; "
+           "throughput: v0.6.1, static batch, output tokens/s per GPU). accelsim: the h100-sxm profile as shipped "
+           "(3 us per unfused kernel launch in prefill, decode steps from CUDA graphs).", "",
+           "| case | published | accelsim | error |", "|---|---|---|---|"]
+    ttft = {}
+    for tokens, pub in TRTLLM_FIRST_TOKEN_MS.items():
+        ttft[tokens] = model_llm(p, cfg, prompt=tokens, decode_steps=0).prefill_s * 1e3
+        out.append(f"| first token, batch 1, {tokens} in | {pub:g} ms | {ttft[tokens]:.2f} ms | {_err(ttft[tokens], pub)} |")
+    ratio_pub = TRTLLM_FIRST_TOKEN_MS[2048] / TRTLLM_FIRST_TOKEN_MS[128]
+    ratio = ttft[2048] / ttft[128]
+    out.append(f"| first-token growth 128 -> 2048 | {ratio_pub:.2f}x | {ratio:.2f}x | {_err(ratio, ratio_pub)} |")
+    for batch, tin, tout, pub in TRTLLM_THROUGHPUT:
+        r = model_llm(p, cfg, prompt=tin, decode_steps=tout - 1, batch=batch)
+        out.append(f"| throughput, batch {batch}, {tin} in / {tout} out | {pub:,} tok/s | {r.tokens_per_s:,.0f} tok/s | "
+                   f"{_err(r.tokens_per_s, pub)} |")
+    return out + ["", "Beyond 25 %: the absolute first-token latencies (accelsim about 2x faster: the v0.5 FP8 "
+                      "context kernels reached ~40 % of the dense peak, 27.6 TFLOP in 36 ms, where accelsim's "
+                      "kernels run near it; the growth, which cancels that efficiency, is within 8 %), and the "
+                      "static-batch throughputs (accelsim 24-63 % faster: it models no sampling, scheduling or "
+                      "host overhead between steps, and decode at batch 48-768 as weight + KV streaming at the "
+                      "full HBM bandwidth).", ""]
+
+
+def cpu_section(repeats: int = 10) -> list[str]:
+    try:
+        import numpy as np
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        return ["### This machine", "", "onnxruntime is not installed: skipped.", ""]
+    p = load_profile("xeon-amx")
+    q = LayerQuant(QuantIntent(), QuantIntent())
+    cpu = platform.processor() or "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    out = [f"### This machine: ONNX Runtime {ort.__version__} MatMulInteger, one thread, on {cpu}", "",
+           "uint8 x int8 -> int32, weights constant (prepacked), best of "
+           f"{repeats} after warm-up, timed in this run; accelsim on the xeon-amx profile (AMX at its datasheet "
+           "rate, 1024 MAC/cycle).", "",
+           "| M x K x N | ONNX Runtime (ms) | GMAC/s | accelsim (ms) | error | accelsim's binding resource |",
+           "|---|---|---|---|---|---|"]
+    for m, k, n in CPU_SHAPES:
+        rng = np.random.default_rng(0)
+        w = numpy_helper.from_array(rng.integers(-128, 127, (k, n)).astype(np.int8), "w")
+        g = helper.make_graph([helper.make_node("MatMulInteger", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.UINT8, [m, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, [m, n])], initializer=[w])
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        x = rng.integers(0, 255, (m, k)).astype(np.uint8)
+        for _ in range(3):
+            sess.run(None, {"x": x})
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            sess.run(None, {"x": x})
+            best = min(best, time.perf_counter() - t0)
+        layer = Layer(name="mm", op="linear", inputs=("x",), in_shapes=((m, k),), out_shape=(m, n), quant=q, bias=False)
+        t = layer_timing(layer, p, 8, 8)
+        ours = t.cycles / p.clock_hz
+        out.append(f"| {m} x {k} x {n} | {best * 1e3:.3f} | {m * k * n / best / 1e9:.0f} | {ours * 1e3:.3f} | "
+                   f"{_err(ours, best)} | {t.bottleneck} |")
+    return out + ["", "The weight-streaming shapes (M <= 16) are bound by one core's memory bandwidth and land close; "
+                      "the large GEMMs run at ~37 % of AMX's datasheet rate in MLAS, and accelsim, which assumes the "
+                      "datasheet rate, is 2-3x too fast there: the sustained AMX rate of this kernel is not modelled "
+                      "(tile-load, packing and frequency effects), so the 30 % target is not met on them.", ""]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="record the table in docs/validation.md")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    lines = ["# Timing fidelity: accelsim beside outside references", "",
+             "Regenerate with `python benchmarks/validate_timing.py --write` (the machine section times ONNX Runtime "
+             "on the machine that runs it).", ""]
+    lines += scalesim_section() + genz_section() + published_section() + cpu_section()
+    lines += [f"_generated in {time.perf_counter() - t0:.1f} s_", ""]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        (ROOT / "docs" / "validation.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
