@@ -26,6 +26,7 @@ read and written once per extra row fold).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -132,9 +133,10 @@ def _candidates(dim: int, base: int) -> np.ndarray:
     return np.array(sorted(vals), dtype=np.int64)
 
 
-def _tile_level(view: GemmView, capacity: int, a_bits: int, b_bits: int, c_bits: int, acc_bits: int,
-                rows: int, cols: int, dataflow: str) -> tuple[Tiling, LevelTraffic] | None:
-    """Best tile for a level of ``capacity`` bytes; None if not even the smallest tile fits."""
+def _level_candidates(view: GemmView, capacity: int, a_bits: int, b_bits: int, c_bits: int, acc_bits: int,
+                      rows: int, cols: int, dataflow: str) -> list[tuple[Tiling, LevelTraffic]]:
+    """The tiles that fit a level of ``capacity`` bytes (double-buffered), each with the bytes it moves in from
+    the parent level, reduced to the Pareto front of (bytes moved, tile count); empty if none fits."""
     m, k, n = view.m, view.k, view.n
     sr_base = {"output_stationary": (rows, 1, cols), "weight_stationary": (1, rows, cols),
                "input_stationary": (cols, rows, 1)}[dataflow]
@@ -144,7 +146,7 @@ def _tile_level(view: GemmView, capacity: int, a_bits: int, b_bits: int, c_bits:
     need = 2 * ((tm * tk * a_bits + tk * tn * b_bits + 7) // 8) + (tm * tn * acc_bits + 7) // 8
     fits = need <= capacity
     if not fits.any():
-        return None
+        return []
     mt, kt, nt = -(-m // tm), -(-k // tk), -(-n // tn)
     a_total, b_total = _bytes(view.a_stored_elements // view.batch, a_bits), _bytes(k * n, b_bits)
     # mnk: A tile stays while n loops if K is not tiled; B re-read per m tile unless all of B fits
@@ -153,21 +155,26 @@ def _tile_level(view: GemmView, capacity: int, a_bits: int, b_bits: int, c_bits:
     # nmk: B tile stays while m loops if K is not tiled; A re-read per n tile unless all of A fits
     b_nmk = np.where(kt == 1, b_total, b_total * mt)
     a_nmk = np.where((kt == 1) & (mt == 1), a_total, a_total * nt)
-    cost_mnk = np.where(fits, a_mnk + b_mnk, np.iinfo(np.int64).max)
-    cost_nmk = np.where(fits, a_nmk + b_nmk, np.iinfo(np.int64).max)
-    i_mnk = np.unravel_index(np.argmin(cost_mnk), cost_mnk.shape)
-    i_nmk = np.unravel_index(np.argmin(cost_nmk), cost_nmk.shape)
-    if cost_mnk[i_mnk] <= cost_nmk[i_nmk]:
-        idx, order, a, b = i_mnk, "mnk", a_mnk, b_mnk
-    else:
-        idx, order, a, b = i_nmk, "nmk", a_nmk, b_nmk
-    bm, bk, bn = int(tm[idx[0], 0, 0]), int(tk[0, idx[1], 0]), int(tn[0, 0, idx[2]])
-    tiles = view.batch * math.ceil(m / bm) * math.ceil(k / bk) * math.ceil(n / bn)
-    a_bytes = int(np.broadcast_to(a, cost_mnk.shape)[idx]) * view.batch
-    b_bytes = int(np.broadcast_to(b, cost_mnk.shape)[idx]) * view.batch
     c_bytes = _bytes(view.c_elements, c_bits)
-    return (Tiling(level="", tile_m=bm, tile_k=bk, tile_n=bn, loop_order=order, tiles=tiles),
-            LevelTraffic(level="", a_bytes=a_bytes, b_bytes=b_bytes, c_bytes=c_bytes))
+    shape = np.broadcast_shapes(tm.shape, tk.shape, tn.shape)
+    tiles = np.broadcast_to(view.batch * mt * kt * nt, shape)
+    out = []
+    for order, a, b in (("mnk", a_mnk, b_mnk), ("nmk", a_nmk, b_nmk)):
+        a_b = np.broadcast_to(a, shape) * view.batch
+        b_b = np.broadcast_to(b, shape) * view.batch
+        for idx in zip(*np.nonzero(np.broadcast_to(fits, shape))):
+            out.append((int(a_b[idx] + b_b[idx]), int(tiles[idx]), order, idx, int(a_b[idx]), int(b_b[idx])))
+    # the Pareto front: fewer bytes moved, or more (smaller) tiles for a finer pipeline; nothing else matters
+    # to the schedule (accelsim.timing.pipeline.pipeline_cycles)
+    out.sort(key=lambda r: (r[0], -r[1]))
+    front, most_tiles = [], 0
+    for total, ntiles, order, idx, a_bytes, b_bytes in out:
+        if ntiles > most_tiles:
+            most_tiles = ntiles
+            bm, bk, bn = int(tm[idx[0], 0, 0]), int(tk[0, idx[1], 0]), int(tn[0, 0, idx[2]])
+            front.append((Tiling(level="", tile_m=bm, tile_k=bk, tile_n=bn, loop_order=order, tiles=ntiles),
+                          LevelTraffic(level="", a_bytes=a_bytes, b_bytes=b_bytes, c_bytes=c_bytes)))
+    return front
 
 
 def _array_reads(view: GemmView, dataflow: str, row_folds: int, col_folds: int, a_bits: int, b_bits: int,
@@ -221,9 +228,9 @@ _SPLIT_K = (1, 2, 3, 4, 6, 8)
 MMA_M = 16
 
 
-def _matrix_cta(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: int, level,
-                parent_bandwidth: float) -> tuple[int, int, int, int, int, int]:
-    """(TM, TN, TK, cycles, a_bytes, b_bytes) of the fastest CTA tile on a matrix unit.
+def _matrix_cta(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: int, level) -> list[tuple]:
+    """CTA tiles of a matrix unit that fit: (TM, TN, TK, compute cycles, a_bytes, b_bytes, tiles), the Pareto
+    front of (cycles, bytes, tile count); :func:`_choose` picks the one the pipeline finishes first.
 
     A CTA tile is staged in one core's share of the innermost on-chip level (double-buffered A and B panels);
     CTAs are spread over the cores in waves (the last wave may be partial: wave quantization); a CTA's A panel
@@ -231,8 +238,7 @@ def _matrix_cta(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: i
     arr = profile.array
     cores = arr.cores
     per_core = level.bytes // cores
-    clock = profile.clock_hz
-    best = None
+    found: list = []
     for tm in _CTA_M:
         for tn in _CTA_N:
             for tk in _CTA_K:
@@ -265,14 +271,18 @@ def _matrix_cta(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: i
                     # once per cluster of N tiles
                     a_bytes = _bytes(view.a_stored_elements, a_bits) * math.ceil(nt / arr.cluster)
                     b_bytes = _bytes(view.b_elements, b_bits) * mt + partials
-                    feed = (a_bytes + b_bytes) / parent_bandwidth * clock
-                    score = (max(cycles, feed), a_bytes + b_bytes)
-                    if best is None or score < best[0]:
-                        best = (score, (tm, tn, tk, cycles, a_bytes, b_bytes))
-    if best is None:
+                    tiles = view.batch * mt * nt * k_steps
+                    found.append((cycles, a_bytes + b_bytes, -tiles, (tm, tn, tk, cycles, a_bytes, b_bytes, tiles)))
+    if not found:
         raise ValueError(f"the on-chip level '{level.name}' ({per_core} bytes per core) cannot hold one "
                          f"{_CTA_M[0]}x{_CTA_K[0]} + {_CTA_K[0]}x{_CTA_N[0]} CTA tile double-buffered")
-    return best[1]
+    # the Pareto front over (compute cycles, bytes loaded, tile count): what the schedule depends on
+    found.sort()
+    front: list = []
+    for cycles, nbytes, neg_tiles, cand in found:
+        if not any(f[0] <= cycles and f[1] <= nbytes and f[2] <= neg_tiles for f in front):
+            front.append((cycles, nbytes, neg_tiles, cand))
+    return [f[3] for f in front]
 
 
 def _register_reads(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: int, c_bits: int) -> LevelTraffic:
@@ -292,29 +302,59 @@ def map_gemm(name: str, view: GemmView, profile: HardwareProfile, a_bits: int, b
     acc_bits = profile.accumulator.spill_bits
     cycles, row_folds, col_folds = array_compute_cycles(arr.dataflow, view.m, view.k, view.n, arr.rows, arr.cols,
                                                         arr.count, view.batch)
-    tilings: list[Tiling] = []
-    traffic: list[LevelTraffic] = []
     compulsory = LevelTraffic(level="", a_bytes=_bytes(view.a_stored_elements, a_bits),
                               b_bytes=_bytes(view.b_elements, b_bits), c_bytes=_bytes(view.c_elements, c_bits))
+    options = []
     for level in profile.on_chip:
-        found = _tile_level(view, level.bytes, a_bits, b_bits, c_bits, acc_bits, arr.rows, arr.cols, arr.dataflow)
-        if found is None:  # too small for any tile: stream operands straight through (no reuse)
-            tiling = Tiling(level=level.name, tile_m=1, tile_k=1, tile_n=1, loop_order="mnk",
-                            tiles=view.batch * view.m * view.k * view.n)
-            moved = LevelTraffic(level=level.name, a_bytes=_bytes(view.macs, a_bits),  # no reuse at all
-                                 b_bytes=_bytes(view.macs, b_bits), c_bytes=compulsory.c_bytes)
-        else:
-            t, moved = found
-            tiling = Tiling(level.name, t.tile_m, t.tile_k, t.tile_n, t.loop_order, t.tiles)
-            moved = LevelTraffic(level.name, moved.a_bytes, moved.b_bytes, moved.c_bytes)
-        tilings.append(tiling)
-        traffic.append(moved)
-    if not traffic:  # no on-chip level: the array reads DRAM directly
-        traffic.append(LevelTraffic(profile.dram.name, compulsory.a_bytes, compulsory.b_bytes, compulsory.c_bytes))
-    traffic.append(_array_reads(view, arr.dataflow, row_folds, col_folds, a_bits, b_bits, c_bits, acc_bits))
+        found = _level_candidates(view, level.bytes, a_bits, b_bits, c_bits, acc_bits, arr.rows, arr.cols,
+                                  arr.dataflow)
+        options.append([(cycles, t, m) for t, m in found] or [(cycles, *_streamed(view, a_bits, b_bits, c_bits))])
+    if not options:  # no on-chip level: the array reads DRAM directly (validation requires one; kept for safety)
+        options.append([(cycles, Tiling(profile.dram.name, 1, 1, 1, "mnk", 1),
+                         LevelTraffic(profile.dram.name, compulsory.a_bytes, compulsory.b_bytes, compulsory.c_bytes))])
+    array = _array_reads(view, arr.dataflow, row_folds, col_folds, a_bits, b_bits, c_bits, acc_bits)
+    cycles, tilings, traffic = _choose(profile, options, array)
     return Mapping(layer=name, view=view, dataflow=arr.dataflow, rows=arr.rows, cols=arr.cols, count=arr.count,
                    row_folds=row_folds, col_folds=col_folds, k_chunk=profile.k_chunk(view.k),
-                   compute_cycles=cycles, tilings=tuple(tilings), traffic=tuple(traffic))
+                   compute_cycles=cycles, tilings=tilings, traffic=(*traffic, array))
+
+
+def _streamed(view: GemmView, a_bits: int, b_bits: int, c_bits: int) -> tuple[Tiling, LevelTraffic]:
+    """A level too small for any tile: operands stream straight through, with no reuse at all."""
+    return (Tiling("", 1, 1, 1, "mnk", view.batch * view.m * view.k * view.n),
+            LevelTraffic("", _bytes(view.macs, a_bits), _bytes(view.macs, b_bits), _bytes(view.c_elements, c_bits)))
+
+
+def _choose(profile: HardwareProfile, options: list[list[tuple]], array: LevelTraffic):
+    """(compute cycles, tilings, traffic) of the combination of per-level tiles the pipeline finishes first.
+
+    ``options[i]``: candidates for on-chip level i, each (compute cycles, Tiling, LevelTraffic moved in from
+    level i's parent). Every combination is scored with the layer's pipeline schedule
+    (:func:`accelsim.mapping.schedule.layer_cycles`: tile count = the finest level's, each tile as slow as the
+    slowest level's transfer), so the choice is the fastest among the tiles that fit: more capacity, bandwidth,
+    units or clock only add or speed up candidates, and can never make it slower. Ties go to fewer bytes."""
+    import itertools
+
+    from accelsim.mapping.schedule import layer_cycles
+
+    clock = profile.clock_hz
+    parents = [profile.dram, *profile.on_chip]
+    feed = (array.total - array.psum_bytes) / profile.memory[-1].bandwidth_Bps * clock
+    per_level = [[(c, t, m, m.total / parents[i].bandwidth_Bps * clock) for c, t, m in opts]
+                 for i, opts in enumerate(options)]
+    combos = list(itertools.product(*per_level))
+    compute = np.array([max(c for c, _, _, _ in combo) for combo in combos], dtype=np.float64)
+    transfer = np.array([max([feed] + [x for _, _, _, x in combo]) for combo in combos])
+    tiles = np.array([max(t.tiles for _, t, _, _ in combo) for combo in combos], dtype=np.int64)
+    moved = np.array([sum(m.total for _, _, m, _ in combo) for combo in combos], dtype=np.float64)
+    startup = profile.dram.latency_cycles + profile.kernel_launch_s * clock
+    cycles = np.ceil(layer_cycles(tiles, compute, transfer, startup) - 1e-9)
+    best = min(range(len(combos)), key=lambda i: (cycles[i], moved[i]))
+    combo = combos[best]
+    names = [lv.name for lv in profile.on_chip] or [profile.dram.name]
+    tilings = tuple(dataclasses.replace(t, level=name) for (_, t, _, _), name in zip(combo, names))
+    traffic = tuple(dataclasses.replace(m, level=name) for (_, _, m, _), name in zip(combo, names))
+    return int(compute[best]), tilings, traffic
 
 
 def _map_register_blocked(name: str, view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: int,
@@ -325,33 +365,24 @@ def _map_register_blocked(name: str, view: GemmView, profile: HardwareProfile, a
     arr = profile.array
     acc_bits = profile.accumulator.spill_bits
     levels = profile.on_chip
-    tilings: list[Tiling] = []
-    traffic: list[LevelTraffic] = []
-    parents = [profile.dram, *levels]
     cycles = dot_compute_cycles(view, profile) if arr.kind == "simd_dot" else 0
+    options = []
     for i, level in enumerate(levels):
         innermost = i == len(levels) - 1
         if arr.kind == "matrix" and innermost:
-            tm, tn, tk, cycles, a_bytes, b_bytes = _matrix_cta(view, profile, a_bits, b_bits, level,
-                                                               parents[i].bandwidth_Bps)
-            tiles = view.batch * math.ceil(view.m / tm) * math.ceil(view.n / tn) * math.ceil(view.k / tk)
-            tilings.append(Tiling(level.name, tm, tk, tn, "mnk", tiles))
-            traffic.append(LevelTraffic(level.name, a_bytes, b_bytes, _bytes(view.c_elements, c_bits)))
+            options.append([(c, Tiling("", tm, tk, tn, "mnk", tiles),
+                             LevelTraffic("", a_bytes, b_bytes, _bytes(view.c_elements, c_bits)))
+                            for tm, tn, tk, c, a_bytes, b_bytes, tiles in _matrix_cta(view, profile, a_bits, b_bits,
+                                                                                     level)])
             continue
         capacity = level.bytes // (arr.cores if innermost else 1)
-        found = _tile_level(view, capacity, a_bits, b_bits, c_bits, acc_bits, 1, 1, "output_stationary")
-        if found is None:
-            tilings.append(Tiling(level.name, 1, 1, 1, "mnk", view.batch * view.m * view.k * view.n))
-            traffic.append(LevelTraffic(level.name, _bytes(view.macs, a_bits), _bytes(view.macs, b_bits),
-                                        _bytes(view.c_elements, c_bits)))
-        else:
-            t, moved = found
-            tilings.append(Tiling(level.name, t.tile_m, t.tile_k, t.tile_n, t.loop_order, t.tiles))
-            traffic.append(LevelTraffic(level.name, moved.a_bytes, moved.b_bytes, moved.c_bytes))
-    traffic.append(_register_reads(view, profile, a_bits, b_bits, c_bits))
+        found = _level_candidates(view, capacity, a_bits, b_bits, c_bits, acc_bits, 1, 1, "output_stationary")
+        options.append([(cycles, t, m) for t, m in found] or [(cycles, *_streamed(view, a_bits, b_bits, c_bits))])
+    array = _register_reads(view, profile, a_bits, b_bits, c_bits)
+    cycles, tilings, traffic = _choose(profile, options, array)
     return Mapping(layer=name, view=view, dataflow="output_stationary", rows=arr.rows, cols=arr.cols,
                    count=arr.count, row_folds=1, col_folds=1, k_chunk=profile.k_chunk(view.k), compute_cycles=cycles,
-                   tilings=tuple(tilings), traffic=tuple(traffic))
+                   tilings=tilings, traffic=(*traffic, array))
 
 
 def map_layer(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits: int, out_bits: int | None = None,

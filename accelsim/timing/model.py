@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from accelsim.hardware import HardwareProfile
 from accelsim.mapping import Mapping, map_layer
 from accelsim.timing.fusion import UNFUSED, Fusion
-from accelsim.timing.pipeline import simulate_layer
+from accelsim.mapping.schedule import layer_cycles
 from accelsim.workload.layers import Layer
 
 
@@ -81,6 +81,12 @@ def binding_resource(cycles: float, compute: float, engines: list[tuple[str, flo
     return name, min(1.0, busy / cycles)
 
 
+def _pipeline(tiles: int, compute: float, transfers: list[float], startup: float) -> int:
+    """Cycles of a layer's double-buffered tile pipeline (exact for identical tiles: accelsim.mapping.schedule);
+    every level's engine moves its share of a tile concurrently, so the slowest level paces the transfers."""
+    return math.ceil(float(layer_cycles(tiles, compute, max(transfers, default=0.0), startup)) - 1e-9)
+
+
 def _bytes(elements: int, bits: int) -> int:
     return math.ceil(elements * bits / 8)
 
@@ -113,8 +119,8 @@ def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits
                 for i, t in enumerate(m.traffic)]
     tiles = max([t.tiles for t in m.tilings] or [1])
     startup = profile.dram.latency_cycles + profile.kernel_launch_s * clock  # a MAC layer is its own kernel
-    sim = simulate_layer(tiles, m.compute_cycles, transfer, startup)
-    bottleneck, busy = binding_resource(sim.cycles, m.compute_cycles, [(lv.name, t) for lv, t in zip(parents, transfer)],
+    cycles = _pipeline(tiles, m.compute_cycles, transfer, startup)
+    bottleneck, busy = binding_resource(cycles, m.compute_cycles, [(lv.name, t) for lv, t in zip(parents, transfer)],
                                         startup)
     dram = m.traffic[0].total
     on_chip = sum(t.total for t in m.traffic[:-1]) + sum(t.total for t in m.traffic[1:]) if profile.on_chip else 0
@@ -122,9 +128,9 @@ def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits
     psum_adds = (m.row_folds - 1) * m.view.c_elements if m.dataflow != "output_stationary" else 0
     return LayerTiming(macs=m.macs, weight_bytes=weight_bytes, act_bytes=dram - weight_bytes,
                        compute_cycles=m.compute_cycles, memory_cycles=math.ceil(transfer[0]),
-                       cycles=max(sim.cycles, 1), dram_bytes=dram, sram_bytes=on_chip, outputs=m.view.c_elements,
+                       cycles=max(cycles, 1), dram_bytes=dram, sram_bytes=on_chip, outputs=m.view.c_elements,
                        level_bytes=tuple((t.level, t.total) for t in m.traffic), psum_adds=psum_adds,
-                       events=sim.events, mapping=m, bottleneck=bottleneck, bottleneck_busy=busy)
+                       mapping=m, bottleneck=bottleneck, bottleneck_busy=busy)
 
 
 def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, fusion: Fusion = UNFUSED) -> LayerTiming:
@@ -144,13 +150,13 @@ def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, fus
     tiles = max(1, math.ceil(dram / max(1, buffer // 2)))
     transfer = [_cycles(dram, profile.dram.bandwidth_Bps, clock)]
     latency = 0 if fusion.fused else profile.dram.latency_cycles + profile.kernel_launch_s * clock
-    sim = simulate_layer(tiles, compute, transfer, latency)
-    bottleneck, busy = binding_resource(sim.cycles, compute, [(profile.dram.name, transfer[0])], latency)
+    cycles = _pipeline(tiles, compute, transfer, latency)
+    bottleneck, busy = binding_resource(cycles, compute, [(profile.dram.name, transfer[0])], latency)
     sram = 2 * _bytes(layer.in_elements + layer.out_elements, a_bits) if profile.on_chip else 0
     return LayerTiming(macs=0, weight_bytes=0, act_bytes=dram, compute_cycles=compute,
-                       memory_cycles=math.ceil(transfer[0]), cycles=max(sim.cycles, 1), dram_bytes=dram,
+                       memory_cycles=math.ceil(transfer[0]), cycles=max(cycles, 1), dram_bytes=dram,
                        sram_bytes=sram, outputs=layer.vector_ops, level_bytes=((profile.dram.name, dram),),
-                       events=sim.events, bottleneck=bottleneck, bottleneck_busy=busy)
+                       bottleneck=bottleneck, bottleneck_busy=busy)
 
 
 def layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int = 8, w_bits: int = 8,

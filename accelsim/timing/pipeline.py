@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import simpy
 
-MAX_GROUPS = 32
+from accelsim.mapping.schedule import MAX_GROUPS, _groups, pipeline_cycles  # noqa: F401 (re-exported)
+
 
 
 @dataclass(frozen=True)
@@ -32,18 +33,6 @@ class PipelineResult:
     @property
     def stall_cycles(self) -> int:
         return max(0, self.cycles - self.compute_cycles)
-
-
-def _groups(tiles: int) -> list[int]:
-    """Tile counts per simulated step: fill tile, <= MAX_GROUPS steady groups, drain tile."""
-    if tiles <= MAX_GROUPS + 2:
-        return [1] * tiles
-    middle = tiles - 2
-    g = math.ceil(middle / MAX_GROUPS)
-    steps = [g] * (middle // g)
-    if middle % g:
-        steps.append(middle % g)
-    return [1] + steps + [1]
 
 
 def simulate_layer(tiles: int, compute_cycles: float, transfer_cycles: list[float], latency_cycles: float,
