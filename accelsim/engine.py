@@ -18,6 +18,7 @@ from accelsim.quant import legalize
 from accelsim.results.schema import ALL_COLUMNS
 from accelsim.timing import layer_timing
 from accelsim.timing.fusion import plan_fusion
+from accelsim.timing.network import simulate_profile_network
 from accelsim.timing.llm import model_llm
 from accelsim.workload.data import DataSource
 from accelsim.workload.workload import Workload
@@ -36,6 +37,7 @@ class RunResult:
     event_grids: dict = field(default_factory=dict)  # layer -> accumulator events [output channel, K-chunk]
     diagnosis: list | None = None  # ONNX models: per integer layer, error split and outlier channels
     recalibration: dict | None = None  # ONNX models: end-to-end metric with accelsim's calibration methods
+    network: dict | None = None  # the whole-network simulation: latency with prefetch and DRAM contention
 
     def summary(self) -> dict:
         f = self.frame
@@ -60,6 +62,7 @@ class RunResult:
             "end_to_end": self.end_to_end,
             "diagnosis": self.diagnosis,
             "recalibration": self.recalibration,
+            "network": self.network,
         }
 
 
@@ -106,10 +109,12 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     locations: list[dict] = []
     clock = profile.clock_hz
     fusion = plan_fusion(workload.layers, profile.fusion)
+    timings = []
     for layer in workload.layers:
         plan = legal.plans[layer.name]
         a_bits, w_bits = type_bits(plan.activations.type_name), type_bits(plan.weights.type_name)
         t = layer_timing(layer, profile, a_bits, w_bits, fusion=fusion[layer.name])
+        timings.append((layer.name, t))
         num = numerics[layer.name]
         e = layer_energy(profile, op_energy(profile, a_bits, w_bits), macs=t.macs, outputs=t.outputs,
                          is_mac=layer.is_mac, psum_adds=t.psum_adds, level_bytes=t.level_bytes, op=layer.op,
@@ -141,6 +146,12 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
             for ch, chunk in sorted(zip(*grid.nonzero()), key=lambda ij: -grid[ij])[:5]:
                 locations.append({"layer": layer.name, "channel": int(ch), "k_chunk": int(chunk),
                                   "events": int(grid[ch, chunk])})
+    net = simulate_profile_network(timings, profile)
+    spans = {name: (start / clock, end / clock) for name, start, end in net.spans}
+    for row in rows:
+        row["network_start_s"], row["network_end_s"] = spans[row["layer"]]
+    network = {"latency_s": net.cycles / clock, "isolated_latency_s": net.isolated_cycles / clock,
+               "prefetched_layers": list(net.prefetched), "dram_busy": net.dram_busy, "events": net.events}
     changes = [c for layer in workload.layers for c in numerics[layer.name].changes]
     notes = [c.text for c in changes] + [n for r in numerics.values() for n in r.notes]
     frame = pd.DataFrame(rows, columns=ALL_COLUMNS)
@@ -149,6 +160,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
         ctx = workload.llm
         llm = model_llm(profile, ctx.config, prompt=ctx.prompt, decode_steps=ctx.decode_steps).summary()
     return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,
+                     network=network,
                      llm=llm, changes=changes, end_to_end=end_to_end, diagnosis=diagnosis,
                      recalibration=recalibration,
                      event_grids={name: r.events for name, r in numerics.items() if r.events is not None})

@@ -47,6 +47,8 @@ EXTRA_COLUMNS: dict[str, str] = {
     "bottleneck_busy": "the binding resource's busy time / the layer's cycles, 0..1",
     "fused_into": "the layer whose epilogue runs this one (the profile's fusion capabilities), or ''",
     "energy_static_pj": "static power x latency, pJ (included in energy_pj: stalls cost energy)",
+    "network_start_s": "when the layer starts in the whole-network simulation (prefetch, DRAM contention), s",
+    "network_end_s": "when it ends there, s",
 }
 
 ALL_COLUMNS = list(COLUMNS) + list(EXTRA_COLUMNS)

@@ -39,6 +39,9 @@ class LayerTiming:
     mapping: Mapping | None = None
     bottleneck: str = "compute"   # the binding resource in the simulation (see :func:`binding_resource`)
     bottleneck_busy: float = 1.0  # its busy time / the simulated cycles, 0..1
+    startup_cycles: float = 0.0   # access latency and kernel launch before the first tile
+    core_cycles: float = 0.0      # what bounds the layer besides DRAM: compute or its slowest on-chip engine
+    working_bytes: int = 0        # bytes its outermost on-chip tile holds (double-buffered operands + outputs)
 
     @property
     def stall_cycles(self) -> int:
@@ -87,6 +90,14 @@ def _pipeline(tiles: int, compute: float, transfers: list[float], startup: float
     return math.ceil(float(layer_cycles(tiles, compute, max(transfers, default=0.0), startup)) - 1e-9)
 
 
+def _working_bytes(m: Mapping, bits: int) -> int:
+    """On-chip bytes of the outermost level's tile: two A and B tiles (double buffering) and a 32-bit C tile."""
+    if not m.tilings:
+        return 0
+    t = m.tilings[0]
+    return 2 * _bytes(t.tile_m * t.tile_k + t.tile_k * t.tile_n, bits) + 4 * t.tile_m * t.tile_n
+
+
 def _bytes(elements: int, bits: int) -> int:
     return math.ceil(elements * bits / 8)
 
@@ -130,7 +141,8 @@ def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits
                        compute_cycles=m.compute_cycles, memory_cycles=math.ceil(transfer[0]),
                        cycles=max(cycles, 1), dram_bytes=dram, sram_bytes=on_chip, outputs=m.view.c_elements,
                        level_bytes=tuple((t.level, t.total) for t in m.traffic), psum_adds=psum_adds,
-                       mapping=m, bottleneck=bottleneck, bottleneck_busy=busy)
+                       mapping=m, bottleneck=bottleneck, bottleneck_busy=busy, startup_cycles=startup,
+                       core_cycles=max([m.compute_cycles, *transfer[1:]]), working_bytes=_working_bytes(m, a_bits))
 
 
 def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, fusion: Fusion = UNFUSED) -> LayerTiming:
@@ -156,7 +168,7 @@ def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, fus
     return LayerTiming(macs=0, weight_bytes=0, act_bytes=dram, compute_cycles=compute,
                        memory_cycles=math.ceil(transfer[0]), cycles=max(cycles, 1), dram_bytes=dram,
                        sram_bytes=sram, outputs=layer.vector_ops, level_bytes=((profile.dram.name, dram),),
-                       bottleneck=bottleneck, bottleneck_busy=busy)
+                       bottleneck=bottleneck, bottleneck_busy=busy, startup_cycles=latency, core_cycles=compute)
 
 
 def layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int = 8, w_bits: int = 8,

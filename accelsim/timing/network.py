@@ -1,0 +1,171 @@
+"""The whole network as one discrete-event simulation: layers that overlap and resources they share.
+
+Each layer alone is a double-buffered tile pipeline with an exact closed form (accelsim.mapping.schedule).
+What no per-layer formula gives is how layers interact on one device; this SimPy model runs the network's
+layers in order on shared resources:
+
+- one DRAM engine (the outermost level's bandwidth), shared by every transfer in flight: a layer's own
+  streaming (activations in and out, weights it did not prefetch) and the next layer's weight prefetch
+  contend for it, request by request (a DMA queue; demand before prefetch);
+- the layers run one at a time on the compute unit;
+- an on-chip staging buffer (the largest on-chip level): the next layer's weights are prefetched while the
+  current layer computes, if they fit beside the current layer's working set; they are released when that
+  layer finishes;
+- each layer also keeps its on-chip feed time (the slowest on-chip engine) and its start-up (access latency,
+  kernel launch) from its own mapping.
+
+A layer is cut into at most ``CHUNKS`` equal steps (loader and compute unit double-buffered, as in the layer
+pipeline), so a network of L layers costs O(L x CHUNKS) events whatever the shapes. Without prefetch and
+contention effects the simulation reproduces the sum of the layers' closed forms (tests/timing); with them,
+a weight-heavy layer after a compute-bound one starts with its weights already on chip, and a prefetch that
+shares DRAM with a memory-bound layer slows it down.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import simpy
+
+#: steps a layer is cut into in the network simulation (each a double-buffered chunk of its tiles)
+CHUNKS = 8
+#: at most this many DRAM requests for one layer's weight prefetch (bounds the event count)
+MAX_PREFETCH_PIECES = 256
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """What the network simulation needs of one layer (cycles of the profile's clock, bytes)."""
+
+    name: str
+    cycles: float             # the layer alone: its exact pipeline closed form (all its DRAM traffic included)
+    startup_cycles: float     # access latency and kernel launch before its first tile
+    core_cycles: float        # what bounds it besides DRAM: compute, or its slowest on-chip engine
+    weight_bytes: int         # DRAM bytes of stored weights: can be prefetched during the previous layer
+    stream_bytes: int         # its other DRAM bytes (activations in and out)
+    working_bytes: int = 0    # on-chip bytes it holds while it runs (its tiles, double-buffered)
+
+    @property
+    def fill_cycles(self) -> float:
+        """The pipeline fill beyond the steady state (first transfer before compute overlaps, last compute)."""
+        dram = (self.weight_bytes + self.stream_bytes)
+        return max(0.0, self.cycles - self.startup_cycles - max(self.core_cycles, dram * self._per_byte))
+
+    _per_byte: float = 0.0    # DRAM cycles per byte, set by simulate_network
+
+
+@dataclass(frozen=True)
+class NetworkResult:
+    """Simulated cycles of the whole network and of each layer within it."""
+
+    cycles: float
+    isolated_cycles: float                        # the sum of the layers' own closed forms (no overlap)
+    spans: tuple[tuple[str, float, float], ...]   # (layer, start, end) in cycles
+    prefetched: tuple[str, ...]                   # layers whose weights arrived during the previous layer
+    dram_busy_cycles: float
+    events: int
+
+    @property
+    def dram_busy(self) -> float:
+        return self.dram_busy_cycles / self.cycles if self.cycles else 0.0
+
+
+def simulate_network(layers: list[LayerCost], dram_bytes_per_cycle: float, buffer_bytes: int,
+                     chunks: int = CHUNKS, prefetch: bool = True) -> NetworkResult:
+    """Run ``layers`` in order on one device. ``dram_bytes_per_cycle``: the DRAM engine's rate;
+    ``buffer_bytes``: the on-chip staging capacity for prefetched weights (0 disables prefetch).
+
+    A layer takes its start-up and fill, then ``chunks`` steps, each as long as the slower of its share of
+    the core work and its share of DRAM streaming on the shared engine (queued behind any prefetch in
+    flight). Alone and without prefetch, a layer takes exactly its closed form."""
+    import dataclasses
+
+    layers = [dataclasses.replace(cost, _per_byte=1.0 / dram_bytes_per_cycle) for cost in layers]
+    env = simpy.Environment()
+    # demand traffic first: a prefetch only takes the DRAM engine between the running layer's requests (the DMA
+    # priority of NPUs' prefetch queues, and of GPUs' L2 prefetch behind demand misses)
+    dram = simpy.PriorityResource(env, capacity=1)
+    buffer = simpy.Container(env, capacity=max(1, buffer_bytes), init=max(1, buffer_bytes))
+    counters = {"events": 0, "dram": 0.0}
+    spans: list[tuple[str, float, float]] = []
+    prefetched: list[str] = []
+    fetched = [0.0] * len(layers)      # weight bytes of layer i already on chip (prefetched)
+    started = [False] * len(layers)    # layer i has started: its prefetch stops, it streams the rest itself
+    reserved = [0] * len(layers)
+
+    def dram_transfer(nbytes: float, pieces: int, priority: int = 0, prefetch_of: int | None = None):
+        """Move ``nbytes`` over the shared DRAM engine in ``pieces`` requests (transfers interleave; a lower
+        ``priority`` number is served first). A prefetch stops when its layer starts."""
+        if nbytes <= 0:
+            return
+        per = nbytes / pieces
+        for _ in range(pieces):
+            if prefetch_of is not None and started[prefetch_of]:
+                return
+            with dram.request(priority=priority) as req:
+                yield req
+                t = per / dram_bytes_per_cycle
+                yield env.timeout(t)
+                counters["dram"] += t
+                counters["events"] += 1
+            if prefetch_of is not None:
+                fetched[prefetch_of] += per
+
+    def prefetcher(i: int):
+        """Layer i's weights, fetched while layer i-1 runs, if the staging buffer has room beside it."""
+        need = layers[i].weight_bytes
+        if not prefetch or need <= 0 or need + layers[i - 1].working_bytes > buffer_bytes:
+            return
+        yield buffer.get(need)
+        reserved[i] = need
+        # small requests, so that the running layer's demand requests never wait long behind one (a request
+        # in service is not preempted): at most an eighth of the running layer's own requests, and at most
+        # MAX_PREFETCH_PIECES of them
+        running = layers[i - 1]
+        demand_piece = (running.stream_bytes + running.weight_bytes) / chunks
+        pieces = min(MAX_PREFETCH_PIECES, max(chunks, math.ceil(need / max(1.0, demand_piece / 8))))
+        yield env.process(dram_transfer(need, pieces, priority=1, prefetch_of=i))
+
+    def run_layer(i: int):
+        cost = layers[i]
+        start = env.now
+        started[i] = True
+        if i + 1 < len(layers):  # the next layer's weights start moving as soon as this layer starts
+            env.process(prefetcher(i + 1))
+        have = min(fetched[i], cost.weight_bytes)
+        if have >= cost.weight_bytes > 0:
+            prefetched.append(cost.name)
+        stream = cost.stream_bytes + cost.weight_bytes - have
+        yield env.timeout(cost.startup_cycles + cost.fill_cycles)
+        for _ in range(chunks):
+            core = env.timeout(cost.core_cycles / chunks)
+            moved = env.process(dram_transfer(stream / chunks, 1))
+            yield simpy.AllOf(env, [core, moved])
+        if reserved[i]:
+            yield buffer.put(reserved[i])
+        spans.append((cost.name, start, env.now))
+
+    def network():
+        for i in range(len(layers)):
+            yield env.process(run_layer(i))
+
+    env.process(network())
+    env.run()
+    return NetworkResult(cycles=env.now, isolated_cycles=sum(c.cycles for c in layers), spans=tuple(spans),
+                         prefetched=tuple(prefetched), dram_busy_cycles=counters["dram"], events=counters["events"])
+
+
+def layer_cost(name: str, t) -> LayerCost:
+    """The network model's view of one layer's :class:`accelsim.timing.model.LayerTiming`."""
+    return LayerCost(name=name, cycles=t.cycles, startup_cycles=t.startup_cycles, core_cycles=t.core_cycles,
+                     weight_bytes=t.weight_bytes, stream_bytes=max(0, t.dram_bytes - t.weight_bytes),
+                     working_bytes=t.working_bytes)
+
+
+def simulate_profile_network(names_and_timings, profile) -> NetworkResult:
+    """Simulate layers (``(name, LayerTiming)`` in execution order) on ``profile``: DRAM at its bandwidth,
+    prefetched weights staged in its largest on-chip level."""
+    costs = [layer_cost(name, t) for name, t in names_and_timings]
+    staging = max((lv.bytes for lv in profile.on_chip), default=0)
+    return simulate_network(costs, profile.dram.bandwidth_Bps / profile.clock_hz, staging)
