@@ -377,7 +377,7 @@ def _cmd_run(args) -> int:
         console = _console()
         for r in results:
             print_run(console, r.frame, r.profile.name, workload.name, r.notes, workload.sample, r.llm, r.changes,
-                      r.end_to_end)
+                      r.end_to_end, r.network)
 
     _emit(args, workload, results, targets, tables)
     return 0

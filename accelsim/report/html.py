@@ -250,7 +250,7 @@ def contract_rows(p: HardwareProfile) -> dict[str, str]:
     acc = p.accumulator
     rows = {
         "clock": _si(p.clock_hz, "Hz"),
-        "MAC array": f"{p.array.rows} x {p.array.cols} x {p.array.count}",
+        "compute unit": f"{p.array.kind} {p.array.rows} x {p.array.cols} x {p.array.count}",
         "dataflow": p.array.dataflow,
         "peak": f"{_si(p.peak_ops_per_s, 'OPS')} ({_si(p.peak_macs_per_s, 'MAC/s')})",
         "ridge point": f"{p.ridge_point:.1f} MAC/byte",

@@ -58,9 +58,15 @@ def legalization_table(changes, title: str = "legalization: what the contract ch
 
 
 def print_run(console: Console, frame: pd.DataFrame, profile_name: str, workload_name: str, notes: list[str],
-              sample: int, llm: dict | None = None, changes=None, end_to_end: dict | None = None) -> None:
+              sample: int, llm: dict | None = None, changes=None, end_to_end: dict | None = None,
+              network: dict | None = None) -> None:
     console.print(layer_table(frame, f"{workload_name} on {profile_name}  (numerics on a sample of {sample}; "
                                      f"timing on full shapes)"))
+    if network:
+        console.print(f"[bold]whole network[/bold] (one simulation: next-layer weight prefetch, shared DRAM): "
+                      f"{_si(network['latency_s'], 's')} against {_si(network['isolated_latency_s'], 's')} for the "
+                      f"layers alone; {len(network['prefetched_layers'])} layers' weights prefetched; DRAM busy "
+                      f"{network['dram_busy']:.0%}")
     if end_to_end:
         console.print(f"[bold]end to end[/bold]: {end_to_end['metric']}: mean {end_to_end['mean']:.4f}, "
                       f"min {end_to_end['min']:.4f} over {end_to_end['sentences']} sentences "
@@ -80,6 +86,17 @@ def print_run(console: Console, frame: pd.DataFrame, profile_name: str, workload
             console.print(f"  - {note}", markup=False)
 
 
+def _unit_text(p: HardwareProfile) -> str:
+    a = p.array
+    if a.kind == "simd_dot":
+        return (f"simd_dot: {a.cols} lanes (N) x {a.rows}-deep dot (K) per cycle, {a.count} core(s), register tile "
+                f"{a.register_tile}")
+    if a.kind == "matrix":
+        return (f"matrix: {a.count} MMA units ({a.rows} K x {a.cols} N per cycle), {a.units_per_core} per core "
+                f"({a.cores} cores), register tile {a.register_tile}" + (f", clusters of {a.cluster}" if a.cluster > 1 else ""))
+    return f"systolic: {a.rows} x {a.cols} x {a.count} ({a.dataflow})"
+
+
 def profile_table(p: HardwareProfile) -> Table:
     t = Table(title=f"{p.name}: {p.description}", title_justify="left", show_header=False)
     t.add_column("field", style="bold")
@@ -87,7 +104,7 @@ def profile_table(p: HardwareProfile) -> Table:
     acc = p.accumulator
     rows = [
         ("clock", _si(p.clock_hz, "Hz")),
-        ("array", f"{p.array.rows} x {p.array.cols} x {p.array.count} ({p.array.dataflow})"),
+        ("compute unit", _unit_text(p)),
         ("peak", f"{_si(p.peak_macs_per_s, 'MAC/s')} = {_si(p.peak_ops_per_s, 'OPS')} (2 ops per MAC)"),
         ("ridge point", f"{p.ridge_point:.1f} MAC/byte = {p.ridge_point_ops:.1f} ops/byte "
                         f"(vs {p.dram.name} at {_si(p.dram.bandwidth_Bps, 'B/s')})"),
