@@ -87,6 +87,11 @@ class OnnxGraph:
             raise InputError("file not found", source=str(self.path))
         if not self.path.is_file():  # a FIFO would block onnx.load forever; a directory is not a model
             raise InputError("is not a regular file; expected an ONNX model", source=str(self.path))
+        from accelsim.resources import require_memory
+
+        # the protobuf, its parsed copy and the numpy constants: about three times the file
+        require_memory(3 * self.path.stat().st_size, what="loading the ONNX model", knob="use a smaller model",
+                       source=str(self.path))
         self.model = _load(self.path)
         g = self.model.graph
         self.nodes = list(g.node)
