@@ -179,7 +179,7 @@ class HardwareModel(_Strict):
     accumulator: AccumulatorModel
     requant: RequantModel
     zero_point: ZeroPointModel
-    memory: list[MemoryModel] = Field(min_length=1)
+    memory: list[MemoryModel] = Field(min_length=1, max_length=6)
     energy: EnergyModel = Field(default_factory=EnergyModel)
     fusion: list[Literal["activation", "residual", "norm", "attention"]] = Field(default_factory=list)
     kernel_launch_s: float = 0.0
