@@ -45,6 +45,7 @@ class ArraySpec:
     register_tile: int = 0   # simd_dot / matrix: output elements held in registers by one unit (mr x nr)
     units_per_core: int = 1  # matrix: MMA units per core (tensor cores per SM); cores = count / units_per_core
     cluster: int = 1         # matrix: cores whose CTAs share one operand load (Hopper thread-block clusters, TMA multicast)
+    efficiency: float = 1.0  # simd_dot / matrix: the share of the datasheet rate the kernels sustain (measured)
 
     @property
     def macs_per_cycle(self) -> int:

@@ -41,6 +41,7 @@ class ArrayModel(_Strict):
     register_tile: int | None = Field(default=None, gt=0, le=1 << 20)
     units_per_core: int = Field(default=1, gt=0, le=1 << 10)
     cluster: int = Field(default=1, gt=0, le=16)
+    efficiency: float = Field(default=1.0, gt=0.01, le=1.0)
 
     @model_validator(mode="after")
     def _kind(self):
@@ -48,9 +49,9 @@ class ArrayModel(_Strict):
             if self.dataflow is None:
                 raise ValueError("a systolic array needs 'dataflow' (weight_stationary, output_stationary or "
                                  "input_stationary)")
-            if self.register_tile is not None or self.units_per_core != 1 or self.cluster != 1:
-                raise ValueError("'register_tile', 'units_per_core' and 'cluster' apply to kind simd_dot / matrix, "
-                                 "not systolic")
+            if self.register_tile is not None or self.units_per_core != 1 or self.cluster != 1 or self.efficiency != 1:
+                raise ValueError("'register_tile', 'units_per_core', 'cluster' and 'efficiency' apply to kind "
+                                 "simd_dot / matrix, not systolic (a systolic array's schedule is exact)")
         else:
             if self.dataflow not in (None, "output_stationary"):
                 raise ValueError(f"kind {self.kind} keeps its accumulators in registers: dataflow is "
@@ -253,7 +254,8 @@ class HardwareModel(_Strict):
             array=hp.ArraySpec(rows=self.array.rows, cols=self.array.cols,
                                dataflow=self.array.dataflow or "output_stationary", count=self.array.count,
                                kind=self.array.kind, register_tile=self.array.register_tile or 0,
-                               units_per_core=self.array.units_per_core, cluster=self.array.cluster),
+                               units_per_core=self.array.units_per_core, cluster=self.array.cluster,
+                               efficiency=float(self.array.efficiency)),
             weight_types=tuple(dict.fromkeys(self.operands.weights)),
             activation_types=tuple(dict.fromkeys(self.operands.activations)),
             accumulator=hp.AccumulatorSpec(

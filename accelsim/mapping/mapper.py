@@ -216,7 +216,7 @@ def dot_compute_cycles(view: GemmView, profile: HardwareProfile) -> int:
     products per cycle; M runs in time, K in steps of ``rows``, N in steps of ``cols``."""
     arr = profile.array
     steps = view.batch * view.m * math.ceil(view.k / arr.rows) * math.ceil(view.n / arr.cols)
-    return math.ceil(steps / arr.count)
+    return math.ceil(steps / arr.count / arr.efficiency)
 
 
 #: CTA (thread-block) tile sizes a matrix-unit kernel library offers (CUTLASS's int8 tile shapes)
@@ -259,7 +259,8 @@ def _matrix_cta(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: i
                     rows_done = min(tm, math.ceil(view.m / MMA_M) * MMA_M)
                     k_slice = math.ceil(k_steps / split) * tk
                     cta_cycles = math.ceil(rows_done * math.ceil(min(k_slice, view.k) / arr.rows)
-                                           * math.ceil(min(tn, view.n) / arr.cols) / arr.units_per_core)
+                                           * math.ceil(min(tn, view.n) / arr.cols) / arr.units_per_core
+                                           / arr.efficiency)
                     cycles = math.ceil(ctas / cores) * cta_cycles
                     partials = 2 * (split - 1) * view.batch * mt * nt * tm * tn * 4
                     if split == 1 and ctas > cores and ctas % cores:
