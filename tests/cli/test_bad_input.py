@@ -188,6 +188,11 @@ CASES = [
          ("p.yaml:", "name", "at most 64")),
     Case("zero-bandwidth", lambda t: ["validate", _profile(t, "bandwidth_Bps: 1.6e9", "bandwidth_Bps: 0")],
          ("p.yaml:", "bandwidth_Bps", "between")),
+    Case("tile-cannot-fit", lambda t: ["validate", _profile(t, "bytes: 262144", "bytes: 512")],
+         ("p.yaml:", "memory[1].bytes", "cannot hold one 16 x 16 fold")),
+    Case("seven-memory-levels", lambda t: ["validate", _w(t, "p.yaml", PROFILE.replace(
+        "energy:", "".join(f"  - {{name: x{i}, bytes: 65536, bandwidth_Bps: 1e9}}\n" for i in range(5)) + "energy:"))],
+         ("p.yaml:", "memory", "at most 6")),
     Case("dram-only", lambda t: _run("mlp", "--hw", _w(t, "p.yaml", PROFILE.split("  - name: sram")[0])),
          ("p.yaml:", "memory", "on-chip level")),
     Case("duplicate-profile-names", lambda t: _run("mlp", "--hw", "tensorcore-int8", "--hw",
