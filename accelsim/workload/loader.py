@@ -183,7 +183,7 @@ _MAX_ELEMENTS = 1 << 48
 
 def _check_sizes(layers: list[Layer], sample: int, inputs, model, fail) -> None:
     """Shapes the timing model can count and the numerics sample fits in memory (before any allocation)."""
-    from accelsim.numerics.budget import execute_memory_bytes
+    from accelsim.workload.budget import execute_memory_bytes
     from accelsim.resources import require_memory
 
     for i, layer in enumerate(layers):

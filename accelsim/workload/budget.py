@@ -1,4 +1,4 @@
-"""Memory a bit-accurate run of a layer workload will need, estimated from shapes before anything runs.
+"""Memory a bit-accurate run of a layer workload will need (accelsim.numerics.execute), from shapes alone.
 
 ``numerics.execute`` keeps, for every tensor of the workload (inputs and layer outputs, on the numerics
 sample), its float64 reference and its integer codes; a layer additionally holds, while it runs, its
