@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--html", metavar="PATH", help=html_help)
         q.add_argument("--no-write", action="store_true",
                        help="write no results files (an explicit --html is still written)")
+        q.add_argument("--timing-only", action="store_true",
+                       help="skip the numerics: cost only (latency, energy, traffic; numerics fields empty)")
+        q.add_argument("--diagnose", action="store_true",
+                       help="ONNX models: also re-run the graph with accelsim's calibration methods, the glue's Q/DQ "
+                            "removed and per-channel weights, to show where the accuracy goes")
         q.add_argument("--dim", action="append", default=[], metavar="NAME=N",
                        help="ONNX models: bind a dynamic dimension (repeatable), e.g. --dim seq=128")
         q.add_argument("--data", metavar="NPZ", help="ONNX models: .npz of model inputs (calibration and evaluation)")
@@ -243,13 +248,18 @@ def _simulate(args):
                              f"by profile name: rename one (its 'name:' field)", field="--hw")
         seen[p.name] = h
     targets = _output_targets(args, workload, profiles)
-    data = DataSource(workload)
-    for warning in data.warnings:
+    if args.diagnose and args.timing_only:
+        raise InputError("--diagnose re-runs the numerics, which --timing-only skips: choose one", field="--diagnose")
+    if args.diagnose and workload.onnx is None:
+        raise InputError("--diagnose applies to ONNX models", field="--diagnose")
+    data = None if args.timing_only else DataSource(workload)
+    for warning in (data.warnings if data is not None else []):
         print(f"accelsim: warning: {warning}", file=sys.stderr)
     results = []
     with _progress(len(profiles) * len(workload.layers)) as advance:
         for profile in profiles:
-            results.append(run(workload, profile, data, progress=lambda name, p=profile: advance(f"{p.name}: {name}")))
+            results.append(run(workload, profile, data, progress=lambda name, p=profile: advance(f"{p.name}: {name}"),
+                               diagnose=args.diagnose, timing_only=args.timing_only))
     return workload, results, targets
 
 
@@ -376,8 +386,8 @@ def _cmd_run(args) -> int:
     def tables():
         console = _console()
         for r in results:
-            print_run(console, r.frame, r.profile.name, workload.name, r.notes, workload.sample, r.llm, r.changes,
-                      r.end_to_end, r.network)
+            print_run(console, r.frame, r.profile.name, workload.name, r.notes,
+                      None if r.timing_only else workload.sample, r.llm, r.changes, r.end_to_end, r.network)
 
     _emit(args, workload, results, targets, tables)
     return 0

@@ -38,6 +38,7 @@ class RunResult:
     diagnosis: list | None = None  # ONNX models: per integer layer, error split and outlier channels
     recalibration: dict | None = None  # ONNX models: end-to-end metric with accelsim's calibration methods
     network: dict | None = None  # the whole-network simulation: latency with prefetch and DRAM contention
+    timing_only: bool = False    # numerics were skipped: every numerics field is None
 
     def summary(self) -> dict:
         f = self.frame
@@ -51,9 +52,10 @@ class RunResult:
             "latency_s": float(f["latency_s"].sum()),
             "energy_pj": float(f["energy_pj"].sum()),
             "utilization": float(f["macs"].sum() / (self.profile.peak_macs_per_cycle * cycles)) if cycles else 0.0,
-            "overflow_events": int(f["overflow_events"].sum()),
-            "saturation_events": int(f["saturation_events"].sum()),
-            "final_sqnr_db": float(f["sqnr_db"].iloc[-1]),
+            "overflow_events": None if self.timing_only else int(f["overflow_events"].sum()),
+            "saturation_events": None if self.timing_only else int(f["saturation_events"].sum()),
+            "final_sqnr_db": None if self.timing_only else float(f["sqnr_db"].iloc[-1]),
+            "timing_only": self.timing_only,
             "numerics_sample": self.workload.sample,
             "legalization_notes": self.notes,
             "legalization": [c.as_dict() for c in self.changes],
@@ -74,28 +76,41 @@ def _tiles_text(t) -> str:
     return f"{m.dataflow} folds {m.row_folds}x{m.col_folds}" + (f"; {tiles}" if tiles else "")
 
 
-def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = None, progress=None) -> RunResult:
-    """Simulate ``workload`` on ``profile``. ``progress(layer_name)`` is called after each layer."""
-    data = data or DataSource(workload)
-    legal = legalize(workload, profile)
-    end_to_end = None
-    diagnosis = recalibration = None
+@dataclass(frozen=True)
+class NumericsOutcome:
+    """What the numerics stage hands to the results: per-layer outcomes and the model-level metrics."""
+
+    layers: dict                       # layer name -> LayerNumerics
+    end_to_end: dict | None = None
+    diagnosis: list | None = None
+    recalibration: dict | None = None
+
+
+def simulate_numerics(legal, data: DataSource, progress=None, diagnose: bool = False) -> NumericsOutcome:
+    """The bit-accurate stage. ONNX models run their graph once; ``diagnose`` adds the re-runs that show where
+    accuracy goes (accelsim's calibration methods in place of the model's ranges, the glue's Q/DQ removed,
+    per-channel weights), each a full run of the graph."""
+    workload = legal.workload
     if workload.onnx is not None:
         from accelsim.onnx.run import run_onnx
         from accelsim.onnx.workload import load_graph
 
         numerics, end_to_end, diagnosis = run_onnx(legal)
-        recalibration = {m: run_onnx(legal, recalibrate=m, diagnose=False)[1]["mean"]
-                         for m in ("minmax", "percentile", "mse", "entropy")}
-        if workload.onnx is not None and load_graph(workload.onnx.path).is_qdq:
-            recalibration["glue Q/DQ removed"] = run_onnx(legal, diagnose=False, float_glue=True)[1]["mean"]
-            if any(L.kind != "matmul" and not L.b_q.per_channel for L in load_graph(workload.onnx.path).layers):
-                recalibration["per-channel weights"] = run_onnx(legal, diagnose=False,
-                                                                per_channel_weights=True)[1]["mean"]
+        recalibration = None
+        if diagnose:
+            recalibration = {m: run_onnx(legal, recalibrate=m, diagnose=False)[1]["mean"]
+                             for m in ("minmax", "percentile", "mse", "entropy")}
+            g = load_graph(workload.onnx.path)
+            if g.is_qdq:
+                recalibration["glue Q/DQ removed"] = run_onnx(legal, diagnose=False, float_glue=True)[1]["mean"]
+                if any(L.kind != "matmul" and not L.b_q.per_channel for L in g.layers):
+                    recalibration["per-channel weights"] = run_onnx(legal, diagnose=False,
+                                                                    per_channel_weights=True)[1]["mean"]
         if progress is not None:
             for layer in workload.layers:
                 progress(layer.name)
-    elif workload.model is not None:
+        return NumericsOutcome(numerics, end_to_end, diagnosis, recalibration)
+    if workload.model is not None:
         from accelsim.models.minilm_run import run_minilm
 
         m = workload.model
@@ -103,8 +118,38 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
         if progress is not None:
             for layer in workload.layers:
                 progress(layer.name)
+        return NumericsOutcome(numerics, end_to_end)
+    return NumericsOutcome(execute(legal, data, progress=progress))
+
+
+def _timing_only_numerics(legal, progress=None) -> NumericsOutcome:
+    """No numerics: every numerics field is empty (None in results), the legalization changes unmeasured."""
+    from accelsim.numerics.execute import LayerNumerics
+
+    layers = {}
+    for layer in legal.workload.layers:
+        res = LayerNumerics(layer=layer.name, overflow_events=None, saturation_events=None, sqnr_db=None,
+                            sqnr_local_db=None, max_abs_error=None, mean_error=None, cosine=None, fast_path=None,
+                            ran_in_float=layer.is_float)
+        res.changes = list(legal.plans[layer.name].changes)
+        layers[layer.name] = res
+        if progress is not None:
+            progress(layer.name)
+    return NumericsOutcome(layers)
+
+
+def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = None, progress=None, *,
+        diagnose: bool = False, timing_only: bool = False) -> RunResult:
+    """Simulate ``workload`` on ``profile``: legalize, numerics (bit-accurate; skipped with ``timing_only``),
+    timing, energy, results. ``progress(layer_name)`` is called after each layer's numerics; ``diagnose``
+    adds the ONNX re-runs of :func:`simulate_numerics`."""
+    legal = legalize(workload, profile)
+    if timing_only:
+        outcome = _timing_only_numerics(legal, progress)
     else:
-        numerics = execute(legal, data, progress=progress)
+        outcome = simulate_numerics(legal, data or DataSource(workload), progress, diagnose)
+    numerics, end_to_end = outcome.layers, outcome.end_to_end
+    diagnosis, recalibration = outcome.diagnosis, outcome.recalibration
     rows = []
     locations: list[dict] = []
     clock = profile.clock_hz
@@ -160,7 +205,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
         ctx = workload.llm
         llm = model_llm(profile, ctx.config, prompt=ctx.prompt, decode_steps=ctx.decode_steps).summary()
     return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,
-                     network=network,
+                     network=network, timing_only=timing_only,
                      llm=llm, changes=changes, end_to_end=end_to_end, diagnosis=diagnosis,
                      recalibration=recalibration,
                      event_grids={name: r.events for name, r in numerics.items() if r.events is not None})

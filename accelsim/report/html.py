@@ -12,6 +12,7 @@ import math
 from datetime import datetime, timezone
 
 import numpy as np
+import pandas as pd
 
 from accelsim import __version__
 from accelsim.hardware import HardwareProfile
@@ -87,7 +88,9 @@ class _Plots:
                            default_height=f"{height}px", config={"displaylogo": False, "responsive": True})
 
 
-def _accuracy(result) -> tuple[str, float]:
+def _accuracy(result) -> tuple[str, float | None]:
+    if result.timing_only:
+        return "accuracy", None
     e2e = result.end_to_end
     if e2e:
         return "embedding cosine", float(e2e["mean"])
@@ -103,12 +106,12 @@ def _cards(results) -> str:
         stats.append((r, s, acc_name, acc))
     best_lat = min(s["latency_s"] for _, s, _, _ in stats)
     best_energy = min(s["energy_pj"] for _, s, _, _ in stats)
-    best_acc = max(acc for *_, acc in stats)
+    best_acc = max((acc for *_, acc in stats if acc is not None), default=None)
     cards = []
     for r, s, acc_name, acc in stats:
         badges = "".join(f"<span class='badge'>{b}</span>" for b, ok in (
             ("fastest", s["latency_s"] == best_lat), ("least energy", s["energy_pj"] == best_energy),
-            ("most accurate", acc == best_acc)) if ok and len(results) > 1)
+            ("most accurate", acc is not None and acc == best_acc)) if ok and len(results) > 1)
         llm = s.get("llm")
         llm_rows = ""
         if llm:
@@ -116,9 +119,10 @@ def _cards(results) -> str:
                         f"{llm['decode_tokens_per_s']:.3g} tokens/s decode</div>")
         cards.append(f"""<div class='card'><h3>{_esc(r.profile.name)}{badges}</h3>
 <div class='big'>{_si(s['latency_s'], 's')} · {_si(s['energy_pj'] * 1e-12, 'J')}</div>
-<div class='row'>{acc_name}: <b>{acc:.4g}</b></div>
+<div class='row'>{acc_name}: <b>{"not simulated (--timing-only)" if acc is None else f"{acc:.4g}"}</b></div>
 <div class='row'>utilization {100 * s['utilization']:.1f}% · {_si(s['macs'], 'MAC')}</div>
-<div class='row'>overflow events {s['overflow_events']:,} · saturation events {s['saturation_events']:,}</div>
+<div class='row'>{"numerics skipped" if r.timing_only else
+                  f"overflow events {s['overflow_events']:,} · saturation events {s['saturation_events']:,}"}</div>
 <div class='row'>legalization changes: {len(s['legalization'])}</div>{llm_rows}</div>""")
     return "<div class='cards'>" + "".join(cards) + "</div>"
 
@@ -210,8 +214,8 @@ def _sqnr(results, plots: _Plots) -> str:
     for i, r in enumerate(results):
         f = r.frame
         color = _COLORS[i % len(_COLORS)]
-        y = f["sqnr_db"].replace([np.inf, -np.inf], np.nan)
-        yl = f["sqnr_local_db"].replace([np.inf, -np.inf], np.nan)
+        y = pd.to_numeric(f["sqnr_db"], errors="coerce").replace([np.inf, -np.inf], np.nan)
+        yl = pd.to_numeric(f["sqnr_local_db"], errors="coerce").replace([np.inf, -np.inf], np.nan)
         fig.add_scatter(x=f["layer"], y=y, mode="lines+markers", name=f"{r.profile.name}: end to end",
                         line=dict(color=color))
         fig.add_scatter(x=f["layer"], y=yl, mode="markers", name=f"{r.profile.name}: layer's own error",

@@ -21,8 +21,19 @@ def _si(value: float, unit: str) -> str:
     return f"{value / 10 ** (3 * exp):.3g} {prefix}{unit}"
 
 
-def _db(v: float) -> str:
+def _db(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
     return "exact" if math.isinf(v) and v > 0 else f"{v:.1f}"
+
+
+def _total(column: pd.Series):
+    """Sum of a numerics column, or None when the numerics were skipped (--timing-only)."""
+    return None if column.isna().all() else column.sum()
+
+
+def _count(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else str(int(v))
 
 
 def layer_table(frame: pd.DataFrame, title: str) -> Table:
@@ -34,12 +45,12 @@ def layer_table(frame: pd.DataFrame, title: str) -> Table:
     for row in frame.itertuples():
         table.add_row(row.layer, row.op + (" (float)" if row.ran_in_float else ""), _si(row.macs, ""),
                       _si(row.latency_s, "s"), f"{row.utilization:.0%}", _si(row.energy_pj * 1e-12, "J"),
-                      row.regime, str(row.overflow_events), str(row.saturation_events), _db(row.sqnr_db))
+                      row.regime, _count(row.overflow_events), _count(row.saturation_events), _db(row.sqnr_db))
     total_s = frame["latency_s"].sum()
     table.add_section()
     table.add_row("total", "", _si(frame["macs"].sum(), ""), _si(total_s, "s"), "",
-                  _si(frame["energy_pj"].sum() * 1e-12, "J"), "", str(frame["overflow_events"].sum()),
-                  str(frame["saturation_events"].sum()), _db(frame["sqnr_db"].iloc[-1]))
+                  _si(frame["energy_pj"].sum() * 1e-12, "J"), "", _count(_total(frame["overflow_events"])),
+                  _count(_total(frame["saturation_events"])), _db(frame["sqnr_db"].iloc[-1]))
     return table
 
 
@@ -60,8 +71,8 @@ def legalization_table(changes, title: str = "legalization: what the contract ch
 def print_run(console: Console, frame: pd.DataFrame, profile_name: str, workload_name: str, notes: list[str],
               sample: int, llm: dict | None = None, changes=None, end_to_end: dict | None = None,
               network: dict | None = None) -> None:
-    console.print(layer_table(frame, f"{workload_name} on {profile_name}  (numerics on a sample of {sample}; "
-                                     f"timing on full shapes)"))
+    numerics = f"numerics on a sample of {sample}" if sample is not None else "numerics skipped (--timing-only)"
+    console.print(layer_table(frame, f"{workload_name} on {profile_name}  ({numerics}; timing on full shapes)"))
     if network:
         console.print(f"[bold]whole network[/bold] (one simulation: next-layer weight prefetch, shared DRAM): "
                       f"{_si(network['latency_s'], 's')} against {_si(network['isolated_latency_s'], 's')} for the "

@@ -45,7 +45,7 @@ def test_qdq_model_runs_and_compares(tmp_path):
     path = tmp_path / "small.onnx"
     qdq_mlp_conv(seed=1, path=path)
     proc = _cli("compare", str(path), "--hw", "onnxruntime-cpu", "--hw", "edge-npu-pot16", "--format", "json",
-                "--no-write", "--html", str(tmp_path / "r.html"))
+                "--no-write", "--html", str(tmp_path / "r.html"), "--diagnose")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     prof = {p["profile"]: p for p in doc["summary"]["profiles"]}
@@ -288,3 +288,41 @@ def test_gemm_with_alpha_beta_is_accounted(tmp_path, qdq):
         assert "scaled" in e2e["ran_in_float"]
     else:
         assert e2e["mean"] > 0.99  # alpha and beta folded correctly into the integer layer
+
+
+def test_a_default_run_executes_the_graph_once_and_diagnose_reruns_it(tmp_path, monkeypatch):
+    """The diagnosis re-runs (recalibration, glue Q/DQ removed, per-channel weights) only with --diagnose."""
+    import accelsim.onnx.run as onnx_run
+
+    path = tmp_path / "small.onnx"
+    qdq_mlp_conv(seed=1, path=path, per_channel=False)
+    calls = []
+    real = onnx_run.run_onnx
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(onnx_run, "run_onnx", counting)
+    assert main(["run", str(path), "--hw", "onnxruntime-cpu", "--no-write", "--format", "json"]) == 0
+    assert len(calls) == 1
+    calls.clear()
+    assert main(["run", str(path), "--hw", "onnxruntime-cpu", "--no-write", "--format", "json", "--diagnose"]) == 0
+    assert len(calls) == 1 + 4 + 1 + 1  # the run, 4 calibration methods, glue Q/DQ removed, per-channel weights
+
+
+def test_timing_only_skips_the_numerics(tmp_path, monkeypatch, capsys):
+    import accelsim.engine as engine
+
+    def boom(*args, **kwargs):
+        raise AssertionError("numerics ran")
+
+    full = main(["run", "mlp", "--hw", "h100-sxm", "--no-write", "--format", "json"])
+    doc_full = json.loads(capsys.readouterr().out)
+    monkeypatch.setattr(engine, "execute", boom)
+    assert main(["run", "mlp", "--hw", "h100-sxm", "--no-write", "--format", "json", "--timing-only"]) == 0 == full
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["summary"]["profiles"][0]["timing_only"] is True
+    assert [r["cycles"] for r in doc["layers"]] == [r["cycles"] for r in doc_full["layers"]]
+    assert all(r["sqnr_db"] is None and r["overflow_events"] is None for r in doc["layers"])
+    assert main(["run", "mlp", "--hw", "h100-sxm", "--timing-only", "--diagnose"]) == 2
