@@ -72,7 +72,7 @@ def test_compare_on_the_quantized_model(models, capsys):
 
     d, _ = models
     assert main(["compare", str(d / "qdq.onnx"), "--reference", str(d / "float.onnx"), "--data", str(d / "data.npz"),
-                 "--hw", "onnxruntime-cpu", "--hw", "edge-npu-pot16", "--format", "json", "--no-write"]) == 0
+                 "--hw", "onnxruntime-cpu", "--hw", "edge-npu-pot16", "--format", "json", "--no-write", "--diagnose"]) == 0
     doc = json.loads(capsys.readouterr().out)
     ort_p, npu = doc["summary"]["profiles"]
     assert ort_p["legalization"] == [] and npu["legalization"]
