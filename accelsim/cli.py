@@ -151,11 +151,11 @@ def _cmd_hw(args) -> int:
 def _cmd_validate(args) -> int:
     from accelsim.configfile import load_yaml
     from accelsim.hardware import load_profile_file
-    from accelsim.workload import load_workload
+    from accelsim.loading import load_workload
 
     for f in args.files:
         if f.endswith(".onnx"):
-            from accelsim.workload.loader import load_graph_checked
+            from accelsim.loading import load_graph_checked
 
             g = load_graph_checked(f)
             kind = "QDQ" if g.is_qdq else "float"
@@ -185,7 +185,7 @@ def _llm_config(ref: str, weights: str, kv: str):
     if ref in MODELS:
         cfg = MODELS[ref]
     elif ref.endswith((".yaml", ".yml")) or "/" in ref:
-        from accelsim.workload import load_workload
+        from accelsim.loading import load_workload
 
         w = load_workload(ref)
         if w.llm is None:
@@ -235,7 +235,7 @@ def _simulate(args):
     """Load and check everything first (inputs, output paths), then run every profile."""
     from accelsim.engine import run
     from accelsim.hardware import load_profile
-    from accelsim.workload import load_workload
+    from accelsim.loading import load_workload
     from accelsim.workload.data import DataSource
 
     dims = _parse_dims(args.dim)

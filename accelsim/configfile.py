@@ -289,6 +289,29 @@ def _tag_of(model: type[BaseModel]) -> str | None:
     return None
 
 
+def _tags_of(model: type[BaseModel]) -> tuple:
+    """Every value of a union member's Literal ``op`` field."""
+    import typing
+
+    field = model.model_fields.get("op")
+    if field is not None and typing.get_origin(field.annotation) is typing.Literal:
+        return typing.get_args(field.annotation)
+    return ()
+
+
+def _union_members(model: type[BaseModel], loc: tuple) -> list:
+    """The model classes a (tagged-union) field at ``loc`` can hold."""
+    current: list = [model]
+    for part in loc:
+        if isinstance(part, int) or not current:
+            continue
+        field = current[0].model_fields.get(part)
+        if field is None:
+            return []
+        current = _candidates(field.annotation)
+    return current
+
+
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     """The pydantic model class that owns the last element of pydantic's ``loc`` (for allowed keys)."""
     current: list = [model]
@@ -355,16 +378,16 @@ def _describe(err: dict, loc: tuple, model: type[BaseModel]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required field is missing"
-    if kind == "union_tag_invalid":
-        from accelsim.workload.schema import LAYER_OPS
-
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        # the tags the union accepts, as pydantic lists them: "'linear', 'conv2d', ..."
+        tags = [t.strip(" '") for t in str(err.get("ctx", {}).get("expected_tags", "")).split(",") if t.strip()]
+        if not tags:  # the tag is missing altogether: read the members of the union at this place
+            tags = [t for m in _union_members(model, loc) for t in _tags_of(m)]
+        name = str(err.get("ctx", {}).get("discriminator", "op")).strip("'")
+        if kind == "union_tag_not_found":
+            return f"required field '{name}' is missing; allowed: {', '.join(tags)}"
         tag = str(err.get("ctx", {}).get("tag", got))
-        return f"unknown op '{tag}'{suggest(tag, list(LAYER_OPS))}; allowed: {', '.join(LAYER_OPS)}"
-    if kind == "union_tag_not_found":
-        from accelsim.workload.schema import LAYER_OPS
-
-        tag = str(err.get("ctx", {}).get("discriminator", "op")).strip("'")
-        return f"required field '{tag}' is missing; allowed: {', '.join(LAYER_OPS)}"
+        return f"unknown {name} '{tag}'{suggest(tag, tags)}; allowed: {', '.join(tags)}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]

@@ -4,7 +4,7 @@ import numpy as np
 
 from accelsim.engine import run
 from accelsim.hardware import load_profile
-from accelsim.workload import load_workload
+from accelsim.loading import load_workload
 
 
 def test_large_k_saturates_on_int16_npu_not_on_tensorcore():

@@ -19,7 +19,7 @@ from accelsim.models.minilm import BertConfig, MiniLM, load_minilm
 from accelsim.numerics.api import qlinear, qlinear_grouped
 from accelsim.numerics.execute import LayerNumerics, activation_params, weight_params
 from accelsim.numerics.metrics import error_metrics
-from accelsim.quant.cost import measure_changes
+from accelsim.numerics.cost import measure_changes
 from accelsim.quant.legalize import LegalizedWorkload
 from accelsim.quant.quantizers import quantize_per_group
 from accelsim.workload.layers import Layer, LayerQuant
@@ -183,3 +183,15 @@ def run_minilm(legal: LegalizedWorkload, sentences: list[str], calibration: list
                   "calibration_sentences": len(calibration), "ran_in_float": FLOAT_PARTS}
     return results, end_to_end
 
+
+def minilm_workload(section, quant: LayerQuant, name: str, description: str, source: str):
+    """The Workload of a YAML ``model:`` section (all-MiniLM-L6-v2): layers generated from the architecture,
+    data from the model's own inputs (the sentences)."""
+    from accelsim.workload.workload import DataSpec, ModelSpec, TensorSpec, Workload
+
+    layers = tuple(minilm_layers(section.seq_len, quant))
+    spec = ModelSpec(name=section.name, seq_len=section.seq_len, max_tokens=section.max_tokens,
+                     sentences=tuple(section.sentences), calibration=tuple(section.calibration))
+    return Workload(name=name, description=description,
+                    inputs=(TensorSpec(name="embeddings", shape=(section.seq_len, 384), sampled=True),),
+                    layers=layers, data=DataSpec(), sample=len(section.sentences), source=source, model=spec)

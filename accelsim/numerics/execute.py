@@ -22,7 +22,7 @@ from accelsim.numerics.accumulate import AccumulationEvents
 from accelsim.numerics.api import qconv2d, qlinear, qlinear_grouped
 from accelsim.numerics.floatops import float_op, merge_heads, pool2d, split_heads
 from accelsim.numerics.metrics import error_metrics
-from accelsim.quant.cost import measure_changes
+from accelsim.numerics.cost import measure_changes
 from accelsim.quant.legalize import LegalizationChange, LegalizedWorkload, OperandPlan
 from accelsim.quant.quantizers import QuantParams, calibrate_range, params_from_range, quantize_per_group
 from accelsim.workload.data import DataSource

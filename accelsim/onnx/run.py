@@ -21,7 +21,7 @@ from accelsim.onnx.contract import ContractLayer, _real_range
 from accelsim.onnx.execute import run_graph
 from accelsim.onnx.ops import dequantize_linear, quantize_linear
 from accelsim.onnx.workload import load_graph
-from accelsim.quant.cost import measure_changes
+from accelsim.numerics.cost import measure_changes
 from accelsim.quant.legalize import LegalizedWorkload
 
 

@@ -1,7 +1,7 @@
 """Legalization: turn a workload's quantization intent into what a hardware contract can run.
 
 Every change is a :class:`LegalizationChange` (layer, operand, rule, before -> after, why); the
-numerics measure each one's cost on its layer (:mod:`accelsim.quant.cost`: SQNR of the layer output
+numerics measure each one's cost on its layer (:mod:`accelsim.numerics.cost`: SQNR of the layer output
 before and after the change). Rules, in order:
 
 - ``bits``: weight bits the profile cannot take -> the narrowest supported type that is as wide

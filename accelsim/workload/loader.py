@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from accelsim.builtin import builtin_dir, builtin_names
@@ -12,7 +13,7 @@ from accelsim.errors import InputError
 from accelsim.workload import schema as ws
 from accelsim.workload.layers import Layer, LayerQuant, QuantIntent, conv_out_size
 from accelsim.workload.llm import LlmConfig
-from accelsim.workload.workload import (DataSpec, LlmContext, ModelSpec, SyntheticActivations, SyntheticWeights, TensorSpec,
+from accelsim.workload.workload import (DataSpec, LlmContext, SyntheticActivations, SyntheticWeights, TensorSpec,
                                         Workload)
 
 DEFAULT_SAMPLE = 64
@@ -36,35 +37,27 @@ def resolve_workload_path(ref: str | Path) -> Path:
                      f"built-in workloads: {', '.join(names)}", source=str(ref))
 
 
-def load_workload(ref: str | Path, *, dims: dict[str, int] | None = None, data: str | None = None,
-                  reference: str | None = None) -> Workload:
-    """Load, validate and shape-check a workload YAML file, an ONNX file or a built-in workload name.
+@dataclass(frozen=True)
+class GeneratedSection:
+    """A workload YAML whose layers another package generates: an ``onnx:`` or a ``model:`` section, with the
+    workload's name, description, quantization defaults and the file it came from (paths are resolved
+    relative to it). :func:`accelsim.loading.load_workload` builds these."""
 
-    ``dims`` (dynamic dimensions) and ``data`` (.npz of model inputs) apply to ONNX files."""
-    if str(ref).endswith(".onnx"):
-        try:
-            import onnx  # noqa: F401
-        except ImportError:
-            raise InputError("ONNX models need the 'onnx' extra: pip install -e \".[onnx]\"", source=str(ref)) from None
-        from accelsim.onnx.workload import onnx_workload
+    kind: str                     # "onnx" | "model"
+    section: object               # ws.OnnxSource | ws.ModelSource
+    name: str
+    description: str
+    quant: LayerQuant
+    source: str
 
-        if reference is not None:
-            load_graph_checked(reference)
-        return onnx_workload(str(ref), dims=dims, data=data, reference=reference)
-    if dims or data or reference:
-        raise InputError("--dim, --data and --reference apply to ONNX models (a workload YAML sets them under 'onnx:')",
-                         source=str(ref))
+
+def load_workload_yaml(ref: str | Path) -> Workload | GeneratedSection:
+    """Load, validate and shape-check a workload YAML file or a built-in workload name: a layer workload, or
+    the section a model importer builds the layers from."""
     path = resolve_workload_path(ref)
     loaded = load_yaml(path)
     model: ws.WorkloadModel = validate(ws.WorkloadModel, loaded)
     return _build(model, loaded)
-
-
-def load_graph_checked(path: str):
-    """An ONNX model given as a reference: readable, and supported (InputError otherwise)."""
-    from accelsim.onnx.workload import load_graph
-
-    return load_graph(path)
 
 
 def _merge(base: QuantIntent, override: ws.QuantIntentModel | None) -> QuantIntent:
@@ -100,16 +93,10 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
     defaults = LayerQuant(weights=_merge(_DEFAULT_WEIGHTS, model.quant.weights),
                           activations=_merge(_DEFAULT_ACTIVATIONS, model.quant.activations))
     _check_quant(defaults, ("quant",), fail)
-    if model.model is not None:
-        return _build_model_workload(model, defaults, src)
-    if model.onnx is not None:
-        from accelsim.onnx.workload import onnx_workload
-
-        base = Path(src).parent
-        rel = lambda p: None if p is None else str(p if Path(p).is_absolute() else base / p)  # noqa: E731
-        o = model.onnx
-        return onnx_workload(rel(o.path), dims=dict(o.dims), data=rel(o.data), reference=rel(o.reference),
-                             name=model.name, quant=defaults, description=model.description, source=src)
+    for kind in ("model", "onnx"):
+        if getattr(model, kind) is not None:
+            return GeneratedSection(kind=kind, section=getattr(model, kind), name=model.name,
+                                    description=model.description, quant=defaults, source=src)
 
     first = next(iter(model.inputs))
     inputs = tuple(TensorSpec(name=n, shape=tuple(m.shape), sampled=(m.sampled if m.sampled is not None
@@ -202,19 +189,6 @@ def _check_sizes(layers: list[Layer], sample: int, inputs, model, fail) -> None:
     except InputError as exc:
         raise fail(("numerics", "sample") if model.numerics.sample is not None or index is None else ("layers", index),
                    exc.detail) from None
-
-
-def _build_model_workload(model: ws.WorkloadModel, defaults: LayerQuant, src: str) -> Workload:
-    """A real-model workload: layers generated from the architecture, data from the model's inputs."""
-    from accelsim.models.minilm_run import minilm_layers
-
-    m = model.model
-    layers = tuple(minilm_layers(m.seq_len, defaults))
-    spec = ModelSpec(name=m.name, seq_len=m.seq_len, max_tokens=m.max_tokens, sentences=tuple(m.sentences),
-                     calibration=tuple(m.calibration))
-    return Workload(name=model.name, description=model.description,
-                    inputs=(TensorSpec(name="embeddings", shape=(m.seq_len, 384), sampled=True),),
-                    layers=layers, data=DataSpec(), sample=len(m.sentences), source=src, model=spec)
 
 
 def _data_path(path: str | None, loaded: LoadedYaml, fail) -> str | None:

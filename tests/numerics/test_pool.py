@@ -74,7 +74,7 @@ def test_cnn_workload_with_pooling_runs(tmp_path):
     its row, pooling is timed on the vector unit, flatten costs nothing."""
     from accelsim.engine import run
     from accelsim.hardware import load_profile
-    from accelsim.workload import load_workload
+    from accelsim.loading import load_workload
 
     (tmp_path / "cnn.yaml").write_text("""\
 name: cnn

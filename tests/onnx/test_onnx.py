@@ -164,7 +164,7 @@ def test_quantize_static_output_with_float_reference(tmp_path, capsys):
 
 
 def test_workload_yaml_points_to_an_onnx_model(tmp_path, capsys):
-    from accelsim.workload import load_workload
+    from accelsim.loading import load_workload
 
     qdq_mlp_conv(seed=2, path=tmp_path / "m.onnx")
     (tmp_path / "w.yaml").write_text("name: small-qdq\nonnx: {path: m.onnx}\n")

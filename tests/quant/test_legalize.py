@@ -7,7 +7,7 @@ import pytest
 from accelsim.engine import run
 from accelsim.hardware import load_profile
 from accelsim.quant import legalize
-from accelsim.workload import load_workload
+from accelsim.loading import load_workload
 
 WORKLOAD = """\
 name: legal

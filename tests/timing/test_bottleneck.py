@@ -8,7 +8,7 @@ from accelsim.hardware import list_profiles, load_profile
 from accelsim.timing import layer_timing
 from accelsim.timing.fusion import plan_fusion
 from accelsim.timing.model import COMPUTE_BOUND_MIN_BUSY, binding_resource
-from accelsim.workload import load_workload
+from accelsim.loading import load_workload
 from accelsim.workload.loader import list_workloads
 
 

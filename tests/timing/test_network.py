@@ -10,7 +10,7 @@ from accelsim.hardware import load_profile
 from accelsim.timing import layer_timing
 from accelsim.timing.fusion import plan_fusion
 from accelsim.timing.network import CHUNKS, MAX_PREFETCH_PIECES, LayerCost, simulate_network, simulate_profile_network
-from accelsim.workload import load_workload
+from accelsim.loading import load_workload
 
 BW = 1000.0  # bytes per cycle
 

@@ -9,7 +9,7 @@ import pytest
 from accelsim.hardware import list_profiles, load_profile
 from accelsim.timing import layer_timing
 from accelsim.timing.scalesim_compat import scalesim_layer
-from accelsim.workload import load_workload
+from accelsim.loading import load_workload
 from accelsim.workload.llm import LLAMA2_7B, decoder_block, kv_cache_operand
 
 

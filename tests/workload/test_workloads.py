@@ -3,7 +3,8 @@
 import pytest
 
 from accelsim.errors import InputError
-from accelsim.workload import list_workloads, load_workload
+from accelsim.loading import load_workload
+from accelsim.workload import list_workloads
 from tests.conftest import TINY_WORKLOAD
 
 
