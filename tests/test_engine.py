@@ -22,6 +22,16 @@ def test_results_are_deterministic_and_profile_independent_data():
     a = run(wl, load_profile("arm-neon-sdot")).frame
     b = run(wl, load_profile("arm-neon-sdot")).frame
     assert np.array_equal(a["sqnr_db"].to_numpy(), b["sqnr_db"].to_numpy())
+    # two different contracts with the same arithmetic (int32 wrap, float32 requant with ties to even, asymmetric
+    # uint8/int8): identical numerics prove that both saw the same data; their costs differ
+    ort = run(wl, load_profile("onnxruntime-cpu")).frame
+    amx = run(wl, load_profile("xeon-amx")).frame
+    assert np.array_equal(ort["sqnr_db"].to_numpy(), amx["sqnr_db"].to_numpy())
+    assert np.array_equal(ort["max_abs_error"].to_numpy(), amx["max_abs_error"].to_numpy())
+    assert not np.array_equal(ort["cycles"].to_numpy(), amx["cycles"].to_numpy())
+    # and a contract with other arithmetic gives other numerics on the same data
+    npu = run(wl, load_profile("edge-npu-pot16")).frame
+    assert not np.array_equal(ort["sqnr_db"].to_numpy(), npu["sqnr_db"].to_numpy())
 
 
 def test_roofline_bounds_hold():
