@@ -56,8 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     llm.add_argument("--decode", type=_count("--decode", 1 << 20), default=128,
                      help="output tokens per sequence (the first comes from the prefill, then one per decode step)")
     llm.add_argument("--batch", type=_count("--batch", 1 << 16), default=1, help="sequences run together")
-    llm.add_argument("--weights", choices=("int8", "int4"), default="int8", help="weight precision")
-    llm.add_argument("--kv", choices=("int8", "fp16"), default="int8", help="KV-cache precision")
+    llm.add_argument("--weights", choices=("int8", "int4", "fp8", "fp16", "bf16"), default="int8",
+                     help="weight precision")
+    llm.add_argument("--activations", choices=("int8", "fp8", "fp16", "bf16"), default=None,
+                     help="the GEMMs' format (default: int8 for integer weights, else the weights' format)")
+    llm.add_argument("--kv", choices=("int8", "fp8", "fp16"), default="int8", help="KV-cache precision")
     llm.add_argument("--format", choices=("table", "json"), default="table",
                      help="json: one object with ttft_s, tpot_s, tokens_per_s, energy_per_token_j, ... (a list of "
                           "them for several --hw)")
@@ -176,7 +179,10 @@ def _cmd_validate(args) -> int:
     return 0
 
 
-def _llm_config(ref: str, weights: str, kv: str):
+_BITS = {"int4": 4, "int8": 8, "fp8": 8, "fp16": 16, "bf16": 16}
+
+
+def _llm_config(ref: str, weights: str, kv: str, activations: str | None = None):
     """A built-in model shape, or the llm: section of a workload YAML, at the chosen precisions."""
     import dataclasses
 
@@ -196,7 +202,9 @@ def _llm_config(ref: str, weights: str, kv: str):
 
         raise InputError(f"unknown model '{ref}'{suggest(ref, list(MODELS))}; built-in: {', '.join(MODELS)} "
                          f"(or a workload YAML with an 'llm:' section)", field="model")
-    return dataclasses.replace(cfg, weight_bits=4 if weights == "int4" else 8, kv_cache_bits=16 if kv == "fp16" else 8)
+    math = activations or ("int8" if weights.startswith("int") else weights)
+    return dataclasses.replace(cfg, weight_bits=_BITS[weights], kv_cache_bits=_BITS[kv], activation_bits=_BITS[math],
+                               math_format=math)
 
 
 def _cmd_llm(args) -> int:
@@ -205,7 +213,7 @@ def _cmd_llm(args) -> int:
     from accelsim.hardware import load_profile
     from accelsim.timing.llm import model_llm
 
-    cfg = _llm_config(args.model, args.weights, args.kv)
+    cfg = _llm_config(args.model, args.weights, args.kv, args.activations)
     tokens = args.batch * (args.prompt + args.decode)
     if tokens * cfg.hidden * max(cfg.ffn, args.prompt + args.decode) > 1 << 56:
         raise InputError(f"batch x (prompt + decode) = {tokens:,} tokens is too large to time for this model "
@@ -218,13 +226,16 @@ def _cmd_llm(args) -> int:
         return 0
     from rich.table import Table
 
+    from accelsim.report.terminal import _si
+
     t = Table(title=f"{cfg.name}: batch {args.batch}, prompt {args.prompt}, {args.decode} output tokens, "
-                    f"{args.weights} weights, {args.kv} KV cache", title_justify="left", header_style="bold")
+                    f"{args.weights} weights, {cfg.math_format} math, {args.kv} KV cache", title_justify="left",
+              header_style="bold")
     for col in ("profile", "TTFT", "TPOT", "tokens/s", "energy/token", "prefill bound by", "decode bound by"):
         t.add_column(col, justify="left" if col in ("profile", "prefill bound by", "decode bound by") else "right")
     for s in summaries:
         t.add_row(s["profile"], f"{s['ttft_s'] * 1e3:.3g} ms", f"{s['tpot_s'] * 1e3:.3g} ms",
-                  f"{s['tokens_per_s']:.4g}", f"{s['energy_per_token_j'] * 1e3:.3g} mJ",
+                  f"{s['tokens_per_s']:.4g}", _si(s["energy_per_token_j"], "J"),
                   f"{s['prefill_binding_resource']} ({s['prefill_binding_share']:.0%} of its time)",
                   f"{s['decode_binding_resource']} ({s['decode_binding_share']:.0%} of its time)")
     _console().print(t)

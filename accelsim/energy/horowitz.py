@@ -50,11 +50,17 @@ class OpEnergy:
         return {"mac_pj": self.mac_pj, "add_pj": self.add_pj, "requant_pj": self.requant_pj}
 
 
-def op_energy(profile: HardwareProfile, a_bits: int = 8, w_bits: int = 8) -> OpEnergy:
-    """Per-op energies for ``profile`` (overrides in the profile win over the scaled table)."""
+def op_energy(profile: HardwareProfile, a_bits: int = 8, w_bits: int = 8, math_format: str = "int8") -> OpEnergy:
+    """Per-op energies for ``profile`` (overrides in the profile win over the scaled table). A float
+    ``math_format`` multiplies in that format and accumulates in fp32: Horowitz's fp16 multiply (bf16 alike;
+    fp8 scaled by the squared mantissa-multiplier width ratio, (4/11)^2, as the integer multipliers) + fp32 add."""
     node = profile.energy.node_nm
     acc_bits = profile.accumulator.bits
-    mac = mult_pj(a_bits, w_bits, node) + add_pj(acc_bits, node)
+    if math_format in ("fp16", "bf16", "fp8"):
+        mult = HOROWITZ_45NM_PJ["fp16_mult"] * ((4 / 11) ** 2 if math_format == "fp8" else 1.0)
+        mac = (mult + HOROWITZ_45NM_PJ["fp32_add"]) * node_scale(node)
+    else:
+        mac = mult_pj(a_bits, w_bits, node) + add_pj(acc_bits, node)
     add = add_pj(profile.accumulator.spill_bits, node)
     kind = profile.requant.scale
     if kind == "float32":

@@ -145,6 +145,15 @@ class HardwareProfile:
     #: LLM decode steps are replayed from a captured graph (CUDA graphs: TensorRT-LLM's generation phase), so they
     #: pay no per-kernel launch cost; prefill (shapes vary per request) does
     decode_graphs: bool = False
+    #: MAC rates of float operand formats relative to the integer datapath (rows x cols per unit): A100/H100
+    #: run fp16/bf16 at half their int8 rate, H100 fp8 at its int8 rate. A format not listed is not supported.
+    float_rates: tuple[tuple[str, float], ...] = ()
+
+    def rate_of(self, fmt: str) -> float | None:
+        """Relative MAC rate of operand format ``fmt`` (1 for the integer types the profile lists)."""
+        if fmt.startswith(("int", "uint")):
+            return 1.0 if fmt in self.activation_types + self.weight_types or fmt == "int8" else None
+        return dict(self.float_rates).get(fmt)
 
     @property
     def peak_macs_per_cycle(self) -> int:

@@ -185,6 +185,15 @@ class HardwareModel(_Strict):
     fusion: list[Literal["activation", "residual", "norm", "attention"]] = Field(default_factory=list)
     kernel_launch_s: float = 0.0
     decode_graphs: StrictBool = False
+    float_rates: dict[Literal["fp16", "bf16", "fp8"], float] = Field(default_factory=dict)
+
+    @field_validator("float_rates")
+    @classmethod
+    def _rates(cls, v):
+        for key, value in v.items():
+            if isinstance(value, bool) or not math.isfinite(value) or not 0 < value <= 16:
+                raise ValueError(f"float_rates.{key} must be a number in (0, 16] (relative to the integer rate)")
+        return v
 
     _launch = field_validator("kernel_launch_s")(_in_range(0.0, 1.0, "s"))
 
@@ -275,5 +284,5 @@ class HardwareModel(_Strict):
             energy=hp.EnergySpec(node_nm=float(self.energy.node_nm), overrides=dict(self.energy.overrides),
                                  static_power_w=float(self.energy.static_power_w)),
             source=source, fusion=tuple(dict.fromkeys(self.fusion)), kernel_launch_s=float(self.kernel_launch_s),
-            decode_graphs=self.decode_graphs,
+            decode_graphs=self.decode_graphs, float_rates=tuple(sorted(self.float_rates.items())),
         )

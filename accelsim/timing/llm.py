@@ -66,6 +66,7 @@ class LlmRun:
     batch: int = 1
     weight_bits: int = 8
     kv_cache_bits: int = 8
+    math_format: str = "int8"
 
     @property
     def prefill_s(self) -> float:
@@ -103,7 +104,7 @@ class LlmRun:
         prefill_bound, prefill_share = self.prefill.binding()
         decode_bound, decode_share = self.decode.binding()
         return {"profile": self.profile, "model": self.model, "batch": self.batch, "prompt_tokens": self.prompt,
-                "output_tokens": self.output_tokens, "weight_bits": self.weight_bits,
+                "output_tokens": self.output_tokens, "weight_bits": self.weight_bits, "math_format": self.math_format,
                 "kv_cache_bits": self.kv_cache_bits,
                 "ttft_s": self.prefill_s, "tpot_s": self.tpot_s, "tokens_per_s": self.tokens_per_s,
                 "energy_per_token_j": self.energy_per_token_j,
@@ -123,7 +124,7 @@ class _Timer:
     def __init__(self, profile: HardwareProfile, cfg: LlmConfig):
         self.profile, self.cfg = profile, cfg
         self.cache: dict[tuple, tuple[LayerTiming, float]] = {}
-        self.ops = op_energy(profile, cfg.activation_bits, cfg.weight_bits)
+        self.ops = op_energy(profile, cfg.activation_bits, cfg.weight_bits, math_format=cfg.math_format)
 
     def __call__(self, layer: Layer, fusion: Fusion = UNFUSED) -> tuple[LayerTiming, float]:
         b_bits = self.cfg.kv_cache_bits if kv_cache_operand(layer) else None
@@ -165,12 +166,28 @@ def _step(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwarePr
     phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte + kv_static, times=cfg.layers)
 
 
+def at_format(profile: HardwareProfile, fmt: str) -> HardwareProfile:
+    """The profile's compute unit running GEMMs in ``fmt``: its rate scaled by the profile's float rate
+    (ValueError if the profile has no such format)."""
+    rate = profile.rate_of(fmt)
+    if rate is None:
+        supported = ["int8", *[f for f, _ in profile.float_rates]]
+        raise ValueError(f"profile '{profile.name}' has no {fmt} math; supported: {', '.join(supported)}")
+    if rate == 1.0:
+        return profile
+    if profile.array.kind == "systolic":
+        raise ValueError(f"profile '{profile.name}': float rates apply to simd_dot / matrix units")
+    array = dataclasses.replace(profile.array, efficiency=profile.array.efficiency * rate)
+    return dataclasses.replace(profile, array=array)
+
+
 def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, decode_steps: int = 128,
               batch: int = 1) -> LlmRun:
     """Time a whole model: prefill of ``prompt`` tokens for each of ``batch`` sequences, then ``decode_steps``
     single-token steps of the batch (each sequence with its own KV cache, growing by one token a step)."""
     if prompt < 1 or decode_steps < 0 or batch < 1:
         raise ValueError(f"prompt and batch must be >= 1 and decode_steps >= 0, got {prompt}, {decode_steps}, {batch}")
+    profile = at_format(profile, cfg.math_format)
     timer = _Timer(profile, cfg)
     prefill, decode = PhaseTotals(), PhaseTotals()
     _step(timer, prefill, cfg, profile, prompt, prompt, batch)
@@ -181,4 +198,5 @@ def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, deco
     return LlmRun(profile=profile.name, model=cfg.name, prompt=prompt, decode_steps=decode_steps,
                   clock_hz=profile.clock_hz, prefill=prefill, decode=decode,
                   simulations=len(timer.cache) + (len(decode_timer.cache) if decode_timer is not timer else 0),
-                  batch=batch, weight_bits=cfg.weight_bits, kv_cache_bits=cfg.kv_cache_bits)
+                  batch=batch, weight_bits=cfg.weight_bits, kv_cache_bits=cfg.kv_cache_bits,
+                  math_format=cfg.math_format)

@@ -6,7 +6,8 @@ KV cache, O projection, residual add, RMSNorm, SwiGLU MLP (gate and up as one GE
 down), residual.
 Prefill runs ``prompt`` tokens through every block at once (attention over the prompt); each decode
 step runs one token through every block, reading the whole KV cache of the tokens so far and appending
-its own K and V. Weight precision (int4 / int8) and KV-cache precision (int8 / fp16) are options.
+its own K and V. Weight precision (int4 / int8 / fp8 / fp16), the GEMMs' format and KV-cache precision
+(int8 / fp8 / fp16) are options (timing only).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class LlmConfig:
     activation_bits: int = 8
     kv_cache_bits: int = 8
     vocab: int = 32000  # embedding table and lm_head rows (0: no embedding / lm_head, the block only)
+    #: the format the GEMMs run in (their activations): an integer type or a float one (fp16, bf16, fp8), whose
+    #: MAC rate the profile states (HardwareProfile.float_rates). Timing only: no float numerics here.
+    math_format: str = "int8"
 
     @property
     def head_dim(self) -> int:

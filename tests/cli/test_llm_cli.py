@@ -38,6 +38,21 @@ def test_int4_weights_speed_up_decode_and_fp16_kv_slows_it(capsys):
     assert w4["tpot_s"] < 0.65 * base["tpot_s"] and kv16["tpot_s"] > base["tpot_s"]
 
 
+def test_float_baseline_and_fp8(capsys):
+    """fp16 weights and math: twice the int8 bytes and half the MAC rate; fp8 on H100: the int8 figures."""
+    int8 = _json(capsys, "llama2-7b", "--hw", "h100-sxm", "--prompt", "2048", "--decode", "8")
+    fp16 = _json(capsys, "llama2-7b", "--hw", "h100-sxm", "--prompt", "2048", "--decode", "8", "--weights", "fp16",
+                 "--kv", "fp16")
+    fp8 = _json(capsys, "llama2-7b", "--hw", "h100-sxm", "--prompt", "2048", "--decode", "8", "--weights", "fp8",
+                "--kv", "fp8")
+    assert fp16["math_format"] == "fp16" and fp16["weight_bits"] == 16
+    assert 1.7 < fp16["ttft_s"] / int8["ttft_s"] < 2.2 and 1.7 < fp16["tpot_s"] / int8["tpot_s"] < 2.2
+    assert fp8["math_format"] == "fp8" and fp8["tpot_s"] == pytest.approx(int8["tpot_s"])
+    w4a16 = _json(capsys, "llama2-7b", "--hw", "h100-sxm", "--prompt", "2048", "--decode", "8", "--weights", "int4",
+                  "--activations", "fp16")
+    assert w4a16["ttft_s"] > 1.7 * int8["ttft_s"] and w4a16["tpot_s"] < 0.7 * int8["tpot_s"]
+
+
 @pytest.mark.parametrize("model", ["llama2-13b", "llama3-8b", "mistral-7b", "llama2-70b"])
 def test_builtin_models(model, capsys):
     s = _json(capsys, model, "--hw", "h100-sxm", "--prompt", "256", "--decode", "4")
@@ -74,6 +89,8 @@ def test_model_from_a_workload_llm_section_and_several_profiles(capsys):
     (["llama2-7b", "--hw", "h100-sxm", "--weights", "int2"], "--weights"),
     (["llama2-70b", "--hw", "h100-sxm", "--batch", "65536", "--prompt", "16777216"], "too large"),
     ([str(REPO / "workloads" / "mlp.yaml"), "--hw", "h100-sxm"], "no 'llm:' section"),
+    (["llama2-7b", "--hw", "a100-80gb", "--weights", "fp8"], "no fp8 math"),
+    (["llama2-7b", "--hw", "arm-neon-sdot", "--weights", "fp16"], "no fp16 math"),
 ])
 def test_llm_bad_input(argv, needle, capsys):
     assert main(["llm", *argv]) == 2
