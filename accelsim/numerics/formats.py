@@ -1,0 +1,150 @@
+"""Float element formats and block-scaled formats: what a value becomes in each, bit for bit.
+
+Element formats (``cast``) use ml-dtypes (the NumPy float types of JAX) for the encoding and its round to
+nearest even; accelsim adds only what ml-dtypes leaves to the caller, the overflow contract:
+
+- ``overflow="saturate"`` (NVIDIA's ``cvt ... .satfinite``, OCP MX's conversion rule): a value beyond the
+  largest finite magnitude becomes that magnitude (with its sign); NaN stays NaN where the format has one.
+- ``overflow="nonfinite"`` (IEEE behaviour): what ml-dtypes does — fp16, bf16 and fp8 E5M2 overflow to
+  +-inf, fp8 E4M3 ("fn": no infinities) to NaN. fp6 and fp4 have neither, so they cannot follow this
+  contract: asking for it is an error.
+
+Block formats (``block_quantize``), OCP Microscaling Formats (MX) v1.0: a block of 32 elements shares one
+E8M0 scale (a power of two, 2^-127 .. 2^127). The spec's conversion: shared exponent =
+floor(log2(max |v|)) - emax_elem, where emax_elem is the exponent of the element format's largest normal
+(E4M3: 8, E5M2: 15, E2M3: 2, E3M2: 4, E2M1: 2; MXINT8: 0, its elements being int8 x 2^-6); elements are
+v / 2^shared, rounded to nearest even and saturated to the largest finite element. An all-zero block gets
+the smallest scale, 2^-127. NVFP4 (NVIDIA Blackwell): E2M1 elements in blocks of 16 with an E4M3 block
+scale and an FP32 per-tensor scale: tensor scale = amax(tensor) / (448 x 6), block scale =
+E4M3(amax(block) / 6 / tensor scale), elements = E2M1(v / (block scale x tensor scale)), saturating.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ELEMENT_FORMATS = ("fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "fp6_e2m3", "fp6_e3m2", "fp4_e2m1")
+BLOCK_FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4", "mxint8", "nvfp4")
+
+#: (element format, block size, emax of the element format's largest normal) of the MX formats
+_MX = {"mxfp8_e4m3": ("fp8_e4m3", 32, 8), "mxfp8_e5m2": ("fp8_e5m2", 32, 15), "mxfp6_e2m3": ("fp6_e2m3", 32, 2),
+       "mxfp6_e3m2": ("fp6_e3m2", 32, 4), "mxfp4": ("fp4_e2m1", 32, 2), "mxint8": ("int8", 32, 0)}
+NVFP4_BLOCK = 16
+
+
+def _dtype(fmt: str):
+    import ml_dtypes
+
+    return {"fp16": np.float16, "bf16": ml_dtypes.bfloat16, "fp8_e4m3": ml_dtypes.float8_e4m3fn,
+            "fp8_e5m2": ml_dtypes.float8_e5m2, "fp6_e2m3": ml_dtypes.float6_e2m3fn,
+            "fp6_e3m2": ml_dtypes.float6_e3m2fn, "fp4_e2m1": ml_dtypes.float4_e2m1fn}[fmt]
+
+
+def max_finite(fmt: str) -> float:
+    """The largest finite magnitude of an element format."""
+    if fmt == "fp32":
+        return float(np.finfo(np.float32).max)
+    import ml_dtypes
+
+    return float(ml_dtypes.finfo(_dtype(fmt)).max)
+
+
+def has_nan(fmt: str) -> bool:
+    return fmt in ("fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2")
+
+
+def cast(x, fmt: str, *, overflow: str = "saturate") -> np.ndarray:
+    """``x`` rounded to nearest even in ``fmt``: float32 values exactly representable in ``fmt``.
+
+    ``fmt``: fp32, fp16, bf16, fp8_e4m3 (OCP E4M3FN: no infinities, max 448), fp8_e5m2, fp6_e2m3, fp6_e3m2,
+    fp4_e2m1. ``overflow``: "saturate" (to the largest finite magnitude) or "nonfinite" (to +-inf, or NaN
+    for E4M3; not available for fp6/fp4, which have no such encodings)."""
+    if fmt not in ELEMENT_FORMATS:
+        raise ValueError(f"unknown format '{fmt}'; allowed: {', '.join(ELEMENT_FORMATS)}")
+    if overflow not in ("saturate", "nonfinite"):
+        raise ValueError(f"overflow must be 'saturate' or 'nonfinite', got '{overflow}'")
+    v = np.asarray(x, dtype=np.float32)
+    if fmt == "fp32":
+        return v.copy()
+    if np.isnan(v).any() and not has_nan(fmt):
+        raise ValueError(f"{fmt} has no NaN encoding: the input holds NaN")
+    if overflow == "nonfinite":
+        if not has_nan(fmt):
+            raise ValueError(f"{fmt} has no infinities or NaN: overflow can only saturate")
+        with np.errstate(over="ignore", invalid="ignore"):
+            return v.astype(_dtype(fmt)).astype(np.float32)
+    top = np.float32(max_finite(fmt))
+    clipped = np.where(np.isnan(v), v, np.clip(v, -top, top))  # within range, round to nearest even is exact
+    return clipped.astype(_dtype(fmt)).astype(np.float32)
+
+
+def _mx_exponent(amax: np.ndarray, emax: int) -> np.ndarray:
+    """The OCP MX shared exponent of each block, clamped to E8M0's range (an all-zero block: -127)."""
+    with np.errstate(divide="ignore"):
+        e = np.floor(np.log2(amax.astype(np.float64))) - emax
+    e = np.where(amax > 0, e, -127.0)
+    return np.clip(e, -127, 127)
+
+
+def block_quantize(x, fmt: str, *, block: int | None = None, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """(elements, scales) of ``x`` in block format ``fmt``, blocks of ``block`` consecutive values along ``axis``
+    (default: the format's, 32 for MX and 16 for NVFP4; the axis length must be a multiple of it).
+
+    ``elements`` (float32, shape of ``x``) are the element values exactly as stored (an E2M1 value for mxfp4,
+    an int8 x 2^-6 value for mxint8); ``scales`` (float32, shape of ``x`` with ``axis`` divided by the block)
+    are the block scales (for NVFP4: the E4M3 block scale times the FP32 tensor scale). The value each element
+    stands for is ``elements * scales`` broadcast back over the block."""
+    if fmt not in BLOCK_FORMATS:
+        raise ValueError(f"unknown block format '{fmt}'; allowed: {', '.join(BLOCK_FORMATS)}")
+    v = np.asarray(x, dtype=np.float32)
+    if v.ndim == 0:
+        raise ValueError("block_quantize needs an array with at least one axis")
+    if not np.isfinite(v).all():
+        raise ValueError("block_quantize: the input holds NaN or infinite values")
+    size = block or (NVFP4_BLOCK if fmt == "nvfp4" else _MX[fmt][1])
+    axis = axis % v.ndim
+    n = v.shape[axis]
+    if size <= 0 or n % size:
+        raise ValueError(f"the axis length {n} is not a multiple of the block size {size}")
+    moved = np.moveaxis(v, axis, -1)
+    blocks = moved.reshape(*moved.shape[:-1], n // size, size)
+    amax = np.abs(blocks).max(axis=-1)
+    if fmt == "nvfp4":
+        elements, scales = _nvfp4(blocks, amax)
+    else:
+        elem_fmt, _, emax = _MX[fmt]
+        scales = np.exp2(_mx_exponent(amax, emax)).astype(np.float32)
+        scaled = (blocks.astype(np.float64) / scales[..., None].astype(np.float64)).astype(np.float32)
+        if elem_fmt == "int8":  # int8 x 2^-6: round half to even, saturate to [-128, 127]
+            elements = (np.clip(np.rint(scaled * np.float32(64.0)), -128, 127) / np.float32(64.0)).astype(np.float32)
+        else:
+            elements = cast(scaled, elem_fmt, overflow="saturate")
+    elements = np.moveaxis(elements.reshape(moved.shape), -1, axis)
+    scales = np.moveaxis(scales, -1, axis)
+    return elements, scales
+
+
+def _nvfp4(blocks: np.ndarray, amax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    e4m3_max, e2m1_max = max_finite("fp8_e4m3"), max_finite("fp4_e2m1")
+    tensor_amax = float(amax.max()) if amax.size else 0.0
+    tensor_scale = np.float32(tensor_amax / (e4m3_max * e2m1_max)) if tensor_amax > 0 else np.float32(1.0)
+    block_scale = cast((amax / e2m1_max / tensor_scale).astype(np.float32), "fp8_e4m3", overflow="saturate")
+    scales = (block_scale * tensor_scale).astype(np.float32)
+    safe = np.where(scales > 0, scales, np.float32(1.0))
+    elements = cast((blocks / safe[..., None]).astype(np.float32), "fp4_e2m1", overflow="saturate")
+    elements = np.where(scales[..., None] > 0, elements, np.float32(0.0)).astype(np.float32)
+    return elements, scales
+
+
+def bits_per_element(fmt: str) -> float:
+    """Storage bits per element including the block scale's share (MXFP4: 4 + 8 / 32 = 4.25)."""
+    if fmt in ELEMENT_FORMATS:
+        return {"fp32": 32, "fp16": 16, "bf16": 16, "fp8_e4m3": 8, "fp8_e5m2": 8, "fp6_e2m3": 6, "fp6_e3m2": 6,
+                "fp4_e2m1": 4}[fmt]
+    if fmt == "nvfp4":
+        return 4 + 8 / NVFP4_BLOCK
+    elem, size, _ = _MX[fmt]
+    return {"fp8_e4m3": 8, "fp8_e5m2": 8, "fp6_e2m3": 6, "fp6_e3m2": 6, "fp4_e2m1": 4, "int8": 8}[elem] + 8 / size
+
+
+__all__ = ["BLOCK_FORMATS", "ELEMENT_FORMATS", "bits_per_element", "block_quantize", "cast", "max_finite"]
