@@ -101,6 +101,60 @@ def _float_kernel(a, b, mbits, emin, maxf, saturate, chunk, out, events):
             out[i, j] = promoted
 
 
+#: rows of A one block of the fast path updates per row of B read (each row of B is reused this many times)
+_ROWS = 32
+
+
+@nb.njit(cache=True, inline="always")
+def _axpy(acc, x, row, n):
+    for j in range(n):
+        acc[j] += x * row[j]
+
+
+@nb.njit(cache=True, parallel=True)
+def _fp32_rows(a, b, chunk, out):
+    """Full fp32 accumulators, vectorized across N: for products exact in float32 (operands of <= 12 significant
+    bits: fp8, fp6, fp4, bf16, fp16), ``acc + product`` in float32 *is* the exact sum rounded once to nearest
+    even (a fused multiply-add gives the same), so this equals the scalar kernel bit for bit; non-finite results
+    are recounted by the caller. Blocks of rows reuse each row of B from cache; every element still accumulates
+    in k order, and promotes into its fp32 register after every chunk."""
+    m_dim, k_dim = a.shape
+    n_dim = b.shape[1]
+    n_blocks = (m_dim + _ROWS - 1) // _ROWS
+    one = np.float32(1.0)
+    for blk in nb.prange(n_blocks):
+        i0 = blk * _ROWS
+        rows = min(_ROWS, m_dim - i0)
+        acc = np.zeros((_ROWS, n_dim), dtype=np.float32)
+        promoted = np.zeros((_ROWS, n_dim), dtype=np.float32)
+        for k in range(k_dim):
+            row = b[k]
+            for r in range(rows):
+                _axpy(acc[r], a[i0 + r, k], row, n_dim)
+            if chunk > 0 and (k + 1) % chunk == 0:
+                for r in range(rows):
+                    _axpy(promoted[r], one, acc[r], n_dim)
+                    acc[r, :] = 0.0
+        for r in range(rows):
+            if chunk <= 0 or k_dim % chunk:
+                _axpy(promoted[r], one, acc[r], n_dim)
+            out[i0 + r, :] = promoted[r]
+
+
+@nb.njit(cache=True)
+def _low_bits_clear(bits, mask):
+    for v in bits:
+        if v & mask:
+            return False
+    return True
+
+
+def _exact_products(x: np.ndarray) -> bool:
+    """Operands whose pairwise products are exact in float32: every value's significand fits 12 bits (the low 12
+    of float32's 23 stored mantissa bits are zero; fp8, fp6, fp4, bf16 and fp16 values all qualify)."""
+    return bool(_low_bits_clear(np.ascontiguousarray(x).view(np.uint32).reshape(-1), np.uint32(0xFFF)))
+
+
 def _chunks(k: int, chunk: int | None) -> int:
     return 1 if not chunk else -(-k // chunk)
 
@@ -113,6 +167,11 @@ def float_matmul(a, b, acc: FloatAccumulator) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"shapes do not chain: {a.shape} @ {b.shape}")
     out = np.empty((a.shape[0], b.shape[1]), dtype=np.float32)
     events = np.zeros((b.shape[1], _chunks(a.shape[1], acc.chunk)), dtype=np.int64)
+    full_fp32 = (acc.mantissa_bits, acc.min_exponent) == (23, -126) and not acc.saturate
+    if full_fp32 and _exact_products(a) and _exact_products(b):
+        _fp32_rows(a, b, acc.chunk or 0, out)
+        if np.isfinite(out).all():  # no overflow anywhere: no event to count
+            return out, events
     _float_kernel(a, b, acc.mantissa_bits, acc.min_exponent, acc.max_finite, acc.saturate, acc.chunk or 0, out,
                   events)
     return out, events
