@@ -64,14 +64,48 @@ def _load(path: Path):
     import onnx
 
     try:
-        model = onnx.load(str(path), load_external_data=True)
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error
         raise InputError(f"not a readable ONNX model ({' '.join(str(exc).split())[:160]})", source=str(path)) from None
+    _check_external_data(model, path)
+    try:
+        from onnx.external_data_helper import load_external_data_for_model
+
+        load_external_data_for_model(model, str(path.parent))
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"cannot read the model's external data ({' '.join(str(exc).split())[:160]})",
+                         source=str(path)) from None
     try:
         onnx.checker.check_model(model)
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"invalid ONNX model: {' '.join(str(exc).split())[:200]}", source=str(path)) from None
     return model
+
+
+def _check_external_data(model, path: Path) -> None:
+    """Tensors stored outside the .onnx file must be regular files beside it (a FIFO would block the read
+    forever; a path leaving the model's directory is refused), and must fit in memory."""
+    from onnx.external_data_helper import uses_external_data
+
+    from accelsim.resources import require_memory
+
+    base = path.parent.resolve()
+    total = 0
+    for tensor in model.graph.initializer:
+        if not uses_external_data(tensor):
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        target = (base / info.get("location", "")).resolve()
+        if base not in target.parents:
+            raise InputError(f"tensor '{tensor.name}': external data '{info.get('location')}' is outside the model's "
+                             f"directory", source=str(path))
+        if not target.is_file():
+            raise InputError(f"tensor '{tensor.name}': external data '{info.get('location')}' is not a regular file",
+                             source=str(path))
+        total += int(info.get("length", 0) or target.stat().st_size)
+    if total:
+        require_memory(3 * total, what="loading the model's external data", knob="use a smaller model",
+                       source=str(path))
 
 
 class OnnxGraph:

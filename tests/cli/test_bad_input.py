@@ -122,6 +122,24 @@ def _qdq_bad_scale(tmp: Path) -> list[str]:
     return _run("q.onnx", "--hw", "onnxruntime-cpu")
 
 
+def _external_data_model(tmp: Path, location: str) -> list[str]:
+    """An ONNX model whose weight lives in an external file, pointed at ``location``."""
+    import onnx
+    from onnx.external_data_helper import convert_model_to_external_data
+
+    model = onnx.load(str(tmp / _onnx_model(tmp, dynamic=False)))
+    convert_model_to_external_data(model, all_tensors_to_one_file=True, location="w.bin", size_threshold=0)
+    onnx.save(model, str(tmp / "e.onnx"))
+    model = onnx.load(str(tmp / "e.onnx"), load_external_data=False)
+    for entry in model.graph.initializer[0].external_data:
+        if entry.key == "location":
+            entry.value = location
+    onnx.save(model, str(tmp / "e.onnx"))
+    if location == "fifo.bin":
+        os.mkfifo(tmp / "fifo.bin")
+    return _run("e.onnx", "--hw", "tensorcore-int8")
+
+
 def _dev_null_link(tmp: Path) -> list[str]:
     (tmp / "null.html").symlink_to("/dev/null")
     return _run("mlp", "--hw", "tensorcore-int8", "--html", "null.html")
@@ -269,6 +287,9 @@ CASES = [
                                                       ids=np.zeros((2, 16), np.int64))),
          ("d.npz", "dimension 'batch'", "'ids'")),
     Case("onnx-nan-scale", _qdq_bad_scale, ("q.onnx", "scale 'conv_o_s'", "finite")),
+    Case("onnx-external-data-fifo", lambda t: _external_data_model(t, "fifo.bin"), ("e.onnx", "not a regular file")),
+    Case("onnx-external-data-outside", lambda t: _external_data_model(t, "../../etc/passwd"),
+         ("e.onnx", "outside the model's directory")),
     Case("onnx-random-bytes", lambda t: (t / "r.onnx").write_bytes(os.urandom(4096)) and
          _run("r.onnx", "--hw", "tensorcore-int8"), ("r.onnx", "ONNX model")),
     # --- shapes too large for the machine (checked before any allocation) --------------------------------
