@@ -11,4 +11,19 @@ def load_results(path):
     return _load(path)
 
 
-__all__ = ["__version__", "load_results"]
+def run(workload, profile, *, timing_only: bool = False, diagnose: bool = False):
+    """Simulate ``workload`` on ``profile``: a :class:`accelsim.engine.RunResult` (per-layer results as a pandas
+    DataFrame in ``.frame``, the whole-run figures in ``.summary()``).
+
+    ``workload``: a workload YAML path, an ONNX file, a built-in workload name or a loaded Workload;
+    ``profile``: a built-in profile name, a profile YAML path or a loaded HardwareProfile. See docs/api.md."""
+    from accelsim.engine import run as _run
+    from accelsim.hardware import load_profile
+    from accelsim.loading import load_workload
+    from accelsim.workload.workload import Workload
+
+    wl = workload if isinstance(workload, Workload) else load_workload(workload)
+    return _run(wl, load_profile(profile), timing_only=timing_only, diagnose=diagnose)
+
+
+__all__ = ["__version__", "load_results", "run"]

@@ -66,3 +66,13 @@ def test_per_group_int4_weights_beat_per_channel(write):
     # a contract without per_group legalizes to per_channel (and says so)
     npu = run(workload("per_group"), load_profile("ethos-u55"))
     assert any("per_group" in n for n in npu.notes)
+
+
+def test_public_run_api():
+    import accelsim
+
+    r = accelsim.run("mlp", "tensorcore-int8", timing_only=True)
+    assert list(r.frame["layer"]) == ["fc1", "fc2", "fc3"] and r.summary()["timing_only"]
+    full = accelsim.run(load_workload("mlp"), load_profile("tensorcore-int8"))
+    assert (full.frame["cycles"] == r.frame["cycles"]).all() and full.frame["sqnr_db"].notna().all()
+    assert full.summary()["network"]["latency_s"] > 0
