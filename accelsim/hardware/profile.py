@@ -189,6 +189,11 @@ class HardwareProfile:
         return 2.0 * self.ridge_point
 
     @property
+    def startup_cycles(self) -> float:
+        """Cycles before a kernel's first tile: the DRAM access latency plus the kernel launch overhead."""
+        return self.dram.latency_cycles + self.kernel_launch_s * self.clock_hz
+
+    @property
     def on_chip(self) -> tuple[MemoryLevel, ...]:
         return self.memory[1:]
 

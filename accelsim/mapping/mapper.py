@@ -27,6 +27,7 @@ read and written once per extra row fold).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ import numpy as np
 
 from accelsim.hardware import HardwareProfile
 from accelsim.mapping.gemm import GemmView, gemm_view
+from accelsim.mapping.schedule import layer_cycles
 from accelsim.workload.layers import Layer
 
 
@@ -165,7 +167,7 @@ def _level_candidates(view: GemmView, capacity: int, a_bits: int, b_bits: int, c
         for idx in zip(*np.nonzero(np.broadcast_to(fits, shape))):
             out.append((int(a_b[idx] + b_b[idx]), int(tiles[idx]), order, idx, int(a_b[idx]), int(b_b[idx])))
     # the Pareto front: fewer bytes moved, or more (smaller) tiles for a finer pipeline; nothing else matters
-    # to the schedule (accelsim.timing.pipeline.pipeline_cycles)
+    # to the schedule (accelsim.mapping.schedule.layer_cycles)
     out.sort(key=lambda r: (r[0], -r[1]))
     front, most_tiles = [], 0
     for total, ntiles, order, idx, a_bytes, b_bytes in out:
@@ -305,16 +307,11 @@ def map_gemm(name: str, view: GemmView, profile: HardwareProfile, a_bits: int, b
     acc_bits = profile.accumulator.spill_bits
     cycles, row_folds, col_folds = array_compute_cycles(arr.dataflow, view.m, view.k, view.n, arr.rows, arr.cols,
                                                         arr.count, view.batch)
-    compulsory = LevelTraffic(level="", a_bytes=_bytes(view.a_stored_elements, a_bits),
-                              b_bytes=_bytes(view.b_elements, b_bits), c_bytes=_bytes(view.c_elements, c_bits))
     options = []
     for level in profile.on_chip:
         found = _level_candidates(view, level.bytes, a_bits, b_bits, c_bits, acc_bits, arr.rows, arr.cols,
                                   arr.dataflow)
         options.append([(cycles, t, m) for t, m in found] or [(cycles, *_streamed(view, a_bits, b_bits, c_bits))])
-    if not options:  # no on-chip level: the array reads DRAM directly (validation requires one; kept for safety)
-        options.append([(cycles, Tiling(profile.dram.name, 1, 1, 1, "mnk", 1),
-                         LevelTraffic(profile.dram.name, compulsory.a_bytes, compulsory.b_bytes, compulsory.c_bytes))])
     array = _array_reads(view, arr.dataflow, row_folds, col_folds, a_bits, b_bits, c_bits, acc_bits)
     cycles, tilings, traffic = _choose(profile, options, array)
     return Mapping(layer=name, view=view, dataflow=arr.dataflow, rows=arr.rows, cols=arr.cols, count=arr.count,
@@ -336,10 +333,6 @@ def _choose(profile: HardwareProfile, options: list[list[tuple]], array: LevelTr
     (:func:`accelsim.mapping.schedule.layer_cycles`: tile count = the finest level's, each tile as slow as the
     slowest level's transfer), so the choice is the fastest among the tiles that fit: more capacity, bandwidth,
     units or clock only add or speed up candidates, and can never make it slower. Ties go to fewer bytes."""
-    import itertools
-
-    from accelsim.mapping.schedule import layer_cycles
-
     clock = profile.clock_hz
     parents = [profile.dram, *profile.on_chip]
     feed = (array.total - array.psum_bytes) / profile.memory[-1].bandwidth_Bps * clock
@@ -356,11 +349,10 @@ def _choose(profile: HardwareProfile, options: list[list[tuple]], array: LevelTr
     transfer = np.array([max([feed] + [x for _, _, _, x in combo]) for combo in combos])
     tiles = np.array([max(t.tiles for _, t, _, _ in combo) for combo in combos], dtype=np.int64)
     moved = np.array([sum(m.total for _, _, m, _ in combo) for combo in combos], dtype=np.float64)
-    startup = profile.dram.latency_cycles + profile.kernel_launch_s * clock
-    cycles = np.ceil(layer_cycles(tiles, compute, transfer, startup) - 1e-9)
+    cycles = np.ceil(layer_cycles(tiles, compute, transfer, profile.startup_cycles) - 1e-9)
     best = min(range(len(combos)), key=lambda i: (cycles[i], moved[i]))
     combo = combos[best]
-    names = [lv.name for lv in profile.on_chip] or [profile.dram.name]
+    names = [lv.name for lv in profile.on_chip]
     tilings = tuple(dataclasses.replace(t, level=name) for (_, t, _, _), name in zip(combo, names))
     traffic = tuple(dataclasses.replace(m, level=name) for (_, _, m, _), name in zip(combo, names))
     return int(compute[best]), tilings, traffic

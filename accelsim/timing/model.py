@@ -129,7 +129,7 @@ def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits
     transfer = [_cycles(t.total - (t.psum_bytes if t.level == "array" else 0), parents[i].bandwidth_Bps, clock)
                 for i, t in enumerate(m.traffic)]
     tiles = max([t.tiles for t in m.tilings] or [1])
-    startup = profile.dram.latency_cycles + profile.kernel_launch_s * clock  # a MAC layer is its own kernel
+    startup = profile.startup_cycles  # a MAC layer is its own kernel
     cycles = _pipeline(tiles, m.compute_cycles, transfer, startup)
     bottleneck, busy = binding_resource(cycles, m.compute_cycles, [(lv.name, t) for lv, t in zip(parents, transfer)],
                                         startup)
@@ -161,7 +161,7 @@ def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, fus
     buffer = min((lv.bytes for lv in profile.on_chip), default=dram) or dram
     tiles = max(1, math.ceil(dram / max(1, buffer // 2)))
     transfer = [_cycles(dram, profile.dram.bandwidth_Bps, clock)]
-    latency = 0 if fusion.fused else profile.dram.latency_cycles + profile.kernel_launch_s * clock
+    latency = 0 if fusion.fused else profile.startup_cycles
     cycles = _pipeline(tiles, compute, transfer, latency)
     bottleneck, busy = binding_resource(cycles, compute, [(profile.dram.name, transfer[0])], latency)
     sram = 2 * _bytes(layer.in_elements + layer.out_elements, a_bits) if profile.on_chip else 0

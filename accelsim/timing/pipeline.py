@@ -18,8 +18,19 @@ from dataclasses import dataclass
 
 import simpy
 
-from accelsim.mapping.schedule import MAX_GROUPS, _groups, pipeline_cycles  # noqa: F401 (re-exported)
+MAX_GROUPS = 32
 
+
+def _groups(tiles: int) -> list[int]:
+    """Tile counts per simulated step: fill tile, <= MAX_GROUPS steady groups, drain tile."""
+    if tiles <= MAX_GROUPS + 2:
+        return [1] * tiles
+    middle = tiles - 2
+    g = math.ceil(middle / MAX_GROUPS)
+    steps = [g] * (middle // g)
+    if middle % g:
+        steps.append(middle % g)
+    return [1] + steps + [1]
 
 
 @dataclass(frozen=True)
