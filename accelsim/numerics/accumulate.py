@@ -17,10 +17,13 @@ Two exact implementations:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
+from llvmlite import ir as llvm_ir
+from numba.extending import intrinsic
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,110 @@ def accumulate_fast(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, max
 
 
 @nb.njit(cache=True, nogil=True)
+def _codes_to_float32(codes, zero_point, out, r0, r1):
+    # out = float32(codes - zero_point), zero_point of length 1 (per tensor) or one per column (per channel):
+    # exact, as |codes - zero_point| < 2^17 for every operand type
+    per_column = zero_point.shape[0] > 1
+    for i in range(r0, r1):
+        for j in range(codes.shape[1]):
+            out[i, j] = np.float32(np.int64(codes[i, j]) - zero_point[j if per_column else 0])
+
+
+@nb.njit(cache=True, nogil=True)
+def _add_exact_slice(total, part, bias, first, r0, r1):
+    # total (int32 or int64, wide enough by the caller's bound) += part (float32 holding exact integers below
+    # 2^24), plus the bias with the first slice
+    for i in range(r0, r1):
+        if first:
+            for j in range(total.shape[1]):
+                total[i, j] = np.int64(part[i, j]) + bias[j]
+        else:
+            for j in range(total.shape[1]):
+                total[i, j] += np.int32(part[i, j])
+
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _thread_pool():
+    """One pool for the process: starting threads per call costs ~1 ms each, as much as the work they do."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(max(1, nb.get_num_threads()), thread_name_prefix="accelsim-numerics")
+        return _pool
+
+
+def row_parallel(fn, rows: int, *args) -> None:
+    """``fn(*args, r0, r1)`` over disjoint row ranges, one per Numba thread (the kernels release the GIL; serial
+    Numba code between BLAS calls leaves no spinning threads behind)."""
+    threads = max(1, min(nb.get_num_threads(), rows // 64))
+    if threads == 1 or threading.current_thread().name.startswith("accelsim-numerics"):
+        fn(*args, 0, rows)
+        return
+    edges = [rows * t // threads for t in range(threads + 1)]
+    pool = _thread_pool()
+    for f in [pool.submit(fn, *args, edges[t], edges[t + 1]) for t in range(threads)]:
+        f.result()
+
+
+#: largest scratch buffer (bytes) kept between calls, per thread; larger ones are allocated per call
+SCRATCH_LIMIT = 256 << 20
+_scratch_local = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A reusable uninitialized buffer: a fresh large allocation is mapped page by page on first touch (16 k page
+    faults for 64 MiB, a third of a 256 x 4096 x 4096 GEMM's time), so operand conversions reuse one buffer per
+    thread, grown when needed, up to SCRATCH_LIMIT bytes."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if nbytes > SCRATCH_LIMIT:
+        return np.empty(shape, dtype=dtype)
+    pool = _scratch_local.__dict__.setdefault("pool", {})
+    buf = pool.get(name)
+    if buf is None or buf.size < nbytes:
+        buf = pool[name] = np.empty(max(nbytes, 1), dtype=np.uint8)
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+def accumulate_codes_fast(x: np.ndarray, w: np.ndarray, x_zero_point: int, w_zero_point: np.ndarray,
+                          bias: np.ndarray | None, max_x: int, max_w: int) -> np.ndarray | None:
+    """Exact sum_k (x[m,k] - x_zp) (w[k,n] - w_zp[n]) + bias[n] straight from the stored codes: int32 when the
+    bound proves every value fits it, else int64.
+
+    The same exactness argument as :func:`accumulate_fast` (float32 BLAS on K-slices whose every partial sum
+    is an integer below 2^24), without int64 operand copies: each K-slice of the codes is converted to float32
+    with the zero point subtracted in one pass, and its product added into the int64 result in one pass.
+    ``max_x`` / ``max_w`` bound |x - x_zp| and |w - w_zp|. Returns None when float32 slices would be thinner
+    than 64 (wide operands): the caller takes the int64 path."""
+    m, k = x.shape
+    n = w.shape[1]
+    prod = max(1, max_x * max_w)
+    step = min(max(k, 1), (1 << 24) // prod)
+    if step < min(k, 64):
+        return None
+    xf = _scratch("x", (m, k), np.float32)
+    row_parallel(_codes_to_float32, m, x, np.array([x_zero_point], dtype=np.int64), xf)
+    w_zp = np.asarray(w_zero_point, dtype=np.int64).reshape(-1)
+    bias64 = np.zeros(n, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
+    # int32 results when the bound proves every value fits (half the memory traffic of the slice adds)
+    wide = k * prod + int(np.abs(bias64).max(initial=0)) >= 2**31
+    total = np.empty((m, n), dtype=np.int64 if wide else np.int32)
+    part = _scratch("part", (m, n), np.float32)
+    wf_all = _scratch("w", (step, n), np.float32)
+    for k0 in range(0, max(k, 1), step):
+        k1 = min(k, k0 + step)
+        wf = wf_all[:k1 - k0]
+        row_parallel(_codes_to_float32, k1 - k0, w[k0:k1], w_zp, wf)
+        np.matmul(xf[:, k0:k1], wf, out=part)
+        row_parallel(_add_exact_slice, m, total, part, bias64, k0 == 0)
+    return total
+
+
+@nb.njit(cache=True, nogil=True)
 def _abs_max_rows(a):
     # serial on purpose: a parallel region here leaves spinning threads that slow the BLAS call after it
     out = np.zeros(a.shape[0], dtype=np.int64)
@@ -178,6 +285,60 @@ def _chunk_saturate(acc, wt, xc, m0, mw, k0, k1, lo, hi, cnt):
                 s = t(min(max(a + p, lo_t), hi_t))
                 cnt[i, j] = t(cnt[i, j] + t(t(s - a) != p))
                 acc[i, j] = s
+
+
+@intrinsic
+def _sadd_sat_i16(typingctx, a, b):
+    """LLVM's ``llvm.sadd.sat.i16``: the int16 sum clamped to [-32768, 32767]. Written as an intrinsic so that the
+    loop vectorizer widens it to the native saturating add (x86 ``vpaddsw``: 16 lanes per 256-bit register),
+    which no arithmetic formulation in numba's int64-promoting typing produces."""
+    sig = nb.types.int16(nb.types.int16, nb.types.int16)
+
+    def codegen(context, builder, signature, args):
+        i16 = llvm_ir.IntType(16)
+        fn = builder.module.declare_intrinsic("llvm.sadd.sat", [i16], llvm_ir.FunctionType(i16, [i16, i16]))
+        return builder.call(fn, args)
+    return sig, codegen
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _chunk_saturate_i16(acc, wt, xc, m0, mw, k0, k1, cnt):
+    # Exactly 16-bit saturating registers with int16 products (the caller's bound): s = sat16(a + p), and a
+    # saturation happened iff the wrapping int16 sum differs from s.
+    n = acc.shape[1]
+    for k in range(k0, k1):
+        w_row = wt[k]
+        for i in range(mw):
+            xv = xc[m0 + i, k]
+            a_row = acc[i]
+            c_row = cnt[i]
+            for j in range(n):
+                a = a_row[j]
+                p = np.int16(xv * w_row[j])
+                s = _sadd_sat_i16(a, p)
+                c_row[j] = np.int16(c_row[j] + np.int16(np.int16(a + p) != s))
+                a_row[j] = s
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _chunk_saturate16(acc, wt, xc, m0, mw, k0, k1, lo, hi, cnt):
+    # _chunk_saturate for int16 storage with every intermediate pinned to int32 (an int16 product plus an
+    # int16 register cannot leave int32): numba's default int64 arithmetic halves the SIMD lanes (16 int32
+    # lanes of a 512-bit register instead of 8); 1.7x the generic kernel on AVX-512.
+    lo32 = np.int32(lo)
+    hi32 = np.int32(hi)
+    n = acc.shape[1]
+    for k in range(k0, k1):
+        w_row = wt[k]
+        for i in range(mw):
+            xv = np.int32(xc[m0 + i, k])
+            a_row = acc[i]
+            c_row = cnt[i]
+            for j in range(n):
+                t = np.int32(np.int32(a_row[j]) + np.int32(xv * np.int32(w_row[j])))
+                s = np.int32(min(np.int32(max(t, lo32)), hi32))
+                c_row[j] = np.int16(c_row[j] + np.int16(s != t))
+                a_row[j] = np.int16(s)
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -250,7 +411,11 @@ def _accumulate_seq(xc, wc, bias, acc_lo, acc_hi, acc_mask, acc_sat, chunk, sp_l
             for c in range(n_chunks):
                 k0 = c * chunk
                 k1 = min(k_total, k0 + chunk)
-                if acc_sat:
+                if acc_sat and acc.itemsize == 2 and acc_lo == -32768 and acc_hi == 32767:
+                    _chunk_saturate_i16(acc, wt, xc, m0, mw, k0, k1, cnt)
+                elif acc_sat and acc.itemsize == 2:  # int16 working registers, narrower saturation limits
+                    _chunk_saturate16(acc, wt, xc, m0, mw, k0, k1, acc_lo, acc_hi, cnt)
+                elif acc_sat:
                     _chunk_saturate(acc, wt, xc, m0, mw, k0, k1, acc_lo, acc_hi, cnt)
                 else:
                     _chunk_wrap(acc, wt, xc, m0, mw, k0, k1, acc_lo, acc_mask, cnt)
@@ -268,19 +433,17 @@ def _accumulate_seq(xc, wc, bias, acc_lo, acc_hi, acc_mask, acc_sat, chunk, sp_l
 
 def _run_threads(fn, n: int, *args) -> None:
     """Run ``fn(*args, n_start, n_stop, ...)`` over disjoint channel ranges on all Numba threads."""
-    from concurrent.futures import ThreadPoolExecutor
-
     threads = max(1, min(nb.get_num_threads(), -(-n // _NB)))
-    if threads == 1:
+    if threads == 1 or threading.current_thread().name.startswith("accelsim-numerics"):
         fn(*args[:-3], 0, n, *args[-3:])
         return
     blocks = -(-n // _NB)
     edges = [min(n, (blocks * t // threads) * _NB) for t in range(threads + 1)]
-    with ThreadPoolExecutor(threads) as pool:
-        futures = [pool.submit(fn, *args[:-3], edges[t], edges[t + 1], *args[-3:]) for t in range(threads)
-                   if edges[t] < edges[t + 1]]
-        for f in futures:
-            f.result()
+    pool = _thread_pool()
+    futures = [pool.submit(fn, *args[:-3], edges[t], edges[t + 1], *args[-3:]) for t in range(threads)
+               if edges[t] < edges[t + 1]]
+    for f in futures:
+        f.result()
 
 
 def _mask(bits: int) -> int:
@@ -289,17 +452,18 @@ def _mask(bits: int) -> int:
 
 
 def accumulate(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, model: AccumulatorModel,
-               *, force_sequential: bool = False) -> tuple[np.ndarray, AccumulationEvents, bool]:
+               *, force_sequential: bool = False,
+               bounds: tuple[int, int] | None = None) -> tuple[np.ndarray, AccumulationEvents, bool]:
     """Accumulate zero-point-corrected operands ``xc`` (M, K) and ``wc`` (K, N) under ``model``.
 
+    ``bounds``: upper bounds of (|xc|, |wc|) if the caller knows them (else measured here).
     Returns (int64 (M, N) spill-register values including bias, events, used_fast_path).
     """
     m, k = xc.shape
     n = wc.shape[1]
     chunk = max(1, min(model.chunk, k)) if k else 1
     n_chunks = max(1, -(-k // chunk))
-    max_x = abs_max(xc)
-    max_w = abs_max(wc)
+    max_x, max_w = bounds if bounds is not None else (abs_max(xc), abs_max(wc))
     bias64 = np.zeros(n, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
     max_bias = int(np.abs(bias64).max(initial=0))
     if not force_sequential and bound_fits(k, max_x, max_w, max_bias, model):
@@ -325,14 +489,47 @@ def accumulate(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, model: A
                  np.zeros(0, dtype=work if model.spill_saturate and model.spill_bits <= 8 * np.dtype(work).itemsize
                           else np.int64),
                  out, acc_ev, sp_ev)
-    acc_ev, sp_ev = acc_ev.T.copy(), sp_ev.T.copy()
-    zeros = np.zeros_like(acc_ev)
+    acc_ev, sp_ev = acc_ev.T, sp_ev.T  # [channel, K-chunk] views: the kernel writes chunk rows contiguously
     events = AccumulationEvents(
-        acc_overflow=zeros.copy() if model.acc_saturate else acc_ev,
-        acc_saturation=acc_ev if model.acc_saturate else zeros.copy(),
-        spill_overflow=zeros.copy() if model.spill_saturate else sp_ev,
-        spill_saturation=sp_ev if model.spill_saturate else zeros.copy())
+        acc_overflow=np.zeros_like(acc_ev) if model.acc_saturate else acc_ev,
+        acc_saturation=acc_ev if model.acc_saturate else np.zeros_like(acc_ev),
+        spill_overflow=np.zeros_like(sp_ev) if model.spill_saturate else sp_ev,
+        spill_saturation=sp_ev if model.spill_saturate else np.zeros_like(sp_ev))
     return out, events, False
+
+
+def accumulate_codes(x: np.ndarray, w: np.ndarray, x_zero_point: int, w_zero_point: np.ndarray,
+                     bias: np.ndarray | None, model: AccumulatorModel, *, x_range: tuple[int, int] | None = None,
+                     w_range: tuple[int, int] | None = None,
+                     force_sequential: bool = False) -> tuple[np.ndarray, AccumulationEvents, bool]:
+    """:func:`accumulate` of stored codes: x (M, K) and w (K, N) with their zero points (w's scalar or one per
+    column) subtracted here. ``x_range`` / ``w_range``: the codes' (min, max) if the caller knows them.
+
+    When the bound proves no partial sum can leave the registers, the result comes straight from the codes
+    (:func:`accumulate_codes_fast`), else from the sequential kernel on the corrected int64 operands."""
+    n = w.shape[1]
+    k = x.shape[1]
+    wz = np.asarray(w_zero_point, dtype=np.int64).reshape(-1)
+    if not (x.size and w.size):
+        max_x = max_w = 0
+    else:
+        xlo, xhi = x_range if x_range is not None else (int(x.min()), int(x.max()))
+        wlo, whi = w_range if w_range is not None else (int(w.min()), int(w.max()))
+        max_x = max(xhi - x_zero_point, x_zero_point - xlo, 0)
+        max_w = max(whi - int(wz.min()), int(wz.max()) - wlo, 0)
+    if not force_sequential and x.size and w.size:
+        max_bias = 0 if bias is None else int(np.abs(np.asarray(bias, dtype=np.int64)).max(initial=0))
+        if bound_fits(k, max_x, max_w, max_bias, model):
+            out = accumulate_codes_fast(x, w, x_zero_point, wz, bias, max_x, max_w)
+            if out is not None:
+                chunk = max(1, min(model.chunk, k)) if k else 1
+                return out, AccumulationEvents.zeros(n, max(1, -(-k // chunk))), True
+    # the corrected operands in the narrowest type that holds them (the kernel's working type is chosen from
+    # their bounds; an int64 copy of a large weight costs more than the conversion it saves)
+    corrected = np.int16 if max(max_x, max_w) < 2**15 else np.int32 if max(max_x, max_w) < 2**31 else np.int64
+    xc = np.subtract(x, x_zero_point, dtype=corrected)
+    wc = np.subtract(w, wz.reshape(1, -1) if wz.size > 1 else int(wz[0]), dtype=corrected)
+    return accumulate(xc, wc, bias, model, force_sequential=force_sequential, bounds=(max_x, max_w))
 
 
 def accumulate_reference(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None,

@@ -17,7 +17,7 @@ import numpy as np
 
 from accelsim.hardware import HardwareProfile, load_profile
 from accelsim.inttypes import INT_TYPES, storage_dtype, type_range
-from accelsim.numerics.accumulate import AccumulationEvents, AccumulatorModel, accumulate
+from accelsim.numerics.accumulate import AccumulationEvents, AccumulatorModel, accumulate, accumulate_codes
 from accelsim.numerics.requant import (ort_output_scale, pot_exponent, requant_fixed_point, requant_float32,
                                        requant_power_of_two, tflite_effective_scale)
 
@@ -29,14 +29,12 @@ _DTYPE_NAMES = {np.dtype(np.int8): "int8", np.dtype(np.uint8): "uint8", np.dtype
 class NumericsStats:
     """What happened inside the accumulators and the requantizer of one call.
 
-    ``events`` holds per-[output channel, K-chunk] counts; ``output_clipped`` counts outputs the
-    requantizer clamped to the output range (or fused activation bounds).
+    ``events`` holds per-[output channel, K-chunk] counts.
     """
 
     events: AccumulationEvents
     chunk: int
     fast_path: bool
-    output_clipped: int = 0
     macs: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -76,11 +74,15 @@ def _operand_type(arr: np.ndarray, declared: str | None, arg: str) -> str:
     return name
 
 
-def _check_range(arr: np.ndarray, type_name: str, arg: str) -> None:
+def _check_range(arr: np.ndarray, type_name: str, arg: str) -> tuple[int, int] | None:
+    """The codes' (min, max), after checking they lie in ``type_name``'s range (None for an empty array)."""
+    if not arr.size:
+        return None
     lo, hi = type_range(type_name)
-    if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
-        raise ValueError(f"{arg}: values in [{int(arr.min())}, {int(arr.max())}] are outside {type_name} "
-                         f"[{lo}, {hi}]")
+    amin, amax = int(arr.min()), int(arr.max())
+    if amin < lo or amax > hi:
+        raise ValueError(f"{arg}: values in [{amin}, {amax}] are outside {type_name} [{lo}, {hi}]")
+    return amin, amax
 
 
 def _check_scale(value, arg: str, n: int | None = None) -> np.ndarray:
@@ -140,11 +142,12 @@ def _check_contract(profile: HardwareProfile, x_type: str, w_type: str, x_zp: np
 
 
 def _requantize(profile: HardwareProfile, acc: np.ndarray, x_scale, w_scale, y_scale, y_zp: int, qmin: int,
-                qmax: int, op: str = "linear") -> np.ndarray:
+                qmax: int, op: str = "linear", out_dtype=np.int64) -> np.ndarray:
     kind = profile.requant.scale
     rounding = profile.requant.rounding_for(op)
     if kind == "float32":
-        return requant_float32(acc, ort_output_scale(x_scale, w_scale, y_scale), y_zp, qmin, qmax, rounding)
+        return requant_float32(acc, ort_output_scale(x_scale, w_scale, y_scale), y_zp, qmin, qmax, rounding,
+                               out_dtype=out_dtype)
     if kind == "fixed_point":
         # TFLite: per-tensor FULLY_CONNECTED multiplies the two input scales in float32 first
         # (GetQuantizedConvolutionMultipler); the float64_away reference kernel works in double throughout
@@ -188,14 +191,20 @@ def _activation_bounds(activation, y_scale: float, y_zp: int, qmin: int, qmax: i
     raise ValueError(f"activation: {activation!r} is not one of None, 'relu', 'relu6', ('clamp', lo, hi)")
 
 
-def _gemm(profile, xc, wc, bias, x_scale, w_scale, y_scale, y_zp, y_type, activation, force_sequential,
-          op="linear"):
-    k = xc.shape[1]
-    model = accumulator_model(profile, k)
-    acc, events, fast = accumulate(xc, wc, bias, model, force_sequential=force_sequential)
+def _requantize_output(profile, acc, x_scale, w_scale, y_scale, y_zp: int, y_type: str, activation, op="linear"):
+    """Accumulator values -> output codes in ``y_type``'s storage dtype: the fused activation's bounds, then the
+    contract's requantizer."""
     qmin, qmax = type_range(y_type)
     lo, hi = _activation_bounds(activation, float(y_scale), int(y_zp), qmin, qmax)
-    y = _requantize(profile, acc, x_scale, w_scale, y_scale, int(y_zp), lo, hi, op)
+    y = _requantize(profile, acc, x_scale, w_scale, y_scale, int(y_zp), lo, hi, op, out_dtype=storage_dtype(y_type))
+    return y.astype(storage_dtype(y_type), copy=False)
+
+
+def _gemm(profile, xc, wc, bias, x_scale, w_scale, y_scale, y_zp, y_type, activation, force_sequential,
+          op="linear"):
+    model = accumulator_model(profile, xc.shape[1])
+    acc, events, fast = accumulate(xc, wc, bias, model, force_sequential=force_sequential)
+    y = _requantize_output(profile, acc, x_scale, w_scale, y_scale, y_zp, y_type, activation, op)
     return y, events, fast, model.chunk
 
 
@@ -222,8 +231,8 @@ def qlinear(x_q, w_q, bias_q=None, *, x_scale, x_zero_point, w_scale, w_zero_poi
     n = w.shape[1]
     xt = _operand_type(x, x_type, "x_q")
     wt = _operand_type(w, w_type, "w_q")
-    _check_range(x, xt, "x_q")
-    _check_range(w, wt, "w_q")
+    x_range = _check_range(x, xt, "x_q")
+    w_range = _check_range(w, wt, "w_q")
     xs = _check_scale(x_scale, "x_scale", 1)
     ws = _check_scale(w_scale, "w_scale", n)
     ys = _check_scale(y_scale, "y_scale", 1)
@@ -235,13 +244,15 @@ def qlinear(x_q, w_q, bias_q=None, *, x_scale, x_zero_point, w_scale, w_zero_poi
     y_zp = _zero_point(y_zero_point, yt, "y_zero_point", 1)
     bias = _check_bias(bias_q, n)
     _check_contract(profile, xt, wt, x_zp, w_zp, ws.size > 1)
-    xc = x.astype(np.int64) - int(x_zp.reshape(-1)[0])
-    wc = w.astype(np.int64) - (w_zp.reshape(1, -1) if w_zp.size > 1 else int(w_zp.reshape(-1)[0]))
-    y, events, fast, chunk = _gemm(profile, xc, wc, bias, float(xs.reshape(-1)[0]), ws.reshape(-1) if ws.size > 1
-                                   else float(ws.reshape(-1)[0]), float(ys.reshape(-1)[0]),
-                                   int(y_zp.reshape(-1)[0]), yt, activation, force_sequential, op)
+    model = accumulator_model(profile, x.shape[1])
+    acc, events, fast = accumulate_codes(x, w, int(x_zp.reshape(-1)[0]), w_zp, bias, model, x_range=x_range,
+                                         w_range=w_range, force_sequential=force_sequential)
+    y = _requantize_output(profile, acc, float(xs.reshape(-1)[0]), ws.reshape(-1) if ws.size > 1
+                           else float(ws.reshape(-1)[0]), float(ys.reshape(-1)[0]), int(y_zp.reshape(-1)[0]), yt,
+                           activation, op)
+    chunk = model.chunk
     stats = NumericsStats(events=events, chunk=chunk, fast_path=fast, macs=x.shape[0] * x.shape[1] * n)
-    return y.astype(storage_dtype(yt)), stats
+    return y.astype(storage_dtype(yt), copy=False), stats
 
 
 def _check_bias(bias_q, n: int) -> np.ndarray | None:
@@ -455,4 +466,4 @@ def qlinear_grouped(x_q, w_q, bias=None, *, x_scale, x_zero_point, w_scale, w_ze
     y = np.clip(np.rint(y_real / np.float32(ys)) + y_zp, lo, hi)
     events = AccumulationEvents.concat_chunks(per_group_events)
     stats = NumericsStats(events=events, chunk=group_size, fast_path=fast_all, macs=x.shape[0] * k * n)
-    return y.astype(storage_dtype(yt)), stats
+    return y.astype(storage_dtype(yt), copy=False), stats

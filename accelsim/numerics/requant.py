@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import math
 
+import numba as nb
 import numpy as np
+
+from accelsim.numerics.accumulate import row_parallel
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -46,9 +49,54 @@ def round_float(values: np.ndarray, rounding: str) -> np.ndarray:
     raise ValueError(f"unknown rounding '{rounding}'")
 
 
+_ROUNDING_CODES = {"half_even": 0, "half_up": 1, "half_away_from_zero": 2, "floor": 3}
+
+
+@nb.njit(cache=True, nogil=True)
+def _requant_float32_rows(acc, scale, zero_point, qmin, qmax, mode, out, r0, r1):
+    # the numpy twin below, fused: int32 wrap, float32 multiply (rounded once), float32 clamp, rounding, + zp
+    per_column = scale.shape[0] > 1
+    lo = np.float32(qmin - zero_point)
+    hi = np.float32(qmax - zero_point)
+    for i in range(r0, r1):
+        for j in range(acc.shape[1]):
+            a = ((np.int64(acc[i, j]) + 2147483648) & 0xFFFFFFFF) - 2147483648
+            f = np.float32(a) * scale[j if per_column else 0]
+            f = min(max(f, lo), hi)
+            v = np.float64(f)
+            if mode == 0:
+                r = np.rint(v)
+            elif mode == 1:
+                r = np.floor(v + 0.5)
+            elif mode == 2:
+                r = np.floor(abs(v) + 0.5)
+                r = -r if v < 0 else r
+            else:
+                r = np.floor(v)
+            out[i, j] = np.int64(r) + zero_point
+
+
 def requant_float32(acc: np.ndarray, scale: np.ndarray, zero_point: int, qmin: int, qmax: int,
-                    rounding: str = "half_even") -> np.ndarray:
-    """MLAS-style float32 requantization of int32 accumulator values (bias already added)."""
+                    rounding: str = "half_even", *, out_dtype=np.int64) -> np.ndarray:
+    """MLAS-style float32 requantization of int32 accumulator values (bias already added).
+
+    2-D int32/int64 accumulators (M, N) with a scalar or per-column scale take the fused Numba kernel, which
+    writes ``out_dtype`` directly (the codes are within [qmin, qmax]); anything else its numpy twin
+    :func:`requant_float32_reference` (the two agree bit for bit: tests/numerics)."""
+    a = np.asarray(acc)
+    s = np.asarray(scale, dtype=np.float32).reshape(-1)
+    if (a.ndim != 2 or a.dtype not in (np.int32, np.int64) or rounding not in _ROUNDING_CODES
+            or s.size not in (1, a.shape[1])):
+        return requant_float32_reference(acc, scale, zero_point, qmin, qmax, rounding).astype(out_dtype)
+    out = np.empty(a.shape, dtype=out_dtype)
+    row_parallel(_requant_float32_rows, a.shape[0], np.ascontiguousarray(a), s, np.int64(zero_point),
+                 np.int64(qmin), np.int64(qmax), _ROUNDING_CODES[rounding], out)
+    return out
+
+
+def requant_float32_reference(acc: np.ndarray, scale: np.ndarray, zero_point: int, qmin: int, qmax: int,
+                              rounding: str = "half_even") -> np.ndarray:
+    """Numpy twin of :func:`requant_float32`."""
     acc32 = wrap_int32(np.asarray(acc, dtype=np.int64))
     f = acc32.astype(np.float32) * np.asarray(scale, dtype=np.float32)  # float32 multiply, rounded once
     f = np.minimum(np.maximum(f, np.float32(qmin - zero_point)), np.float32(qmax - zero_point))

@@ -98,3 +98,67 @@ def test_twin_handles_63_bit_spill_registers():
     ref, _ = accumulate_reference(x, w, None, model)
     got, _, _ = accumulate(x, w, None, model, force_sequential=True)
     assert int(ref[0, 0]) == int(got[0, 0]) == 12500
+
+
+# --- accumulate_codes: the fast path straight from stored codes and zero points -----------------------------
+
+_CODE_TYPES = {"int8": (np.int8, -128, 127), "uint8": (np.uint8, 0, 255), "int16": (np.int16, -32768, 32767)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 70), k=st.integers(0, 300), n=st.integers(1, 40), x_type=st.sampled_from(["int8", "uint8"]),
+       w_type=st.sampled_from(["int8", "uint8", "int16"]), per_channel=st.booleans(), acc_bits=st.sampled_from([16, 32]),
+       with_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_accumulate_codes_equals_the_sequential_twin(m, k, n, x_type, w_type, per_channel, acc_bits, with_bias, seed):
+    """Whatever path it takes (float32 slices from the codes, or the sequential kernel), the result is the
+    numpy twin's on the zero-point-corrected operands, to the bit, with the same events."""
+    from accelsim.numerics.accumulate import accumulate_codes
+
+    rng = np.random.default_rng(seed)
+    xd, xlo, xhi = _CODE_TYPES[x_type]
+    wd, wlo, whi = _CODE_TYPES[w_type]
+    x = rng.integers(xlo, xhi + 1, (m, k)).astype(xd)
+    w = rng.integers(wlo, whi + 1, (k, n)).astype(wd)
+    x_zp = int(rng.integers(xlo, xhi + 1))
+    w_zp = rng.integers(wlo, whi + 1, n if per_channel else 1).astype(np.int64)
+    bias = rng.integers(-2**20, 2**20, n).astype(np.int64) if with_bias else None
+    model = AccumulatorModel(acc_bits=acc_bits, acc_saturate=acc_bits == 16, chunk=16 if acc_bits == 16 else 10**9,
+                             spill_bits=32, spill_saturate=False)
+    got, events, _ = accumulate_codes(x, w, x_zp, w_zp, bias, model)
+    xc = x.astype(np.int64) - x_zp
+    wc = w.astype(np.int64) - (w_zp[None, :] if per_channel else int(w_zp[0]))
+    want, want_events = accumulate_reference(xc, wc, bias, model)
+    np.testing.assert_array_equal(got.astype(np.int64), want)
+    np.testing.assert_array_equal(events.by_channel_chunk, want_events.by_channel_chunk)
+
+
+def test_accumulate_codes_takes_the_fast_path_and_keeps_results_apart():
+    """int8 x int8 with int32 accumulators is proven safe: the float path runs, in K-slices (K x max product
+    > 2^24), and a second call (reusing the scratch buffers) does not touch the first call's result."""
+    from accelsim.numerics.accumulate import accumulate_codes
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, (33, 4100)).astype(np.int8)
+    w = rng.integers(-128, 128, (4100, 65)).astype(np.int8)
+    model = AccumulatorModel(acc_bits=32, acc_saturate=False, chunk=10**9, spill_bits=32, spill_saturate=False)
+    first, _, fast = accumulate_codes(x, w, 0, np.zeros(1, dtype=np.int64), None, model)
+    assert fast
+    kept = first.copy()
+    accumulate_codes(x[::-1].copy(), w, 3, np.zeros(1, dtype=np.int64), None, model)
+    np.testing.assert_array_equal(first, kept)
+    np.testing.assert_array_equal(first, x.astype(np.int64) @ w.astype(np.int64))
+
+
+@pytest.mark.parametrize("acc_bits", [16, 12])
+def test_saturating_int16_registers_equal_the_twin(acc_bits):
+    """The int16 kernels (native saturating add for exactly 16 bits, int32 arithmetic for narrower limits) against
+    the numpy twin, with many saturations: values and per-chunk event counts to the bit."""
+    rng = np.random.default_rng(acc_bits)
+    xc = rng.integers(-128, 128, (37, 515)).astype(np.int64)
+    wc = rng.integers(-127, 128, (515, 300)).astype(np.int64)
+    model = AccumulatorModel(acc_bits=acc_bits, acc_saturate=True, chunk=16, spill_bits=16, spill_saturate=True)
+    got, events, fast = accumulate(xc, wc, None, model)
+    want, want_events = accumulate_reference(xc, wc, None, model)
+    assert not fast and want_events.by_channel_chunk.sum() > 1000
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(events.by_channel_chunk, want_events.by_channel_chunk)
