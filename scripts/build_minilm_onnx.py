@@ -79,6 +79,17 @@ def main() -> None:
     # calibration inputs for accelsim (one sentence per record: ragged, so one array per sentence)
     np.savez(out / "minilm-calib.npz", **{f"{k}.{i}": v for i, f in enumerate(feeds) for k, v in f.items()})
     print(f"wrote {float_path}, {qdq_path}, {out / 'minilm-calib.npz'}")
+    # the torch export's 48 QLinearMatMul nodes, each against ONNX Runtime's kernel (the same check the test suite
+    # runs on the MiniLM written without torch: tests/models/test_minilm_onnx.py)
+    from accelsim.onnx.conformance import node_level_check
+    from accelsim.onnx.workload import load_graph, read_records
+
+    checks = node_level_check(qdq_path, read_records(str(out / "minilm-calib.npz"), load_graph(str(qdq_path))))
+    mismatches = sum(c.mismatches for c in checks)
+    print(f"node-level check: {len(checks)} nodes ({', '.join(sorted({c.kernel for c in checks}))}), "
+          f"{mismatches} mismatches against ONNX Runtime")
+    if mismatches:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

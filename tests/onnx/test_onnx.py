@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +18,6 @@ from accelsim.cli import main  # noqa: E402
 from accelsim.onnx.conformance import node_level_check  # noqa: E402
 from tests.onnx.qdq_models import qdq_mlp_conv  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-MINILM_DIR = Path(os.environ.get("ACCELSIM_MINILM_ONNX", REPO / "models"))
 
 
 @pytest.mark.parametrize("act", [np.uint8, np.int8], ids=["uint8", "int8"])
@@ -118,19 +115,6 @@ def test_malformed_onnx(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.onnx" in err
     assert main(["run", str(tmp_path / "missing.onnx"), "--hw", "tensorcore-int8", "--no-write"]) == 2
-
-
-@pytest.mark.skipif(not (MINILM_DIR / "minilm-l6-qdq.onnx").exists(),
-                    reason="build the MiniLM ONNX models with scripts/build_minilm_onnx.py (needs torch)")
-def test_minilm_qdq_nodes_against_onnxruntime():
-    from accelsim.onnx.workload import load_graph, read_records
-
-    path = MINILM_DIR / "minilm-l6-qdq.onnx"
-    feeds = read_records(str(MINILM_DIR / "minilm-calib.npz"), load_graph(str(path)))
-    checks = node_level_check(path, feeds)
-    assert len(checks) == 48
-    assert {c.kernel for c in checks} == {"QLinearMatMul"}
-    assert sum(c.mismatches for c in checks) == 0
 
 
 def test_quantize_static_output_with_float_reference(tmp_path, capsys):
