@@ -261,7 +261,7 @@ def _simulate(args):
     targets = _output_targets(args, workload, profiles)
     if args.diagnose and args.timing_only:
         raise InputError("--diagnose re-runs the numerics, which --timing-only skips: choose one", field="--diagnose")
-    if args.diagnose and workload.onnx is None:
+    if args.diagnose and workload.graph is None:
         raise InputError("--diagnose applies to ONNX models", field="--diagnose")
     data = None if args.timing_only else DataSource(workload)
     for warning in (data.warnings if data is not None else []):

@@ -87,38 +87,29 @@ class NumericsOutcome:
 
 
 def simulate_numerics(legal, data: DataSource, progress=None, diagnose: bool = False) -> NumericsOutcome:
-    """The bit-accurate stage. ONNX models run their graph once; ``diagnose`` adds the re-runs that show where
-    accuracy goes (accelsim's calibration methods in place of the model's ranges, the glue's Q/DQ removed,
-    per-channel weights), each a full run of the graph."""
+    """The bit-accurate stage. Graph workloads (ONNX models, real models) run their graph once; ``diagnose`` adds
+    the re-runs that show where accuracy goes (accelsim's calibration methods in place of the model's ranges,
+    the glue's Q/DQ removed, per-channel weights), each a full run of the graph."""
     workload = legal.workload
-    if workload.onnx is not None:
-        from accelsim.onnx.run import run_onnx
-        from accelsim.onnx.workload import load_graph
+    if workload.graph is not None:
+        from accelsim.graph.run import run_graph_numerics
 
-        numerics, end_to_end, diagnosis = run_onnx(legal)
+        numerics, end_to_end, diagnosis = run_graph_numerics(legal, diagnose=diagnose)
         recalibration = None
         if diagnose:
-            recalibration = {m: run_onnx(legal, recalibrate=m, diagnose=False)[1]["mean"]
+            recalibration = {m: run_graph_numerics(legal, recalibrate=m, diagnose=False)[1]["mean"]
                              for m in ("minmax", "percentile", "mse", "entropy")}
-            g = load_graph(workload.onnx.path)
+            g = workload.graph.view
             if g.is_qdq:
-                recalibration["glue Q/DQ removed"] = run_onnx(legal, diagnose=False, float_glue=True)[1]["mean"]
+                recalibration["glue Q/DQ removed"] = run_graph_numerics(legal, diagnose=False,
+                                                                        float_glue=True)[1]["mean"]
                 if any(L.kind != "matmul" and not L.b_q.per_channel for L in g.layers):
-                    recalibration["per-channel weights"] = run_onnx(legal, diagnose=False,
-                                                                    per_channel_weights=True)[1]["mean"]
+                    recalibration["per-channel weights"] = run_graph_numerics(legal, diagnose=False,
+                                                                              per_channel_weights=True)[1]["mean"]
         if progress is not None:
             for layer in workload.layers:
                 progress(layer.name)
         return NumericsOutcome(numerics, end_to_end, diagnosis, recalibration)
-    if workload.model is not None:
-        from accelsim.models.minilm_run import run_minilm
-
-        m = workload.model
-        numerics, end_to_end = run_minilm(legal, list(m.sentences), list(m.calibration), m.max_tokens)
-        if progress is not None:
-            for layer in workload.layers:
-                progress(layer.name)
-        return NumericsOutcome(numerics, end_to_end)
     return NumericsOutcome(execute(legal, data, progress=progress))
 
 

@@ -34,7 +34,7 @@ def load_workload(ref: str | Path, *, dims: dict[str, int] | None = None, data: 
     if not isinstance(loaded, GeneratedSection):
         return loaded
     if loaded.kind == "model":
-        from accelsim.models.minilm_run import minilm_workload
+        from accelsim.models.minilm_workload import minilm_workload
 
         return minilm_workload(loaded.section, loaded.quant, loaded.name, loaded.description, loaded.source)
     _require_onnx(loaded.source)

@@ -18,7 +18,8 @@ import tempfile
 import numpy as np
 
 from accelsim.hardware import load_profile
-from accelsim.onnx.contract import ContractLayer
+from accelsim.graph.contract import ContractLayer
+from accelsim.onnx.export import to_node_proto
 from accelsim.onnx.graph import OnnxGraph
 from accelsim.quant.legalize import QuantPlan
 
@@ -70,19 +71,20 @@ def _node_model(g: OnnxGraph, L, u8: bool):
         nodes.append(helper.make_node("DequantizeLinear", [f"{tag}::q", sc, zp], [f"{tag}::dq"]))
         return f"{tag}::dq"
 
-    mac_inputs = list(L.node.input)
+    mac_inputs = list(L.node.inputs)
     mac_inputs[0] = activation_in(L.x_q, "x")
     if L.b_int:
         mac_inputs[1] = activation_in(L.b_q, "b")
-    for idx in ([] if L.b_int else [1]) + ([2] if len(L.node.input) > 2 and L.node.input[2] else []):
-        dq = g.producer.get(L.node.input[idx])
+    for idx in ([] if L.b_int else [1]) + ([2] if len(L.node.inputs) > 2 and L.node.inputs[2] else []):
+        dq = g.producer.get(L.node.inputs[idx])
         if dq is not None:  # the weight's / bias' DequantizeLinear and its constants, as in the model
-            nodes.append(dq)
-            inits.extend(numpy_helper.from_array(np.asarray(g.constants[i]), i) for i in dq.input if i)
+            nodes.append(to_node_proto(dq))
+            inits.extend(numpy_helper.from_array(np.asarray(g.constants[i]), i) for i in dq.inputs if i)
         else:
-            inits.append(numpy_helper.from_array(np.asarray(g.constants[L.node.input[idx]]), L.node.input[idx]))
+            inits.append(numpy_helper.from_array(np.asarray(g.constants[L.node.inputs[idx]]), L.node.inputs[idx]))
+    proto = to_node_proto(L.node)
     mac = helper.make_node(L.node.op_type, mac_inputs, ["mac::y"], name=L.node.name)
-    mac.attribute.extend(L.node.attribute)
+    mac.attribute.extend(proto.attribute)
     nodes.append(mac)
     ys, yz, shift = params(L.y_q, "y")
     nodes.append(helper.make_node("QuantizeLinear", ["mac::y", ys, yz], ["y::q"]))

@@ -42,7 +42,7 @@ class DataSource:
         self.spec = workload.data
         self._npz = None
         #: what the user should know about the data (extra arrays, synthetic stand-ins): printed by the CLI
-        self.warnings: list[str] = list(workload.onnx.warnings) if workload.onnx is not None else []
+        self.warnings: list[str] = list(workload.graph.warnings) if workload.graph is not None else []
         if self.spec.source == "npz":
             from accelsim.workload.npz import read_npz
 

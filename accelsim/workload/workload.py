@@ -82,7 +82,7 @@ class Workload:
     source: str = ""
     llm: LlmContext | None = None
     model: ModelSpec | None = None
-    onnx: object | None = None  # accelsim.onnx.workload.OnnxSpec for an ONNX model
+    graph: object | None = None  # accelsim.graph.run.GraphSpec: an ONNX model or a real model, run as a graph
 
     @property
     def total_macs(self) -> int:

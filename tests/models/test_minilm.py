@@ -34,10 +34,28 @@ def workload():
     return load_workload("minilm-l6")
 
 
-def test_generated_layers(workload):
+def test_the_model_is_a_graph(workload):
+    """MiniLM is a graph built from its weights (accelsim.models.minilm_graph), run by the one graph path: its 36
+    linear layers (MatMul + bias Add) integer, its 12 attention matmuls kept float by the model's choice."""
     ops = [layer.op for layer in workload.layers]
-    assert len(workload.layers) == 6 * 12 and ops.count("linear") == 36
-    assert workload.total_macs > 0 and workload.model.sentences
+    assert ops.count("linear") == 36 and ops.count("matmul") == 12
+    view = workload.graph.view
+    assert len(view.layers) == 36 and all(L.bias is not None and L.bias_node is not None for L in view.layers)
+    assert view.graph.float_nodes == {f"l{i}.{k}" for i in range(6) for k in ("scores", "context")}
+    assert workload.total_macs > 0 and workload.model.sentences and len(workload.graph.evaluation) == 12
+
+
+#: the sentence-embedding cosine (mean over the 12 sentences) per profile, as the MiniLM-specific forward pass
+#: and quantized-linear hook computed it before the model became a graph (commit a7ee949); the graph path gives
+#: the same figures to 1e-15
+COSINE_BEFORE_THE_GRAPH = {"tensorcore-int8": 0.8615067990392761, "onnxruntime-cpu": 0.94803685894417,
+                           "edge-npu-pot16": 0.7983036801753228}
+
+
+@pytest.mark.parametrize("profile", sorted(COSINE_BEFORE_THE_GRAPH))
+def test_cosine_table_unchanged_by_the_graph_path(workload, profile):
+    e2e = run(workload, load_profile(profile)).summary()["end_to_end"]
+    assert abs(e2e["mean"] - COSINE_BEFORE_THE_GRAPH[profile]) <= 1e-9
 
 
 @pytest.fixture(scope="module")

@@ -153,7 +153,7 @@ def test_workload_yaml_points_to_an_onnx_model(tmp_path, capsys):
     qdq_mlp_conv(seed=2, path=tmp_path / "m.onnx")
     (tmp_path / "w.yaml").write_text("name: small-qdq\nonnx: {path: m.onnx}\n")
     wl = load_workload(tmp_path / "w.yaml")
-    assert wl.name == "small-qdq" and wl.onnx is not None and any(layer.is_mac for layer in wl.layers)
+    assert wl.name == "small-qdq" and wl.graph is not None and any(layer.is_mac for layer in wl.layers)
     assert main(["validate", str(tmp_path / "m.onnx")]) == 0
     (tmp_path / "bad.yaml").write_text("name: x\nonnx: {path: m.onnx}\ninputs: {x: {shape: [1]}}\n")
     assert main(["run", str(tmp_path / "bad.yaml"), "--hw", "tensorcore-int8", "--no-write"]) == 2
@@ -276,18 +276,18 @@ def test_gemm_with_alpha_beta_is_accounted(tmp_path, qdq):
 
 def test_a_default_run_executes_the_graph_once_and_diagnose_reruns_it(tmp_path, monkeypatch):
     """The diagnosis re-runs (recalibration, glue Q/DQ removed, per-channel weights) only with --diagnose."""
-    import accelsim.onnx.run as onnx_run
+    import accelsim.graph.run as graph_run
 
     path = tmp_path / "small.onnx"
     qdq_mlp_conv(seed=1, path=path, per_channel=False)
     calls = []
-    real = onnx_run.run_onnx
+    real = graph_run.run_graph_numerics
 
     def counting(*args, **kwargs):
         calls.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(onnx_run, "run_onnx", counting)
+    monkeypatch.setattr(graph_run, "run_graph_numerics", counting)
     assert main(["run", str(path), "--hw", "onnxruntime-cpu", "--no-write", "--format", "json"]) == 0
     assert len(calls) == 1
     calls.clear()

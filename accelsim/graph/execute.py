@@ -1,4 +1,4 @@
-"""Run an ONNX graph: its float version, and under a hardware contract with integer layers.
+"""The one executor: a graph's float version, and the graph under a hardware contract with integer layers.
 
 - ``run_graph(g, feeds)``: the float version — the same graph without Q/DQ (QuantizeLinear passes its
   float input through, DequantizeLinear of a constant dequantizes it), with the Relus that quantize_static
@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from accelsim.errors import InputError
-from accelsim.onnx.graph import OnnxGraph
-from accelsim.onnx.ops import dequantize_linear, run_node
+from accelsim.graph.ops import dequantize_linear, run_node
+from accelsim.graph.view import GraphView
 
 
 class _Pass:
@@ -26,7 +26,7 @@ class _Pass:
         self.value = value
 
 
-def run_graph(g: OnnxGraph, feeds: dict[str, np.ndarray], executors: dict | None = None, tap=None,
+def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None = None, tap=None,
               dq_override: dict | None = None, strip_q: bool = False) -> dict[str, np.ndarray]:
     """Execute ``g``; returns every tensor by name. ``executors``: node name -> fn(env) that writes the
     layer's outputs (then its output QuantizeLinear is skipped); without executors, the float version.
@@ -39,30 +39,30 @@ def run_graph(g: OnnxGraph, feeds: dict[str, np.ndarray], executors: dict | None
     dq_override = dq_override or {}
     skip = set()
     for layer in g.layers:
-        if layer.name in executors and layer.y_q_node is not None:
-            skip.add(id(layer.y_q_node))
+        if layer.node.key in executors:  # the layer writes its own output: its output Q, or its fused bias Add
+            skip.update(id(n) for n in (layer.y_q_node, layer.bias_node) if n is not None)
     for node in g.nodes:
         if node.op_type == "Constant" or id(node) in skip:
             continue
-        name = node.name or node.output[0]
+        name = node.key
         if name in executors:
             executors[name](env)
             continue
         if (float_version or strip_q) and node.op_type == "QuantizeLinear":
-            env[node.output[0]] = _Pass(env[node.input[0]])
+            env[node.outputs[0]] = _Pass(env[node.inputs[0]])
             continue
         if node.op_type == "DequantizeLinear":
-            src = env.get(node.input[0])
+            src = env.get(node.inputs[0])
             if isinstance(src, _Pass):
-                env[node.output[0]] = src.value
+                env[node.outputs[0]] = src.value
                 if tap:
-                    tap(node.output[0], src.value)
+                    tap(node.outputs[0], src.value)
                 continue
-            if node.input[0] in dq_override:
-                p = dq_override[node.input[0]]
-                env[node.output[0]] = dequantize_linear(src, p.scale, p.zero_point, p.axis or 1)
+            if node.inputs[0] in dq_override:
+                p = dq_override[node.inputs[0]]
+                env[node.outputs[0]] = dequantize_linear(src, p.scale, p.zero_point, p.axis or 1)
                 continue
-        inputs = [env[i] if i else None for i in node.input]
+        inputs = [env[i] if i else None for i in node.inputs]
         inputs = [v.value if isinstance(v, _Pass) else v for v in inputs]
         try:
             outs = run_node(node, inputs)
@@ -72,9 +72,9 @@ def run_graph(g: OnnxGraph, feeds: dict[str, np.ndarray], executors: dict | None
             shapes = ", ".join(str(list(np.shape(v))) for v in inputs if v is not None)
             raise InputError(f"node '{name}' ({node.op_type}) cannot run on inputs {shapes}: "
                              f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}", source=str(g.path)) from None
-        if (float_version or strip_q) and node.output[0] in g.folded_relu:  # the Relu quantize_static folded away
+        if (float_version or strip_q) and node.outputs[0] in g.folded_relu:  # the Relu quantize_static folded away
             outs = [np.maximum(outs[0], 0).astype(np.asarray(outs[0]).dtype), *outs[1:]]
-        for o, v in zip(node.output, outs):
+        for o, v in zip(node.outputs, outs):
             env[o] = v
             if tap:
                 tap(o, v)

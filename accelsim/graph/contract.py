@@ -1,4 +1,4 @@
-"""Integer layers of an ONNX graph under a hardware contract: legalized parameters and executors.
+"""Integer layers of a graph under a hardware contract: legalized parameters and executors.
 
 For a QDQ layer the Q/DQ parameters are the intent; where the legalized plan changes an operand
 (symmetry, granularity, power-of-two scales, type) the parameters are re-derived: activations from the
@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from accelsim.inttypes import storage_dtype, type_range
-from accelsim.numerics.api import qconv2d, qlinear
-from accelsim.numerics.execute import activation_params, weight_params
-from accelsim.onnx.execute import _Pass
-from accelsim.onnx.graph import IntLayer, QParams
-from accelsim.onnx.ops import dequantize_linear, quantize_linear
+from accelsim.errors import InputError
+from accelsim.numerics.api import qconv2d, qlinear, qlinear_grouped
+from accelsim.numerics.execute import activation_params, grouped_weight_params, weight_params
+from accelsim.graph.execute import _Pass
+from accelsim.graph.ops import dequantize_linear, quantize_linear
+from accelsim.graph.view import IntLayer, QParams
 from accelsim.quant.legalize import QuantPlan
 from accelsim.quant.quantizers import QuantParams, params_from_range
 
@@ -33,9 +34,27 @@ def is_symmetric(p: QParams) -> bool:
     return bool(np.all(np.asarray(p.zero_point).astype(np.int64) == mid))
 
 
-def _qparams(p: QuantParams) -> QParams:
+def _qparams(p: QuantParams, keep_quantizer: bool = False) -> QParams:
     return QParams(scale=np.asarray(p.scale, dtype=np.float32),
-                   zero_point=np.asarray(p.zero_point).astype(storage_dtype(p.type_name)), axis=p.axis)
+                   zero_point=np.asarray(p.zero_point).astype(storage_dtype(p.type_name)), axis=p.axis,
+                   quantizer=p if keep_quantizer else None)
+
+
+def _quantize(x, p: QParams) -> np.ndarray:
+    """Float values to codes: accelsim's quantizer where it calibrated the parameters, else QuantizeLinear."""
+    if p.quantizer is not None:
+        return p.quantizer.quantize(np.asarray(x, dtype=np.float64))
+    return quantize_linear(x, p.scale, p.zero_point)
+
+
+def _dequantize(q, p: QParams) -> np.ndarray:
+    if p.quantizer is not None:
+        return p.quantizer.dequantize(q)
+    return dequantize_linear(q, p.scale, p.zero_point)
+
+
+def _scale(p: QParams) -> float:
+    return float(np.asarray(p.quantizer.scale if p.quantizer is not None else p.scale).reshape(-1)[0])
 
 
 def _real_range(p: QParams) -> tuple[float, float]:
@@ -60,6 +79,7 @@ class ContractLayer:
         self.L, self.plan, self.profile = L, plan, profile
         self.folded_relu = folded_relu  # tensors whose Relu quantize_static folded into the next Q (OnnxGraph)
         self.run = LayerRun()
+        self.grouped = False  # per-group weights (e.g. int4, one scale per group of K): the grouped kernel
         changed = {c.operand for c in plan.changes}
         act = plan.activations
 
@@ -71,7 +91,7 @@ class ContractLayer:
                 lo, hi = _real_range(intent)
                 return _qparams(params_from_range(lo, hi, act.type_name, act.symmetric,
                                                   power_of_two=act.power_of_two, tensor=sample, narrow=act.narrow))
-            return _qparams(activation_params(sample, act))
+            return _qparams(activation_params(sample, act), keep_quantizer=True)
 
         self.x_p = activation(L.x_q, L.x_float)
         self.y_p = activation(L.y_q, L.y_float)
@@ -83,6 +103,15 @@ class ContractLayer:
                 self.w_zp = (np.asarray(L.b_q.zero_point).reshape(-1) if L.b_q.per_channel
                              else np.asarray(L.b_q.zero_point).reshape(-1)[0])
                 self.w_type = type_of(L.b_q.zero_point)
+            elif plan.weights.granularity == "per_group":
+                if L.kind != "linear":
+                    raise InputError(f"layer '{L.name}': per_group weights are modelled for linear layers only",
+                                     field="quant.weights.granularity")
+                # (K, N) codes with (K/G, N) scales and zero points: the grouped kernel (accelsim.numerics)
+                self.w_int, self.w_scale, self.w_zp = grouped_weight_params(np.asarray(L.weight, dtype=np.float64),
+                                                                            plan.weights)
+                self.w_type = plan.weights.type_name
+                self.grouped = True
             else:
                 axis = 1 if L.kind == "linear" else 0
                 wp = weight_params(np.asarray(L.weight, dtype=np.float64), plan.weights, axis)
@@ -92,10 +121,12 @@ class ContractLayer:
                 self.w_zp = np.asarray(zp).astype(storage_dtype(wp.type_name))
                 self.w_type = wp.type_name
             ws = np.asarray(self.w_scale, dtype=np.float64)
-            if L.bias_int is not None and qdq and not changed:
+            if self.grouped:  # the grouped kernel takes the float bias and adds it after the per-group scaling
+                self.bias_q = None if L.bias is None else np.asarray(L.bias, dtype=np.float64)
+            elif L.bias_int is not None and qdq and not changed:
                 self.bias_q = L.bias_int
             elif L.bias is not None:
-                s = float(self.x_p.scale.reshape(-1)[0]) * ws
+                s = _scale(self.x_p) * ws
                 self.bias_q = np.clip(np.rint(np.asarray(L.bias, dtype=np.float64) / s), -(2**31), 2**31 - 1).astype(np.int32)
             else:
                 self.bias_q = None
@@ -106,7 +137,7 @@ class ContractLayer:
         if self.qdq and int_name is not None:
             q = env[int_name]
             if isinstance(q, _Pass):  # the glue's Q/DQ are stripped: quantize the float value here
-                return quantize_linear(q.value, eff.scale, eff.zero_point)
+                return _quantize(q.value, eff)
             # integers an upstream integer layer wrote with its legalized parameters
             intent = env.get("::params", {}).get(int_name, intent)
             if intent is eff or (np.array_equal(intent.scale, eff.scale)
@@ -115,11 +146,11 @@ class ContractLayer:
                                  and np.asarray(intent.zero_point).dtype == np.asarray(eff.zero_point).dtype):
                 return q
             return quantize_linear(dequantize_linear(q, intent.scale, intent.zero_point), eff.scale, eff.zero_point)
-        return quantize_linear(env[float_name], eff.scale, eff.zero_point)
+        return _quantize(env[float_name], eff)
 
     def _common(self, eff_x: QParams, w_scale, w_zp, w_type: str) -> dict:
-        return dict(x_scale=float(eff_x.scale.reshape(-1)[0]), x_zero_point=np.asarray(eff_x.zero_point).reshape(-1)[0],
-                    w_scale=w_scale, w_zero_point=w_zp, y_scale=float(self.y_p.scale.reshape(-1)[0]),
+        return dict(x_scale=_scale(eff_x), x_zero_point=np.asarray(eff_x.zero_point).reshape(-1)[0],
+                    w_scale=w_scale, w_zero_point=w_zp, y_scale=_scale(self.y_p),
                     y_zero_point=np.asarray(self.y_p.zero_point).reshape(-1)[0], hw=self.profile,
                     x_type=type_of(eff_x.zero_point), w_type=w_type, y_type=type_of(self.y_p.zero_point))
 
@@ -133,7 +164,14 @@ class ContractLayer:
     def __call__(self, env: dict) -> None:
         L = self.L
         x = self._input(env, L.x_int, L.x_float, L.x_q, self.x_p)
-        if L.kind == "linear":
+        if L.kind == "linear" and self.grouped:
+            lead = x.shape[:-1]
+            common = self._common(self.x_p, self.w_scale, self.w_zp, self.w_type)
+            y, stats = qlinear_grouped(x.reshape(-1, x.shape[-1]), self.w_int, self.bias_q,
+                                       group_size=self.plan.weights.group_size, **common)
+            y = y.reshape(*lead, -1)
+            self._add_events(stats.events.by_channel_chunk)
+        elif L.kind == "linear":
             lead = x.shape[:-1]
             y, stats = qlinear(x.reshape(-1, x.shape[-1]), self.w_int, self.bias_q,
                                **self._common(self.x_p, self.w_scale, self.w_zp, self.w_type))
@@ -154,7 +192,7 @@ class ContractLayer:
             xb = np.broadcast_to(x, (*batch, *x.shape[-2:])).reshape(-1, *x.shape[-2:])
             bb = np.broadcast_to(b, (*batch, *b.shape[-2:])).reshape(-1, *b.shape[-2:])
             outs = []
-            common = self._common(self.x_p, float(self.b_p.scale.reshape(-1)[0]),
+            common = self._common(self.x_p, _scale(self.b_p),
                                   np.asarray(self.b_p.zero_point).reshape(-1)[0], type_of(self.b_p.zero_point))
             for i in range(xb.shape[0]):
                 yi, stats = qlinear(np.ascontiguousarray(xb[i]), np.ascontiguousarray(bb[i]), None, op="matmul",
@@ -162,14 +200,14 @@ class ContractLayer:
                 outs.append(yi)
                 self._add_events(stats.events.by_channel_chunk)
             y = np.stack(outs).reshape(*batch, x.shape[-2], b.shape[-1])
-        y_deq = dequantize_linear(y, self.y_p.scale, self.y_p.zero_point)
-        x_deq = dequantize_linear(x, self.x_p.scale, self.x_p.zero_point).astype(np.float64)
+        y_deq = _dequantize(y, self.y_p)
+        x_deq = _dequantize(x, self.x_p).astype(np.float64)
         if L.kind == "linear":
             ref = x_deq @ np.asarray(L.weight, dtype=np.float64) + (0 if L.bias is None else L.bias)
         elif L.kind == "matmul":
-            ref = x_deq @ dequantize_linear(b, self.b_p.scale, self.b_p.zero_point).astype(np.float64)
+            ref = x_deq @ _dequantize(b, self.b_p).astype(np.float64)
         else:
-            from accelsim.onnx.ops import _conv
+            from accelsim.graph.ops import _conv
 
             a = L.conv_attrs
             ref = _conv(x_deq, np.asarray(L.weight, dtype=np.float64), None if L.bias is None else np.asarray(L.bias),

@@ -1,8 +1,10 @@
-"""Float (and Q/DQ) semantics of the ONNX ops accelsim runs outside its integer layers.
+"""Float (and Q/DQ) semantics of the graph's ops (ONNX's vocabulary) outside the integer layers.
 
 Numpy, float32 where the model is float32 (as ONNX Runtime computes), each op a small function of
 (inputs, attributes). QuantizeLinear / DequantizeLinear follow the ONNX spec (round half to even,
-saturate; per-axis scales). Ops not in OPS are reported by name before anything runs.
+saturate; per-axis scales). Ops not in OPS are reported by name before anything runs. No onnx import:
+tensor-valued attributes are numpy arrays (the ONNX importer converts them), Cast's ``to`` is ONNX's
+element-type number.
 """
 
 from __future__ import annotations
@@ -10,16 +12,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
-
-_NP = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.INT64: np.int64,
-       TensorProto.INT32: np.int32, TensorProto.INT8: np.int8, TensorProto.UINT8: np.uint8,
-       TensorProto.BOOL: np.bool_, TensorProto.FLOAT16: np.float16, TensorProto.INT16: np.int16,
-       TensorProto.UINT16: np.uint16}
+#: ONNX TensorProto element types (onnx.proto: FLOAT = 1, UINT8 = 2, ...) -> numpy
+ELEMENT_TYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32, 7: np.int64,
+                 9: np.bool_, 10: np.float16, 11: np.float64}
 
 
 def attrs(node) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    """A node's attributes as a mutable dict."""
+    return dict(node.attrs)
 
 
 def _axis_shape(scale: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
@@ -117,12 +117,12 @@ def _reshape(x, shape, allowzero=0):
 
 
 def _cast(x, to):
-    return np.asarray(x).astype(_NP[to])
+    return np.asarray(x).astype(ELEMENT_TYPES[to])
 
 
 def _constant(**a):
     if "value" in a:
-        return numpy_helper.to_array(a["value"])
+        return np.asarray(a["value"])
     for key, dtype in (("value_float", np.float32), ("value_int", np.int64), ("value_floats", np.float32),
                        ("value_ints", np.int64)):
         if key in a:
@@ -131,7 +131,7 @@ def _constant(**a):
 
 
 def _constant_of_shape(shape, value=None):
-    v = numpy_helper.to_array(value) if value is not None else np.zeros(1, np.float32)
+    v = np.asarray(value) if value is not None else np.zeros(1, np.float32)
     return np.full([int(s) for s in shape], v.reshape(-1)[0], dtype=v.dtype)
 
 

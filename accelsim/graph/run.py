@@ -1,4 +1,5 @@
-"""Numerics of an ONNX workload under one contract, and the per-layer diagnosis.
+"""Numerics of a graph workload under one contract (the one numerics path for ONNX models and real models),
+and the per-layer diagnosis.
 
 1. the float version (or a given float reference model) runs on the calibration records: every
    integer layer's input and output are recorded (calibration data for float models and for
@@ -12,21 +13,45 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
 from accelsim.numerics.execute import LayerNumerics
 from accelsim.numerics.metrics import error_metrics
-from accelsim.onnx.contract import ContractLayer, _real_range
-from accelsim.onnx.execute import run_graph
-from accelsim.onnx.ops import dequantize_linear, quantize_linear
-from accelsim.onnx.workload import load_graph
+from accelsim.graph.contract import ContractLayer, _real_range
+from accelsim.graph.execute import run_graph
+from accelsim.graph.ops import dequantize_linear, quantize_linear
 from accelsim.numerics.cost import measure_changes
 from accelsim.quant.legalize import LegalizedWorkload
 
 
+#: the end-to-end metric of a graph whose output is a hidden state or logits
+DEFAULT_METRIC = "cosine similarity of the model output to float (mean-pooled over tokens for encoders)"
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """The graph behind a workload and the data it runs on.
+
+    ``view``: the graph with its integer layers (accelsim.graph.view.GraphView); ``reference``: a separate
+    float model to compare against (None: the graph's own float version); records are feed dicts of the
+    graph's inputs; ``float_parts``: what the model keeps in float by its own choice (stated in results)."""
+
+    view: object
+    dims: tuple[tuple[str, int], ...]
+    calibration: tuple
+    evaluation: tuple
+    reference: object | None = None
+    reference_path: str | None = None
+    synthetic: bool = True
+    warnings: tuple[str, ...] = ()   # about the data (arrays that are not model inputs), printed by the CLI
+    metric: str = DEFAULT_METRIC
+    float_parts: str = ""
+
+
 def _key(node) -> str:
-    return node.name or node.output[0]
+    return node.key
 
 
 def _pooled(y: np.ndarray) -> np.ndarray:
@@ -64,8 +89,8 @@ def _first_inputs(g, ref_g, feed) -> dict[str, np.ndarray]:
     return out
 
 
-def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose: bool = True,
-             float_glue: bool = False, per_channel_weights: bool = False):
+def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose: bool = True,
+                       float_glue: bool = False, per_channel_weights: bool = False):
     """(results per layer name, end-to-end metric, diagnosis rows) for ``legal.profile``.
 
     Diagnosis variants: ``recalibrate`` (accelsim's calibration method for every integer layer's
@@ -73,9 +98,9 @@ def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose:
     glue costs), ``per_channel_weights`` (per-tensor weights re-quantized per channel, if the contract can).
     """
     wl = legal.workload
-    spec = wl.onnx
-    g = load_graph(spec.path)
-    ref_g = load_graph(spec.reference) if spec.reference else g
+    spec: GraphSpec = wl.graph
+    g = spec.view
+    ref_g = spec.reference or g
     profile = legal.profile
     # calibration and legalization costs use the model's own graph (its float version): its tensor names
     calib = _calibrate(g, g, spec.calibration)
@@ -108,9 +133,9 @@ def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose:
                 node_out = f"{L.y_float}::accelsim"
                 tensor_of[layer.name] = (L.y_float, node_out)
         if node_out is None:
-            n = next((n for n in g.nodes if (n.name or n.output[0]) == layer.name.split("#")[0]), None)
+            n = next((n for n in g.nodes if n.key == layer.name.split("#")[0]), None)
             if n is not None:
-                tensor_of[layer.name] = (n.output[0], n.output[0])
+                tensor_of[layer.name] = (n.outputs[0], n.outputs[0])
     ref_vals: dict[str, list] = {}
     got_vals: dict[str, list] = {}
     cosines = []
@@ -153,12 +178,12 @@ def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose:
                                                        "DequantizeLinear", "Constant"})
     int_nodes = {id(L.node) for L in g.layers}
     float_macs = [_key(n) for n in g.nodes if n.op_type in ("MatMul", "Gemm", "Conv") and id(n) not in int_nodes]
-    end_to_end = {"metric": "cosine similarity of the model output to float (mean-pooled over tokens for "
-                            "encoders)", "mean": float(np.mean(cosines)), "min": float(np.min(cosines)),
+    ran_in_float = (spec.float_parts + "; " if spec.float_parts else "") + "ONNX ops " + ", ".join(float_ops) + (
+        f"; MatMul/Gemm/Conv nodes {', '.join(float_macs)}" if float_macs else "")
+    end_to_end = {"metric": spec.metric, "mean": float(np.mean(cosines)), "min": float(np.min(cosines)),
                   "per_sentence": [round(c, 6) for c in cosines], "sentences": len(spec.evaluation),
                   "calibration_sentences": len(spec.calibration),
-                  "ran_in_float": "ONNX ops " + ", ".join(float_ops) + (
-                      f"; MatMul/Gemm/Conv nodes {', '.join(float_macs)}" if float_macs else ""),
+                  "ran_in_float": ran_in_float,
                   "reference": _reference_text(g, spec)}
     diagnosis = _diagnose(g, contract, calib, results) if diagnose else []
     return results, end_to_end, diagnosis
@@ -166,8 +191,8 @@ def run_onnx(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose:
 
 def _reference_text(g, spec) -> str:
     """What the float reference is (and what accelsim rebuilt in it)."""
-    if spec.reference:
-        return f"the float model {spec.reference}"
+    if spec.reference is not None:
+        return f"the float model {spec.reference_path or spec.reference.path}"
     if not g.is_qdq:
         return "the model itself (float)"
     text = "the same graph without Q/DQ"

@@ -1,0 +1,133 @@
+"""A graph's layers as the timing model sees them: its integer layers, its float MAC nodes and the float glue it
+times, with their shapes at the bound inputs (one float run of the graph)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from accelsim.workload.layers import Layer, LayerQuant, QuantIntent
+
+#: float glue op -> the vector op accelsim times it as; layout-only ops and Q/DQ are not timed (fused)
+GLUE_OPS = {"Softmax": "softmax", "LayerNormalization": "layernorm", "Erf": "gelu", "Gelu": "gelu",
+            "Relu": "relu", "Add": "add", "Sub": "add", "Mul": "mul", "Div": "mul", "Pow": "mul", "Sqrt": "mul",
+            "Tanh": "gelu", "Sigmoid": "silu", "Where": "mul", "MaxPool": "maxpool", "AveragePool": "avgpool",
+            "GlobalAveragePool": "global_avgpool", "ReduceMean": "add", "Transpose": "add", "Concat": "add",
+            "Gather": "add", "Clip": "relu", "Exp": "mul"}
+
+
+def _intent(L) -> LayerQuant:
+    from accelsim.graph.contract import is_symmetric
+
+    if L.x_q is None:
+        return None
+    acts = [p for p in (L.x_q, L.y_q, L.b_q if L.kind == "matmul" else None) if p is not None]
+    a = QuantIntent(bits=8 if all(np.asarray(p.zero_point).dtype.itemsize == 1 for p in acts) else 16,
+                    symmetric=all(is_symmetric(p) for p in acts), granularity="per_tensor")
+    if L.kind == "matmul":
+        return LayerQuant(weights=a, activations=a)
+    w = QuantIntent(bits=8 * np.asarray(L.b_q.zero_point).dtype.itemsize, symmetric=is_symmetric(L.b_q),
+                    granularity="per_channel" if L.b_q.per_channel else "per_tensor")
+    return LayerQuant(weights=w, activations=a)
+
+
+def graph_layers(g, feed: dict, defaults: LayerQuant) -> list[Layer]:
+    """accelsim layers for the integer layers and the timed float glue, at the shapes of ``feed``."""
+    from accelsim.graph.execute import run_graph
+
+    shapes: dict[str, tuple] = {}
+    kinds: dict[str, str] = {}
+
+    def tap(name, value):
+        v = np.asarray(value)
+        shapes[name] = v.shape
+        kinds[name] = v.dtype.kind
+
+    run_graph(g, feed, tap=tap)
+    for k, v in feed.items():
+        shapes[k] = v.shape
+    by_node = {id(L.node): L for L in g.layers}
+    fused = {id(L.bias_node) for L in g.layers if L.bias_node is not None}  # timed with their layer
+    layers, used = [], set()
+    for node in g.nodes:
+        if id(node) in fused:
+            continue
+        name = node.key
+        if name in used:
+            name = f"{name}#{len(used)}"
+        L = by_node.get(id(node))
+        if L is not None:
+            quant = _intent(L) or defaults
+            y = shapes[L.y_float]
+            if L.kind == "linear":
+                layer = Layer(name=name, op="linear", inputs=(L.x_float,), in_shapes=(shapes[L.x_float],),
+                              out_shape=y, quant=quant, bias=L.bias is not None)
+            elif L.kind == "conv2d":
+                a = L.conv_attrs
+                layer = Layer(name=name, op="conv2d", inputs=(L.x_float,), in_shapes=(shapes[L.x_float],), out_shape=y,
+                              quant=quant, bias=L.bias is not None, kernel=tuple(L.weight.shape[2:]),
+                              stride=tuple(a.get("strides", (1, 1))), padding=tuple(a.get("pads", (0, 0, 0, 0))),
+                              dilation=tuple(a.get("dilations", (1, 1))), groups=int(a.get("group", 1)))
+            else:
+                layer = Layer(name=name, op="matmul", inputs=(L.x_float, L.b_float),
+                              in_shapes=(shapes[L.x_float], shapes[L.b_float]), out_shape=y, quant=quant)
+            L.name = name
+        elif node.op_type in ("MatMul", "Gemm", "Conv") and kinds.get(node.outputs[0]) == "f":
+            layer = _float_mac_layer(g, node, name, shapes, defaults)
+        elif node.op_type in GLUE_OPS and node.outputs[0] in shapes and kinds.get(node.outputs[0]) == "f":
+            out = shapes[node.outputs[0]]
+            ins = [i for i in node.inputs if i in shapes and kinds.get(i) == "f" and math.prod(shapes[i]) >= 1]
+            if not ins:
+                continue
+            window = {}
+            if node.op_type in ("MaxPool", "AveragePool") and len(out) == 4:
+                from accelsim.graph.ops import attrs
+
+                a = attrs(node)
+                window = dict(kernel=tuple(a.get("kernel_shape", (1, 1))), stride=tuple(a.get("strides", (1, 1))),
+                              padding=tuple(a.get("pads", (0, 0, 0, 0))))
+            layer = Layer(name=name, op=GLUE_OPS[node.op_type], inputs=tuple(ins[:2]),
+                          in_shapes=tuple(shapes[i] for i in ins[:2]), out_shape=out, quant=defaults, **window)
+        else:
+            continue
+        used.add(name)
+        layers.append(layer)
+    return layers
+
+
+def _float_mac_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> Layer:
+    """A MatMul / Gemm / Conv that is not an integer layer (a Gemm with alpha/beta != 1 or transA in a QDQ
+    model, a node outside a Q/DQ pattern): it runs in float, and its MACs are timed and charged like the
+    integer layer it would be on the array (at the contract's widths), so no cost goes missing."""
+    from accelsim.graph.ops import attrs
+
+    a = attrs(node)
+    def shape(t: str) -> tuple:
+        return tuple(shapes[t]) if t in shapes else tuple(np.shape(g.constants[t]))
+
+    x, w = shape(node.inputs[0]), shape(node.inputs[1])
+    y = shape(node.outputs[0])
+    has_bias = len(node.inputs) > 2 and bool(node.inputs[2])
+    if node.op_type == "Conv":
+        return Layer(name=name, op="conv2d", inputs=(node.inputs[0],), in_shapes=(x,), out_shape=y, quant=defaults,
+                     bias=has_bias, kernel=tuple(w[2:]), stride=tuple(a.get("strides", (1, 1))),
+                     padding=tuple(a.get("pads", (0, 0, 0, 0))), dilation=tuple(a.get("dilations", (1, 1))),
+                     groups=int(a.get("group", 1)))
+    if node.op_type == "Gemm":
+        x = x[::-1] if a.get("transA", 0) else x
+        k, n = (w[1], w[0]) if a.get("transB", 0) else (w[0], w[1])
+        return Layer(name=name, op="linear", inputs=(node.inputs[0],), in_shapes=((x[0], k),), out_shape=(x[0], n),
+                     quant=defaults, bias=has_bias)
+    if node.inputs[1] in g.constants and len(w) == 2:
+        return Layer(name=name, op="linear", inputs=(node.inputs[0],), in_shapes=(x,), out_shape=y, quant=defaults)
+    if len(x) < 2 or len(w) < 2:  # a vector operand: a GEMV with M = 1 (or N = 1)
+        x2 = x if len(x) >= 2 else (1, x[0])
+        w2 = w if len(w) >= 2 else (w[0], 1)
+        return Layer(name=name, op="linear", inputs=(node.inputs[0],), in_shapes=(x2,), out_shape=(*x2[:-1], w2[-1]),
+                     quant=defaults)
+    batch = tuple(np.broadcast_shapes(tuple(x[:-2]), tuple(w[:-2])))
+    return Layer(name=name, op="matmul", inputs=(node.inputs[0], node.inputs[1]),
+                 in_shapes=((*batch, *x[-2:]), (*batch, *w[-2:])), out_shape=(*batch, x[-2], w[-1]), quant=defaults)
+
+

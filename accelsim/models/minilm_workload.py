@@ -1,0 +1,54 @@
+"""MiniLM as an accelsim workload: its graph (built from the weights), its sentences as records, its layers.
+
+The numerics are the graph path's (accelsim.graph.run), as for any ONNX model: every linear layer (MatMul with
+its bias Add) runs bit-accurately under the contract, calibrated on the calibration sentences; the attention
+score/context matmuls, softmax, LayerNorm (with the residual adds) and GELU stay float (the model's choice,
+stated in results); accuracy is measured on the evaluation sentences: per-layer SQNR and the cosine similarity
+of each sentence embedding (mean-pooled final hidden states) to the float model's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from accelsim.graph.layers import graph_layers
+from accelsim.graph.run import GraphSpec
+from accelsim.graph.view import GraphView
+from accelsim.models.minilm import load_minilm
+from accelsim.models.minilm_graph import minilm_graph
+from accelsim.workload.layers import LayerQuant
+
+#: what stays float in this model by its own choice, as the report states
+FLOAT_PARTS = "attention score/context matmuls, softmax, LayerNorm (with residual adds), GELU, embeddings"
+METRIC = "sentence-embedding cosine similarity to float (mean-pooled final hidden states)"
+
+
+def sentence_records(model, sentences, max_tokens: int) -> tuple[dict, ...]:
+    """One record per sentence: its token ids and token type ids (one segment), batch 1."""
+    out = []
+    for s in sentences:
+        ids = model.tokenize(s, max_tokens)[None]
+        out.append({"input_ids": ids, "token_type_ids": np.zeros_like(ids)})
+    return tuple(out)
+
+
+def minilm_workload(section, quant: LayerQuant, name: str, description: str, source: str):
+    """The Workload of a YAML ``model:`` section (all-MiniLM-L6-v2): the graph built from its weights, the
+    sentences as records, the layers at ``seq_len`` tokens for the timing model."""
+    from accelsim.workload.workload import DataSpec, ModelSpec, TensorSpec, Workload
+
+    model = load_minilm()
+    view = GraphView(minilm_graph(model))
+    timing_ids = np.full((1, section.seq_len), 1000, dtype=np.int64)
+    layers = tuple(graph_layers(view, {"input_ids": timing_ids, "token_type_ids": np.zeros_like(timing_ids)}, quant))
+    spec = GraphSpec(view=view, dims=(("seq", section.seq_len),),
+                     calibration=sentence_records(model, section.calibration, section.max_tokens),
+                     evaluation=sentence_records(model, section.sentences, section.max_tokens), synthetic=False,
+                     metric=METRIC, float_parts=FLOAT_PARTS)
+    model_spec = ModelSpec(name=section.name, seq_len=section.seq_len, max_tokens=section.max_tokens,
+                           sentences=tuple(section.sentences), calibration=tuple(section.calibration))
+    return Workload(name=name, description=description,
+                    inputs=(TensorSpec(name="input_ids", shape=(1, section.seq_len), sampled=True),
+                            TensorSpec(name="token_type_ids", shape=(1, section.seq_len), sampled=True)),
+                    layers=layers, data=DataSpec(), sample=len(section.sentences), source=source, model=model_spec,
+                    graph=spec)
