@@ -13,7 +13,6 @@ import pandas as pd
 from accelsim.energy import layer_energy, op_energy
 from accelsim.hardware import HardwareProfile
 from accelsim.inttypes import type_bits
-from accelsim.numerics.execute import execute
 from accelsim.quant import legalize
 from accelsim.results.schema import ALL_COLUMNS
 from accelsim.timing import layer_timing
@@ -90,27 +89,44 @@ def simulate_numerics(legal, data: DataSource, progress=None, diagnose: bool = F
     """The bit-accurate stage. Graph workloads (ONNX models, real models) run their graph once; ``diagnose`` adds
     the re-runs that show where accuracy goes (accelsim's calibration methods in place of the model's ranges,
     the glue's Q/DQ removed, per-channel weights), each a full run of the graph."""
-    workload = legal.workload
-    if workload.graph is not None:
-        from accelsim.graph.run import run_graph_numerics
+    from accelsim.graph.run import run_graph_numerics
 
-        numerics, end_to_end, diagnosis = run_graph_numerics(legal, diagnose=diagnose)
-        recalibration = None
-        if diagnose:
-            recalibration = {m: run_graph_numerics(legal, recalibrate=m, diagnose=False)[1]["mean"]
-                             for m in ("minmax", "percentile", "mse", "entropy")}
-            g = workload.graph.view
-            if g.is_qdq:
-                recalibration["glue Q/DQ removed"] = run_graph_numerics(legal, diagnose=False,
-                                                                        float_glue=True)[1]["mean"]
-                if any(L.kind != "matmul" and not L.b_q.per_channel for L in g.layers):
-                    recalibration["per-channel weights"] = run_graph_numerics(legal, diagnose=False,
-                                                                              per_channel_weights=True)[1]["mean"]
-        if progress is not None:
-            for layer in workload.layers:
-                progress(layer.name)
-        return NumericsOutcome(numerics, end_to_end, diagnosis, recalibration)
-    return NumericsOutcome(execute(legal, data, progress=progress))
+    workload = legal.workload
+    spec = workload.graph if workload.graph is not None else layer_chain_spec(workload, data)
+    numerics, end_to_end, diagnosis = run_graph_numerics(legal, diagnose=diagnose, spec=spec, progress=progress)
+    recalibration = None
+    if diagnose and end_to_end is not None:  # the variants are compared on the model's end-to-end metric
+        recalibration = {m: _mean(run_graph_numerics(legal, recalibrate=m, diagnose=False, spec=spec))
+                         for m in ("minmax", "percentile", "mse", "entropy")}
+        g = spec.view
+        if g.is_qdq:
+            recalibration["glue Q/DQ removed"] = _mean(run_graph_numerics(legal, diagnose=False, float_glue=True,
+                                                                          spec=spec))
+            if any(L.kind != "matmul" and not L.b_q.per_channel for L in g.layers):
+                recalibration["per-channel weights"] = _mean(run_graph_numerics(
+                    legal, diagnose=False, per_channel_weights=True, spec=spec))
+    if progress is not None and workload.graph is not None:
+        for layer in workload.layers:
+            progress(layer.name)
+    return NumericsOutcome(numerics, end_to_end, diagnosis, recalibration)
+
+
+def _mean(outcome) -> float:
+    """The end-to-end metric's mean of a numerics outcome."""
+    return outcome[1]["mean"]
+
+
+def layer_chain_spec(workload: Workload, data: DataSource):
+    """A workload of accelsim layers as a graph (accelsim.graph.layer_chain) on its numerics sample: calibration
+    and evaluation on the same records, as the integer chain calibrates on the data it runs."""
+    from accelsim.graph.layer_chain import input_feed, layers_graph
+    from accelsim.graph.run import GraphSpec
+    from accelsim.graph.view import GraphView
+
+    feed = input_feed(workload, data)
+    records = (feed,)
+    return GraphSpec(view=GraphView(layers_graph(workload, data)), dims=(), calibration=records, evaluation=records,
+                     synthetic=workload.data.source == "synthetic", metric=None)
 
 
 def _timing_only_numerics(legal, progress=None) -> NumericsOutcome:

@@ -66,6 +66,9 @@ class Graph:
     float_nodes: frozenset[str] = frozenset()
     opset: int = 17
     output_info: tuple[TensorInfo, ...] = ()   # element type and dims of outputs, where known (ONNX export)
+    # an accelerator running accelsim layer nodes back to back with integer tensors between them
+    # (accelsim.graph.layer_chain): a YAML workload
+    layer_chain: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "nodes", tuple(self.nodes))

@@ -236,3 +236,22 @@ def run_node(node, inputs: list) -> list:
         args.pop()
     out = fn(*args, **a)
     return list(out) if isinstance(out, list) else [out]
+
+
+def _layer_op(*values, layer):
+    """An accelsim layer node (accelsim.graph.layer_chain): its activation inputs, then weight and bias."""
+    from accelsim.numerics.floatops import float_op
+
+    n = len(layer.inputs)
+    rest = list(values[n:]) + [None, None]
+    return float_op(layer, list(values[:n]), rest[0], rest[1])
+
+
+def _register_layer_ops() -> None:
+    from accelsim.workload.layers import FLOAT_OPS, INT_ELEMENTWISE_OPS, MAC_OPS as LAYER_MAC_OPS
+
+    for op in (*LAYER_MAC_OPS, *INT_ELEMENTWISE_OPS, *FLOAT_OPS):
+        OPS[f"accelsim.{op}"] = _layer_op
+
+
+_register_layer_ops()

@@ -21,6 +21,7 @@ from accelsim.numerics.execute import LayerNumerics
 from accelsim.numerics.metrics import error_metrics
 from accelsim.graph.contract import ContractLayer, _real_range
 from accelsim.graph.execute import run_graph
+from accelsim.graph.layer_chain import ChainLayer, calibrate_chain, quantize_inputs, split_operands
 from accelsim.graph.ops import dequantize_linear, quantize_linear
 from accelsim.numerics.cost import measure_changes
 from accelsim.quant.legalize import LegalizedWorkload
@@ -46,7 +47,7 @@ class GraphSpec:
     reference_path: str | None = None
     synthetic: bool = True
     warnings: tuple[str, ...] = ()   # about the data (arrays that are not model inputs), printed by the CLI
-    metric: str = DEFAULT_METRIC
+    metric: str | None = DEFAULT_METRIC   # None: no end-to-end metric
     float_parts: str = ""
 
 
@@ -64,10 +65,13 @@ def _cos(a, b) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
 
 
-def _calibrate(g, ref_g, feeds) -> dict[str, np.ndarray]:
-    wanted = set()
-    for L in g.layers:
-        wanted.update(t for t in (L.x_float, L.b_float, L.y_float) if t)
+def _calibrate(g, ref_g, feeds, wanted: set | None = None) -> dict[str, np.ndarray]:
+    """Float values of the tensors calibration needs (default: the integer layers' inputs and outputs) over the
+    records, concatenated."""
+    if wanted is None:
+        wanted = set()
+        for L in g.layers:
+            wanted.update(t for t in (L.x_float, L.b_float, L.y_float) if t)
     got: dict[str, list] = {}
 
     def tap(name, value):
@@ -77,7 +81,8 @@ def _calibrate(g, ref_g, feeds) -> dict[str, np.ndarray]:
         for k, v in feed.items():
             tap(k, v)
         run_graph(ref_g, feed, tap=tap)
-    return {k: (np.concatenate([v.reshape(-1, v.shape[-1]) for v in vs]) if vs[0].ndim >= 2 and
+    # one record keeps its shape; several are concatenated along their last axis's rows
+    return {k: (np.concatenate([v.reshape(-1, v.shape[-1]) for v in vs]) if len(vs) > 1 and vs[0].ndim >= 2 and
                 len({v.shape[-1] for v in vs}) == 1 else vs[0]) for k, vs in got.items()}
 
 
@@ -90,7 +95,8 @@ def _first_inputs(g, ref_g, feed) -> dict[str, np.ndarray]:
 
 
 def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose: bool = True,
-                       float_glue: bool = False, per_channel_weights: bool = False):
+                       float_glue: bool = False, per_channel_weights: bool = False, *, spec: GraphSpec | None = None,
+                       progress=None):
     """(results per layer name, end-to-end metric, diagnosis rows) for ``legal.profile``.
 
     Diagnosis variants: ``recalibrate`` (accelsim's calibration method for every integer layer's
@@ -98,31 +104,45 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
     glue costs), ``per_channel_weights`` (per-tensor weights re-quantized per channel, if the contract can).
     """
     wl = legal.workload
-    spec: GraphSpec = wl.graph
+    spec = spec or wl.graph
     g = spec.view
     ref_g = spec.reference or g
     profile = legal.profile
+    chain = g.graph.layer_chain
+    # the layers whose plans a diagnosis variant changes: the integer layers, or every layer of a chain
+    planned = [layer.name for layer in wl.layers] if chain else [L.name for L in g.layers]
+    kinds = {layer.name: layer.op for layer in wl.layers} if chain else {L.name: L.kind for L in g.layers}
     # calibration and legalization costs use the model's own graph (its float version): its tensor names
-    calib = _calibrate(g, g, spec.calibration)
-    first = _first_inputs(g, g, spec.calibration[0])
+    calib = _calibrate(g, g, spec.calibration, wanted=set(g.producer) | {i.name for i in g.inputs} if chain else None)
+    first = {} if chain else _first_inputs(g, g, spec.calibration[0])
     layers_by_name = {layer.name: layer for layer in wl.layers}
     plans = dict(legal.plans)
     qdq = g.is_qdq and recalibrate is None
     if recalibrate is not None:  # accelsim's calibration replaces the model's ranges (diagnosis)
-        for L in g.layers:
-            p = plans[L.name]
+        for name in planned:
+            p = plans[name]
             act = dataclasses.replace(p.activations, calibration=recalibrate)
-            plans[L.name] = dataclasses.replace(p, activations=act)
+            plans[name] = dataclasses.replace(p, activations=act)
     if per_channel_weights and "per_channel" in profile.requant.granularity:
+        for name in planned:
+            p = plans[name]
+            if kinds[name] in ("linear", "conv2d") and p.weights.granularity == "per_tensor":
+                plans[name] = dataclasses.replace(p, weights=dataclasses.replace(p.weights, granularity="per_channel"))
+    contract: dict = {}
+    overrides: dict = {}
+    start_codes = None
+    if chain:  # accelsim layers back to back, integer tensors between them (accelsim.graph.layer_chain)
+        params = calibrate_chain(g, plans, calib)
+        for node in g.nodes:
+            contract[node.key] = ChainLayer(node, plans[node.key], profile, params, progress=progress)
+
+        def start_codes(feed):
+            return quantize_inputs(g, feed, params)
+    else:
         for L in g.layers:
-            p = plans[L.name]
-            if L.kind != "matmul" and p.weights.granularity == "per_tensor":
-                plans[L.name] = dataclasses.replace(p, weights=dataclasses.replace(p.weights, granularity="per_channel"))
-    contract = {}
-    for L in g.layers:
-        contract[_key(L.node)] = ContractLayer(L, plans[L.name], profile, calib, qdq,
-                                               requantize_weights=per_channel_weights, folded_relu=g.folded_relu)
-    overrides = {L.y_int: c.y_p for L in g.layers if L.y_int and (c := contract[_key(L.node)]).y_p is not L.y_q}
+            contract[_key(L.node)] = ContractLayer(L, plans[L.name], profile, calib, qdq,
+                                                   requantize_weights=per_channel_weights, folded_relu=g.folded_relu)
+        overrides = {L.y_int: c.y_p for L in g.layers if L.y_int and (c := contract[_key(L.node)]).y_p is not L.y_q}
 
     points = [layer.name for layer in wl.layers]
     tensor_of = {}
@@ -141,13 +161,15 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
     cosines = []
     for feed in spec.evaluation:
         r_env = run_graph(ref_g, feed)
-        q_env = run_graph(g, feed, executors=contract, dq_override=overrides, strip_q=float_glue)
+        q_feed = feed if start_codes is None else {**feed, "::codes": start_codes(feed)}
+        q_env = run_graph(g, q_feed, executors=contract, dq_override=overrides, strip_q=float_glue)
         for name, (rt, qt) in tensor_of.items():
             if rt in r_env and qt in q_env and np.asarray(q_env[qt]).dtype.kind == "f":
                 ref_vals.setdefault(name, []).append(np.asarray(r_env[rt], dtype=np.float64).reshape(-1))
                 got_vals.setdefault(name, []).append(np.asarray(q_env[qt], dtype=np.float64).reshape(-1))
-        out = g.outputs[0]
-        cosines.append(_cos(_pooled(r_env[out]), _pooled(q_env[out])))
+        if spec.metric is not None:
+            out = g.outputs[0]
+            cosines.append(_cos(_pooled(r_env[out]), _pooled(q_env[out])))
 
     results = {}
     for name in points:
@@ -158,7 +180,23 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
             res.sqnr_db, res.max_abs_error, res.mean_error, res.cosine = (m["sqnr_db"], m["max_abs_error"],
                                                                          m["mean_error"], m["cosine"])
         L = next((L for L in g.layers if L.name == name), None)
-        if L is not None:
+        if chain:
+            run = contract[name].run
+            if run.local:
+                res.sqnr_local_db = error_metrics(np.concatenate([y.reshape(-1) for y, _ in run.local]),
+                                                  np.concatenate([f.reshape(-1) for _, f in run.local]))["sqnr_db"]
+            res.events, res.fast_path, res.notes = run.events, run.fast_path, list(run.notes)
+            res.overflow_events, res.saturation_events = run.overflow_events, run.saturation_events
+            res.ran_in_float = layer.is_float
+            plan = plans[name]
+            if plan.changes and recalibrate is None:
+                node = g.producer[name]
+                _, weight, bias = split_operands(node, [g.constants.get(i) if i in g.constants else calib.get(i)
+                                                        for i in node.inputs])
+                res.changes = measure_changes(layer, [calib[i] for i in layer.inputs], weight, bias, plan)
+            else:
+                res.changes = list(plan.changes)
+        elif L is not None:
             c = contract[_key(L.node)]
             if c.run.local:
                 res.sqnr_local_db = error_metrics(np.concatenate([y.reshape(-1) for y, _ in c.run.local]),
@@ -174,6 +212,8 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
         else:
             res.ran_in_float = True
         results[name] = res
+    if spec.metric is None:  # no model-level metric (a chain of layers: the last layer's SQNR says it)
+        return results, None, []
     float_ops = sorted({n.op_type for n in g.nodes} - {"MatMul", "Gemm", "Conv", "QuantizeLinear",
                                                        "DequantizeLinear", "Constant"})
     int_nodes = {id(L.node) for L in g.layers}

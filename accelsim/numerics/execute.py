@@ -1,14 +1,11 @@
-"""Run a legalized workload bit-accurately: every layer consumes the previous layers' integer outputs.
+"""One layer's bit-accurate numerics, as the graph executor's integer nodes call it (accelsim.graph).
 
-Alongside, a float64 forward pass on the same (sampled) inputs with the float weights is the
-reference: per layer, ``sqnr_db`` / ``max_abs_error`` measure the error accumulated up to that layer
-(error propagation) and ``sqnr_local_db`` the error the layer adds itself (its float op applied to
-its dequantized integer inputs, with float weights).
-
-What is bit-modelled: linear, conv2d and matmul (accumulator, K-chunking, requantization of the
-profile), relu (integer max with the zero point), maxpool and flatten (on the codes, parameters kept:
-exact, as ONNX Runtime's QDQ MaxPool). ``add`` and the float ops (softmax, gelu, silu, mul, layernorm,
-rmsnorm, avgpool, global_avgpool) dequantize, compute in float64 and quantize with round half to even.
+- :func:`mac_layer`: linear / conv2d on quantized input codes with float weights quantized by the plan
+  (per tensor, per channel, per group), the contract's accumulator, K-chunking and requantization;
+- :func:`matmul_layer`: a matmul of two activations (attention), the B operand requantized to meet the weight
+  contract if it does not;
+- :func:`activation_params` / :func:`weight_params`: calibration of an operand under its plan;
+- :class:`LayerNumerics`: what one layer's numerics report (events, errors, legalization costs).
 """
 
 from __future__ import annotations
@@ -20,12 +17,9 @@ import numpy as np
 from accelsim.errors import InputError
 from accelsim.numerics.accumulate import AccumulationEvents
 from accelsim.numerics.api import qconv2d, qlinear, qlinear_grouped
-from accelsim.numerics.floatops import float_op, merge_heads, pool2d, split_heads
-from accelsim.numerics.metrics import error_metrics
-from accelsim.numerics.cost import measure_changes
-from accelsim.quant.legalize import LegalizationChange, LegalizedWorkload, OperandPlan
+from accelsim.numerics.floatops import merge_heads, split_heads
+from accelsim.quant.legalize import LegalizationChange, OperandPlan
 from accelsim.quant.quantizers import QuantParams, calibrate_range, params_from_range, quantize_per_group
-from accelsim.workload.data import DataSource
 from accelsim.workload.layers import Layer
 
 
@@ -49,7 +43,7 @@ class LayerNumerics:
 
 
 @dataclass
-class _QTensor:
+class QTensor:
     q: np.ndarray
     params: QuantParams
 
@@ -90,87 +84,13 @@ def _events_sum(acc: AccumulationEvents | None, new: AccumulationEvents) -> Accu
     return acc
 
 
-def execute(legal: LegalizedWorkload, data: DataSource, progress=None,
-            measure_cost: bool = True) -> dict[str, LayerNumerics]:
-    """Bit-accurate forward of the sample through every layer; returns per-layer numerics results."""
-    wl = legal.workload
-    profile = legal.profile
-    sample = wl.sample
-    ref: dict[str, np.ndarray] = {}
-    qt: dict[str, _QTensor] = {}
-    first_consumer: dict[str, Layer] = {}
-    for layer in wl.layers:
-        for name in layer.inputs:
-            first_consumer.setdefault(name, layer)
-    for spec in wl.inputs:
-        x = data.input(spec.name, sample).astype(np.float64)
-        ref[spec.name] = x
-        consumer = first_consumer.get(spec.name)
-        if consumer is None:
-            continue
-        plan = legal.plans[consumer.name].activations
-        p = activation_params(x, plan)
-        qt[spec.name] = _QTensor(p.quantize(x), p)
-
-    results: dict[str, LayerNumerics] = {}
-    for layer in wl.layers:
-        plan = legal.plans[layer.name]
-        res = LayerNumerics(layer=layer.name)
-        weight = data.weight(layer) if layer.op in ("linear", "conv2d") else None
-        bias = data.bias(layer) if layer.op in ("linear", "conv2d") else None
-        y_ref = float_op(layer, [ref[n] for n in layer.inputs], weight, bias)
-        if plan.changes and measure_cost:
-            res.changes = measure_changes(layer, [ref[n] for n in layer.inputs], weight, bias, plan)
-        else:
-            res.changes = list(plan.changes)
-        ref[layer.name] = y_ref
-        out_params = activation_params(y_ref, plan.activations)
-        ins = [qt[n] for n in layer.inputs]
-        if layer.op in ("linear", "conv2d"):
-            q_out, stats = _mac_layer(layer, ins[0], weight, bias, plan, out_params, profile)
-            res.overflow_events, res.saturation_events = stats.overflow_events, stats.saturation_events
-            res.events = stats.events.by_channel_chunk
-            res.fast_path = stats.fast_path
-        elif layer.op == "matmul":
-            q_out, events, fast, notes = _matmul_layer(layer, ins[0], ins[1], legal, out_params)
-            res.notes.extend(notes)
-            res.overflow_events, res.saturation_events = events.overflow_events, events.saturation_events
-            res.events = events.by_channel_chunk
-            res.fast_path = fast
-        elif layer.op == "relu":
-            x = ins[0]
-            q_out = np.maximum(x.q, x.params.zero_point.reshape(-1)[0]).astype(x.q.dtype)
-            out_params = x.params
-        elif layer.op in ("maxpool", "flatten"):  # order-preserving / layout ops: exact on the codes
-            x = ins[0]
-            q_out = float_op(layer, [x.q]) if layer.op == "flatten" else pool2d(x.q, layer)
-            q_out = q_out.astype(x.q.dtype)
-            out_params = x.params
-        else:
-            res.ran_in_float = layer.is_float
-            y = float_op(layer, [t.real() for t in ins])
-            q_out = out_params.quantize(y)
-        out = _QTensor(q_out, out_params)
-        qt[layer.name] = out
-        real = out.real()
-        m = error_metrics(real, y_ref)
-        res.sqnr_db, res.max_abs_error, res.mean_error, res.cosine = (m["sqnr_db"], m["max_abs_error"],
-                                                                     m["mean_error"], m["cosine"])
-        local_ref = float_op(layer, [t.real() for t in ins], weight, bias)
-        res.sqnr_local_db = error_metrics(real, local_ref)["sqnr_db"]
-        results[layer.name] = res
-        if progress is not None:
-            progress(layer.name)
-    return results
-
-
 def grouped_weight_params(w: np.ndarray, plan: OperandPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-group quantization of a linear weight (K, N): (w_q, scale (K/G, N), zero_point (K/G, N))."""
     return quantize_per_group(w, plan.type_name, plan.symmetric, plan.group_size, calibration=plan.calibration,
                               percentile=plan.percentile, power_of_two=plan.power_of_two, narrow=plan.narrow)
 
 
-def _mac_layer(layer: Layer, x: _QTensor, weight, bias, plan, out_params: QuantParams, profile):
+def mac_layer(layer: Layer, x: QTensor, weight, bias, plan, out_params: QuantParams, profile):
     x_scale, x_zp = _scalar(x.params)
     y_scale, y_zp = _scalar(out_params)
     if plan.weights.granularity == "per_group":
@@ -203,10 +123,9 @@ def _mac_layer(layer: Layer, x: _QTensor, weight, bias, plan, out_params: QuantP
     return y, stats
 
 
-def _matmul_layer(layer: Layer, a: _QTensor, b: _QTensor, legal: LegalizedWorkload, out_params: QuantParams):
-    profile = legal.profile
+def matmul_layer(layer: Layer, a: QTensor, b: QTensor, profile, b_plan: OperandPlan, out_params: QuantParams):
+    """(output codes, events, fast path, notes) of a matmul of two activation codes under ``profile``."""
     notes: list[str] = []
-    b_plan = legal.plans[layer.name].weights
     # the B operand sits where weights sit in the array: it must meet the weight contract
     b_ok = (b.params.type_name in profile.weight_types and
             (profile.weight_zero_point == "asymmetric" or int(b.params.zero_point.reshape(-1)[0]) == 0))
@@ -216,7 +135,7 @@ def _matmul_layer(layer: Layer, a: _QTensor, b: _QTensor, legal: LegalizedWorklo
                                                 granularity="per_tensor", calibration="minmax", percentile=100.0,
                                                 power_of_two=b_plan.power_of_two))
         notes.append(f"{layer.name}: B operand requantized to symmetric {p.type_name} to meet the weight contract")
-        b = _QTensor(p.quantize(real), p)
+        b = QTensor(p.quantize(real), p)
     a_ok = a.params.type_name in profile.activation_types
     if not a_ok:
         raise InputError(f"layer '{layer.name}': operand type {a.params.type_name} is not supported by "

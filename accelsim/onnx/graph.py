@@ -86,7 +86,9 @@ def import_onnx(model, path: str) -> Graph:
     from accelsim.graph.ops import ELEMENT_TYPES, OPS, run_node
 
     g = model.graph
-    unsupported = sorted({n.op_type for n in g.node if n.op_type not in OPS or n.domain not in ("", "ai.onnx")})
+    # accelsim's own layer ops (accelsim.<op>) are not ONNX ops: a file naming them is refused like any other
+    unsupported = sorted({n.op_type for n in g.node if n.op_type not in OPS or n.domain not in ("", "ai.onnx")
+                          or n.op_type.startswith("accelsim.")})
     if unsupported:
         raise InputError(f"unsupported ONNX ops: {', '.join(unsupported)} (supported: MatMul, Gemm, Conv as "
                          f"integer layers; {len(OPS) - 3} float ops, see docs/onnx.md)", source=str(path))

@@ -296,14 +296,14 @@ def test_a_default_run_executes_the_graph_once_and_diagnose_reruns_it(tmp_path, 
 
 
 def test_timing_only_skips_the_numerics(tmp_path, monkeypatch, capsys):
-    import accelsim.engine as engine
+    import accelsim.graph.run as graph_run
 
     def boom(*args, **kwargs):
         raise AssertionError("numerics ran")
 
     full = main(["run", "mlp", "--hw", "h100-sxm", "--no-write", "--format", "json"])
     doc_full = json.loads(capsys.readouterr().out)
-    monkeypatch.setattr(engine, "execute", boom)
+    monkeypatch.setattr(graph_run, "run_graph_numerics", boom)
     assert main(["run", "mlp", "--hw", "h100-sxm", "--no-write", "--format", "json", "--timing-only"]) == 0 == full
     doc = json.loads(capsys.readouterr().out)
     assert doc["summary"]["profiles"][0]["timing_only"] is True

@@ -1,0 +1,156 @@
+"""A workload of accelsim layers (a YAML workload) as a graph, and its integer-chain semantics.
+
+Each layer becomes one node ``accelsim.<op>`` (float semantics: :func:`accelsim.numerics.floatops.float_op`,
+float64) with its weight and bias as constants. The graph's ``layer_chain`` marks the semantics of an integer
+accelerator running the layers back to back, as the workload describes it: every tensor between layers is
+stored as integer codes. Per node (:class:`ChainLayer`):
+
+- linear, conv2d, matmul: the contract's bit-accurate kernel on the input codes (accumulator, K-chunks,
+  requantization), output parameters calibrated on the layer's float output; a matmul's B operand sits where
+  weights sit, so it is requantized to meet the weight contract if it does not;
+- relu, maxpool, flatten: on the codes, with the input's parameters (exact, as ONNX Runtime's QDQ MaxPool);
+- add and the float ops (softmax, gelu, silu, mul, layernorm, rmsnorm, avgpool, global_avgpool): dequantize,
+  compute in float64, quantize with round half to even.
+
+Calibration: each tensor's parameters come from the float graph's values on the calibration records with the
+plan of the layer that produces it (a workload input: its first consumer's plan).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from accelsim.graph.ir import Graph, Node, TensorInfo
+from accelsim.numerics.execute import QTensor, activation_params, mac_layer, matmul_layer
+from accelsim.numerics.floatops import float_op, pool2d
+
+def op_type(op: str) -> str:
+    """The graph op type of an accelsim layer op."""
+    return f"accelsim.{op}"
+
+
+def layers_graph(workload, data) -> Graph:
+    """The graph of a workload's layers, weights and biases from ``data`` (an accelsim.workload.data.DataSource,
+    float64), inputs at the numerics sample's shape."""
+    constants: dict[str, np.ndarray] = {}
+    nodes = []
+    for layer in workload.layers:
+        inputs = list(layer.inputs)
+        if layer.op in ("linear", "conv2d"):
+            constants[f"{layer.name}::weight"] = np.asarray(data.weight(layer), dtype=np.float64)
+            inputs.append(f"{layer.name}::weight")
+            bias = data.bias(layer)
+            if bias is not None:
+                constants[f"{layer.name}::bias"] = np.asarray(bias, dtype=np.float64)
+                inputs.append(f"{layer.name}::bias")
+        nodes.append(Node(name=layer.name, op_type=op_type(layer.op), inputs=tuple(inputs), outputs=(layer.name,),
+                          attrs={"layer": layer}))
+    sample = workload.sample
+    inputs = tuple(TensorInfo(name=s.name, dtype=np.float64,
+                              dims=((min(sample, s.shape[0]), *s.shape[1:]) if s.sampled else s.shape))
+                   for s in workload.inputs)
+    return Graph(name=workload.name, nodes=tuple(nodes), constants=constants, inputs=inputs,
+                 outputs=(workload.layers[-1].name,), source=workload.source or workload.name, layer_chain=True)
+
+
+def input_feed(workload, data) -> dict[str, np.ndarray]:
+    """The numerics sample of every workload input (float64)."""
+    return {s.name: data.input(s.name, workload.sample).astype(np.float64) for s in workload.inputs}
+
+
+def layer_of(node: Node):
+    return node.attrs["layer"]
+
+
+def split_operands(node: Node, values: list):
+    """(activation inputs, weight, bias) of a layer node's input values."""
+    n = len(layer_of(node).inputs)
+    rest = list(values[n:]) + [None, None]
+    return list(values[:n]), rest[0], rest[1]
+
+
+def calibrate_chain(view, plans: dict, calib: dict) -> dict:
+    """Parameters of every tensor between layers: a layer's output with its plan on its float values; a workload
+    input with its first consumer's plan; relu, maxpool and flatten keep their input's parameters."""
+    params = {}
+    for node in view.nodes:
+        layer = layer_of(node)
+        for name in layer.inputs:
+            if name not in params and name in calib:  # a workload input
+                params[name] = activation_params(calib[name], plans[layer.name].activations)
+    for node in view.nodes:
+        layer = layer_of(node)
+        if layer.op in ("relu", "maxpool", "flatten"):
+            params[layer.name] = params[layer.inputs[0]]
+        else:
+            params[layer.name] = activation_params(calib[layer.name], plans[layer.name].activations)
+    return params
+
+
+@dataclass
+class ChainRun:
+    """What one layer did over the evaluation records."""
+
+    events: np.ndarray | None = None
+    overflow_events: int = 0
+    saturation_events: int = 0
+    fast_path: bool = True
+    local: list = field(default_factory=list)  # (output dequantized, float op on the same dequantized inputs)
+    notes: list = field(default_factory=list)
+
+
+class ChainLayer:
+    """One layer node's executor under the integer-chain semantics (module docstring)."""
+
+    def __init__(self, node: Node, plan, profile, params: dict, progress=None):
+        self.node, self.layer, self.plan, self.profile = node, layer_of(node), plan, profile
+        self.params = params
+        self.progress = progress
+        self.run = ChainRun()
+
+    def __call__(self, env: dict) -> None:
+        layer = self.layer
+        codes = env["::codes"]
+        values = [env[i] if i else None for i in self.node.inputs]
+        _, weight, bias = split_operands(self.node, values)
+        ins = [codes[n] for n in layer.inputs]
+        out_params = self.params[layer.name]
+        if layer.op in ("linear", "conv2d"):
+            q_out, stats = mac_layer(layer, ins[0], weight, bias, self.plan, out_params, self.profile)
+            self._count(stats.overflow_events, stats.saturation_events, stats.events.by_channel_chunk, stats.fast_path)
+        elif layer.op == "matmul":
+            q_out, events, fast, notes = matmul_layer(layer, ins[0], ins[1], self.profile, self.plan.weights,
+                                                     out_params)
+            if not self.run.notes:
+                self.run.notes.extend(notes)
+            self._count(events.overflow_events, events.saturation_events, events.by_channel_chunk, fast)
+        elif layer.op == "relu":
+            x = ins[0]
+            q_out = np.maximum(x.q, x.params.zero_point.reshape(-1)[0]).astype(x.q.dtype)
+        elif layer.op in ("maxpool", "flatten"):  # order-preserving / layout ops: exact on the codes
+            x = ins[0]
+            q_out = (float_op(layer, [x.q]) if layer.op == "flatten" else pool2d(x.q, layer)).astype(x.q.dtype)
+        else:
+            q_out = out_params.quantize(float_op(layer, [t.real() for t in ins]))
+        out = QTensor(q_out, out_params)
+        codes[layer.name] = out
+        real = out.real()
+        env[layer.name] = real
+        self.run.local.append((real, float_op(layer, [t.real() for t in ins], weight, bias)))
+        if self.progress is not None:
+            self.progress(layer.name)
+
+    def _count(self, overflow: int, saturation: int, grid: np.ndarray, fast: bool) -> None:
+        r = self.run
+        r.overflow_events += int(overflow)
+        r.saturation_events += int(saturation)
+        r.events = grid.copy() if r.events is None or r.events.shape != grid.shape else r.events + grid
+        r.fast_path &= bool(fast)
+
+
+def quantize_inputs(view, feed: dict, params: dict) -> dict:
+    """The workload inputs as codes (the chain's state at the start of a run)."""
+    return {name: QTensor(params[name].quantize(np.asarray(v, dtype=np.float64)), params[name])
+            for name, v in feed.items() if name in params}
