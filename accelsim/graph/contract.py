@@ -14,8 +14,8 @@ import numpy as np
 
 from accelsim.inttypes import storage_dtype, type_range
 from accelsim.errors import InputError
-from accelsim.numerics.api import qconv2d, qlinear, qlinear_grouped
-from accelsim.numerics.execute import activation_params, grouped_weight_params, weight_params
+from accelsim.numerics.api import bias_bits, qconv2d, qlinear, qlinear_grouped
+from accelsim.numerics.execute import activation_params, grouped_weight_params, quantize_bias, weight_params
 from accelsim.graph.execute import _Pass
 from accelsim.graph.ops import dequantize_linear, quantize_linear
 from accelsim.graph.view import IntLayer, QParams
@@ -69,6 +69,7 @@ class LayerRun:
 
     events: np.ndarray | None = None
     local: list = field(default_factory=list)   # (y dequantized, float op on the same input) pairs
+    notes: list = field(default_factory=list)
 
 
 class ContractLayer:
@@ -126,8 +127,7 @@ class ContractLayer:
             elif L.bias_int is not None and qdq and not changed:
                 self.bias_q = L.bias_int
             elif L.bias is not None:
-                s = _scale(self.x_p) * ws
-                self.bias_q = np.clip(np.rint(np.asarray(L.bias, dtype=np.float64) / s), -(2**31), 2**31 - 1).astype(np.int32)
+                self.bias_q, self.run.notes = quantize_bias(L.bias, _scale(self.x_p) * ws, bias_bits(profile), L.name)
             else:
                 self.bias_q = None
         self.qdq = qdq

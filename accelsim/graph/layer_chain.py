@@ -119,12 +119,12 @@ class ChainLayer:
         out_params = self.params[layer.name]
         if layer.op in ("linear", "conv2d"):
             q_out, stats = mac_layer(layer, ins[0], weight, bias, self.plan, out_params, self.profile)
+            self._note(stats.notes)
             self._count(stats.overflow_events, stats.saturation_events, stats.events.by_channel_chunk, stats.fast_path)
         elif layer.op == "matmul":
             q_out, events, fast, notes = matmul_layer(layer, ins[0], ins[1], self.profile, self.plan.weights,
                                                      out_params)
-            if not self.run.notes:
-                self.run.notes.extend(notes)
+            self._note(notes)
             self._count(events.overflow_events, events.saturation_events, events.by_channel_chunk, fast)
         elif layer.op == "relu":
             x = ins[0]
@@ -141,6 +141,11 @@ class ChainLayer:
         self.run.local.append((real, float_op(layer, [t.real() for t in ins], weight, bias)))
         if self.progress is not None:
             self.progress(layer.name)
+
+    def _note(self, notes) -> None:
+        for n in notes:  # once per layer, not once per record
+            if n not in self.run.notes:
+                self.run.notes.append(n)
 
     def _count(self, overflow: int, saturation: int, grid: np.ndarray, fast: bool) -> None:
         r = self.run

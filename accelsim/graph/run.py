@@ -202,6 +202,7 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
                 res.sqnr_local_db = error_metrics(np.concatenate([y.reshape(-1) for y, _ in c.run.local]),
                                                   np.concatenate([f.reshape(-1) for _, f in c.run.local]))["sqnr_db"]
             res.events = c.run.events
+            res.notes = list(c.run.notes)
             total = int(c.run.events.sum()) if c.run.events is not None else 0
             sat = "saturate" in (profile.accumulator.overflow, profile.accumulator.spill_overflow)
             res.saturation_events, res.overflow_events = (total, 0) if sat else (0, total)

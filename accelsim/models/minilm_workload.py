@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from accelsim.graph.layers import graph_layers
-from accelsim.graph.run import GraphSpec
-from accelsim.graph.view import GraphView
+from accelsim.graph.workload import graph_workload
 from accelsim.models.minilm import load_minilm
 from accelsim.models.minilm_graph import minilm_graph
 from accelsim.workload.layers import LayerQuant
@@ -35,20 +33,15 @@ def sentence_records(model, sentences, max_tokens: int) -> tuple[dict, ...]:
 def minilm_workload(section, quant: LayerQuant, name: str, description: str, source: str):
     """The Workload of a YAML ``model:`` section (all-MiniLM-L6-v2): the graph built from its weights, the
     sentences as records, the layers at ``seq_len`` tokens for the timing model."""
-    from accelsim.workload.workload import DataSpec, ModelSpec, TensorSpec, Workload
+    from accelsim.workload.workload import ModelSpec
 
     model = load_minilm()
-    view = GraphView(minilm_graph(model))
     timing_ids = np.full((1, section.seq_len), 1000, dtype=np.int64)
-    layers = tuple(graph_layers(view, {"input_ids": timing_ids, "token_type_ids": np.zeros_like(timing_ids)}, quant))
-    spec = GraphSpec(view=view, dims=(("seq", section.seq_len),),
-                     calibration=sentence_records(model, section.calibration, section.max_tokens),
-                     evaluation=sentence_records(model, section.sentences, section.max_tokens), synthetic=False,
-                     metric=METRIC, float_parts=FLOAT_PARTS)
     model_spec = ModelSpec(name=section.name, seq_len=section.seq_len, max_tokens=section.max_tokens,
                            sentences=tuple(section.sentences), calibration=tuple(section.calibration))
-    return Workload(name=name, description=description,
-                    inputs=(TensorSpec(name="input_ids", shape=(1, section.seq_len), sampled=True),
-                            TensorSpec(name="token_type_ids", shape=(1, section.seq_len), sampled=True)),
-                    layers=layers, data=DataSpec(), sample=len(section.sentences), source=source, model=model_spec,
-                    graph=spec)
+    return graph_workload(minilm_graph(model), calibration=sentence_records(model, section.calibration,
+                                                                           section.max_tokens),
+                          evaluation=sentence_records(model, section.sentences, section.max_tokens),
+                          timing_feed={"input_ids": timing_ids, "token_type_ids": np.zeros_like(timing_ids)},
+                          quant=quant, name=name, description=description, source=source, metric=METRIC,
+                          float_parts=FLOAT_PARTS, dims=(("seq", section.seq_len),), extra={"model": model_spec})

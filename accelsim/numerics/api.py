@@ -242,7 +242,7 @@ def qlinear(x_q, w_q, bias_q=None, *, x_scale, x_zero_point, w_scale, w_zero_poi
     w_zp = _zero_point(w_zero_point, wt, "w_zero_point", n)
     yt = _output_type(y_zero_point, xt, y_type)
     y_zp = _zero_point(y_zero_point, yt, "y_zero_point", 1)
-    bias = _check_bias(bias_q, n)
+    bias = _check_bias(bias_q, n, bias_bits(profile))
     _check_contract(profile, xt, wt, x_zp, w_zp, ws.size > 1)
     model = accumulator_model(profile, x.shape[1])
     acc, events, fast = accumulate_codes(x, w, int(x_zp.reshape(-1)[0]), w_zp, bias, model, x_range=x_range,
@@ -255,16 +255,23 @@ def qlinear(x_q, w_q, bias_q=None, *, x_scale, x_zero_point, w_scale, w_zero_poi
     return y.astype(storage_dtype(yt), copy=False), stats
 
 
-def _check_bias(bias_q, n: int) -> np.ndarray | None:
+def bias_bits(profile: HardwareProfile) -> int:
+    """Width of the integer bias a contract adds: int32 (ONNX, TFLite), or its partial-sum register's width when
+    that is wider (the bias is added at spill width)."""
+    return max(32, profile.accumulator.spill_bits)
+
+
+def _check_bias(bias_q, n: int, bits: int = 32) -> np.ndarray | None:
     if bias_q is None:
         return None
     b = np.asarray(bias_q)
     if b.shape != (n,):
         raise ValueError(f"bias_q: must have shape ({n},), got {b.shape}")
     if b.dtype.kind not in "iu":
-        raise ValueError(f"bias_q: must be int32, got dtype {b.dtype}")
-    if b.size and (int(b.min()) < -(2**31) or int(b.max()) > 2**31 - 1):
-        raise ValueError("bias_q: values outside int32 [-2147483648, 2147483647]")
+        raise ValueError(f"bias_q: must be integers (int32), got dtype {b.dtype}")
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if b.size and (int(b.min()) < lo or int(b.max()) > hi):
+        raise ValueError(f"bias_q: values outside int{bits} [{lo}, {hi}] (the contract's bias width)")
     return b.astype(np.int64)
 
 
@@ -342,7 +349,7 @@ def qconv2d(x_q, w_q, bias_q=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilatio
     w_zp = _zero_point(w_zero_point, wt, "w_zero_point", o).reshape(-1)
     yt = _output_type(y_zero_point, xt, y_type)
     y_zp = int(_zero_point(y_zero_point, yt, "y_zero_point", 1).reshape(-1)[0])
-    bias = _check_bias(bias_q, o)
+    bias = _check_bias(bias_q, o, bias_bits(profile))
     _check_contract(profile, xt, wt, np.array([x_zp]), w_zp, ws.size > 1)
     k = cg * kh * kw
     og = o // group

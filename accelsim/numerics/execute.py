@@ -16,7 +16,7 @@ import numpy as np
 
 from accelsim.errors import InputError
 from accelsim.numerics.accumulate import AccumulationEvents
-from accelsim.numerics.api import qconv2d, qlinear, qlinear_grouped
+from accelsim.numerics.api import bias_bits, qconv2d, qlinear, qlinear_grouped
 from accelsim.numerics.floatops import merge_heads, split_heads
 from accelsim.quant.legalize import LegalizationChange, OperandPlan
 from accelsim.quant.quantizers import QuantParams, calibrate_range, params_from_range, quantize_per_group
@@ -70,11 +70,17 @@ def _scalar(p: QuantParams) -> tuple[float, int]:
     return float(p.scale.reshape(-1)[0]), int(p.zero_point.reshape(-1)[0])
 
 
-def _bias_q(bias, x_scale: float, w_params: QuantParams) -> np.ndarray | None:
+def quantize_bias(bias, scale, bits: int, layer: str) -> tuple[np.ndarray | None, list[str]]:
+    """(integer bias at ``bits`` wide, notes): round(bias / scale) with scale = x_scale * w_scale (per channel),
+    clamped to the contract's bias width; a clamped value is a silent error on hardware, so it is reported."""
     if bias is None:
-        return None
-    s = x_scale * w_params.scale.reshape(-1)
-    return np.clip(np.rint(np.asarray(bias, dtype=np.float64) / s), -(2**31), 2**31 - 1).astype(np.int32)
+        return None, []
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    q = np.rint(np.asarray(bias, dtype=np.float64) / np.asarray(scale, dtype=np.float64))
+    clipped = int(np.count_nonzero((q < lo) | (q > hi)))
+    notes = [f"{layer}: {clipped} bias value(s) exceed the contract's int{bits} bias at scale x_scale * w_scale "
+             f"and were clamped"] if clipped else []
+    return np.clip(q, lo, hi).astype(np.int64), notes
 
 
 def _events_sum(acc: AccumulationEvents | None, new: AccumulationEvents) -> AccumulationEvents:
@@ -113,13 +119,15 @@ def mac_layer(layer: Layer, x: QTensor, weight, bias, plan, out_params: QuantPar
     common = dict(x_scale=x_scale, x_zero_point=x_zp, w_scale=w_scale, w_zero_point=w_zp, y_scale=y_scale,
                   y_zero_point=y_zp, hw=profile, activation=layer.activation, x_type=x.params.type_name,
                   w_type=wp.type_name, y_type=out_params.type_name)
-    bias_q = _bias_q(bias, x_scale, wp)
+    bias_q, notes = quantize_bias(bias, x_scale * wp.scale.reshape(-1), bias_bits(profile), layer.name)
     if layer.op == "linear":
         lead = x.q.shape[:-1]
         y, stats = qlinear(x.q.reshape(-1, x.q.shape[-1]), w_q, bias_q, **common)
+        stats.notes.extend(notes)
         return y.reshape(*lead, -1), stats
     y, stats = qconv2d(x.q, w_q, bias_q, strides=layer.stride, pads=layer.padding, dilations=layer.dilation,
                        group=layer.groups, **common)
+    stats.notes.extend(notes)
     return y, stats
 
 
