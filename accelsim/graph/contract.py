@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from accelsim.inttypes import storage_dtype, type_range
 from accelsim.errors import InputError
-from accelsim.numerics.api import bias_bits, qconv2d, qlinear, qlinear_grouped
-from accelsim.numerics.execute import activation_params, grouped_weight_params, quantize_bias, weight_params
 from accelsim.graph.execute import _Pass
 from accelsim.graph.ops import dequantize_linear, quantize_linear
 from accelsim.graph.view import IntLayer, QParams
+from accelsim.inttypes import storage_dtype, type_range
+from accelsim.numerics.api import bias_bits, qconv2d, qlinear, qlinear_grouped
+from accelsim.numerics.execute import activation_params, grouped_weight_params, quantize_bias, weight_params
+from accelsim.numerics.metrics import ErrorAccumulator
 from accelsim.quant.legalize import QuantPlan
 from accelsim.quant.quantizers import QuantParams, params_from_range
 
@@ -68,7 +69,7 @@ class LayerRun:
     """What one integer layer did over the evaluation records."""
 
     events: np.ndarray | None = None
-    local: list = field(default_factory=list)   # (y dequantized, float op on the same input) pairs
+    local: ErrorAccumulator = field(default_factory=ErrorAccumulator)  # y dequantized vs float op on the same input
     notes: list = field(default_factory=list)
 
 
@@ -215,7 +216,7 @@ class ContractLayer:
                         dilations=tuple(a.get("dilations", (1, 1))), group=int(a.get("group", 1)))
         if L.y_float in self.folded_relu:  # the layer's op includes the Relu quantize_static folded into its range
             ref = np.maximum(ref, 0.0)
-        self.run.local.append((y_deq, ref))
+        self.run.local.add(y_deq, ref)
         if L.y_int is not None:  # a QDQ graph: downstream DequantizeLinear reads the integers
             env[L.y_int] = y
             env.setdefault("::params", {})[L.y_int] = self.y_p

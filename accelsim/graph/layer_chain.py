@@ -25,6 +25,7 @@ import numpy as np
 from accelsim.graph.ir import Graph, Node, TensorInfo
 from accelsim.numerics.execute import QTensor, activation_params, mac_layer, matmul_layer
 from accelsim.numerics.floatops import float_op, pool2d
+from accelsim.numerics.metrics import ErrorAccumulator
 
 def op_type(op: str) -> str:
     """The graph op type of an accelsim layer op."""
@@ -32,18 +33,18 @@ def op_type(op: str) -> str:
 
 
 def layers_graph(workload, data) -> Graph:
-    """The graph of a workload's layers, weights and biases from ``data`` (an accelsim.workload.data.DataSource,
-    float64), inputs at the numerics sample's shape."""
+    """The graph of a workload's layers, weights and biases from ``data`` (an accelsim.workload.data.DataSource),
+    inputs at the numerics sample's shape."""
     constants: dict[str, np.ndarray] = {}
     nodes = []
     for layer in workload.layers:
         inputs = list(layer.inputs)
         if layer.op in ("linear", "conv2d"):
-            constants[f"{layer.name}::weight"] = np.asarray(data.weight(layer), dtype=np.float64)
+            constants[f"{layer.name}::weight"] = data.weight(layer)  # as the data gives it (float32)
             inputs.append(f"{layer.name}::weight")
             bias = data.bias(layer)
             if bias is not None:
-                constants[f"{layer.name}::bias"] = np.asarray(bias, dtype=np.float64)
+                constants[f"{layer.name}::bias"] = bias
                 inputs.append(f"{layer.name}::bias")
         nodes.append(Node(name=layer.name, op_type=op_type(layer.op), inputs=tuple(inputs), outputs=(layer.name,),
                           attrs={"layer": layer}))
@@ -97,7 +98,7 @@ class ChainRun:
     overflow_events: int = 0
     saturation_events: int = 0
     fast_path: bool = True
-    local: list = field(default_factory=list)  # (output dequantized, float op on the same dequantized inputs)
+    local: ErrorAccumulator = field(default_factory=ErrorAccumulator)  # output vs float op on the same inputs
     notes: list = field(default_factory=list)
 
 
@@ -138,7 +139,7 @@ class ChainLayer:
         codes[layer.name] = out
         real = out.real()
         env[layer.name] = real
-        self.run.local.append((real, float_op(layer, [t.real() for t in ins], weight, bias)))
+        self.run.local.add(real, float_op(layer, [t.real() for t in ins], weight, bias))
         if self.progress is not None:
             self.progress(layer.name)
 

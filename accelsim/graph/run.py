@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accelsim.numerics.execute import LayerNumerics
-from accelsim.numerics.metrics import error_metrics
+from accelsim.numerics.metrics import ErrorAccumulator
 from accelsim.graph.contract import ContractLayer, _real_range
 from accelsim.graph.execute import run_graph
 from accelsim.graph.layer_chain import ChainLayer, calibrate_chain, quantize_inputs, split_operands
@@ -156,17 +156,17 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
             n = next((n for n in g.nodes if n.key == layer.name.split("#")[0]), None)
             if n is not None:
                 tensor_of[layer.name] = (n.outputs[0], n.outputs[0])
-    ref_vals: dict[str, list] = {}
-    got_vals: dict[str, list] = {}
+    errors: dict[str, ErrorAccumulator] = {}
     cosines = []
+    # a chain calibrated on its one evaluation record already holds the float run of it (every tensor)
+    reuse = chain and ref_g is g and spec.calibration is spec.evaluation and len(spec.evaluation) == 1
     for feed in spec.evaluation:
-        r_env = run_graph(ref_g, feed)
+        r_env = calib if reuse else run_graph(ref_g, feed)
         q_feed = feed if start_codes is None else {**feed, "::codes": start_codes(feed)}
         q_env = run_graph(g, q_feed, executors=contract, dq_override=overrides, strip_q=float_glue)
         for name, (rt, qt) in tensor_of.items():
             if rt in r_env and qt in q_env and np.asarray(q_env[qt]).dtype.kind == "f":
-                ref_vals.setdefault(name, []).append(np.asarray(r_env[rt], dtype=np.float64).reshape(-1))
-                got_vals.setdefault(name, []).append(np.asarray(q_env[qt], dtype=np.float64).reshape(-1))
+                errors.setdefault(name, ErrorAccumulator()).add(q_env[qt], r_env[rt])
         if spec.metric is not None:
             out = g.outputs[0]
             cosines.append(_cos(_pooled(r_env[out]), _pooled(q_env[out])))
@@ -175,16 +175,15 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
     for name in points:
         res = LayerNumerics(layer=name)
         layer = layers_by_name[name]
-        if name in ref_vals:
-            m = error_metrics(np.concatenate(got_vals[name]), np.concatenate(ref_vals[name]))
+        if name in errors:
+            m = errors[name].metrics()
             res.sqnr_db, res.max_abs_error, res.mean_error, res.cosine = (m["sqnr_db"], m["max_abs_error"],
                                                                          m["mean_error"], m["cosine"])
         L = next((L for L in g.layers if L.name == name), None)
         if chain:
             run = contract[name].run
             if run.local:
-                res.sqnr_local_db = error_metrics(np.concatenate([y.reshape(-1) for y, _ in run.local]),
-                                                  np.concatenate([f.reshape(-1) for _, f in run.local]))["sqnr_db"]
+                res.sqnr_local_db = run.local.metrics()["sqnr_db"]
             res.events, res.fast_path, res.notes = run.events, run.fast_path, list(run.notes)
             res.overflow_events, res.saturation_events = run.overflow_events, run.saturation_events
             res.ran_in_float = layer.is_float
@@ -199,8 +198,7 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
         elif L is not None:
             c = contract[_key(L.node)]
             if c.run.local:
-                res.sqnr_local_db = error_metrics(np.concatenate([y.reshape(-1) for y, _ in c.run.local]),
-                                                  np.concatenate([f.reshape(-1) for _, f in c.run.local]))["sqnr_db"]
+                res.sqnr_local_db = c.run.local.metrics()["sqnr_db"]
             res.events = c.run.events
             res.notes = list(c.run.notes)
             total = int(c.run.events.sum()) if c.run.events is not None else 0

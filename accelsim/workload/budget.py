@@ -1,10 +1,11 @@
-"""Memory a bit-accurate run of a layer workload will need (accelsim.numerics.execute), from shapes alone.
+"""Memory a bit-accurate run of a layer workload will need (the graph path, accelsim.graph.layer_chain), from
+shapes alone.
 
-``numerics.execute`` keeps, for every tensor of the workload (inputs and layer outputs, on the numerics
-sample), its float64 reference and its integer codes; a layer additionally holds, while it runs, its
-float weight and their quantized copy, float64 copies of its operands for the reference and
-local-error passes, and (conv2d) one image's im2col patch matrix in float64 and as codes. The factors
-below count those arrays; they over-estimate rather than under-estimate.
+The run keeps, for every tensor of the workload (inputs and layer outputs, on the numerics sample), its
+float64 reference, its dequantized float64 value and its integer codes, and every layer's float weight (the
+graph's constants, float32); a layer additionally holds, while it runs, its quantized weight, float64 copies
+of its operands for the local-error pass, and (conv2d) one image's im2col patch matrix in float64 and as
+codes. The factors below count those arrays; they over-estimate rather than under-estimate.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import math
 from accelsim.workload.layers import Layer
 from accelsim.workload.workload import Workload
 
-#: bytes per element kept for every tensor: float64 reference + integer codes (up to int64 during requant)
-_KEPT_PER_ELEMENT = 8 + 8
-#: bytes per weight element while a layer runs: float32 data, float64 reference copy, codes, scales' temporaries
-_WEIGHT_PER_ELEMENT = 4 + 8 + 8 + 4
+#: bytes per element kept for every tensor: float64 reference, dequantized float64, integer codes (up to int64)
+_KEPT_PER_ELEMENT = 8 + 8 + 8
+#: bytes per weight element kept for the whole run (the graph's float32 constants)
+_WEIGHT_KEPT_PER_ELEMENT = 4
+#: bytes per weight element while a layer runs: float64 reference copy, codes, scales' temporaries
+_WEIGHT_PER_ELEMENT = 8 + 8 + 4
 #: bytes per operand/result element while a layer runs: dequantized, reference and local-reference copies
 _TRANSIENT_PER_ELEMENT = 4 * 8
 
@@ -35,6 +38,7 @@ def execute_memory_bytes(workload: Workload) -> tuple[int, str]:
     lead = sampled[0].shape[0] if sampled else None
     sample = workload.sample
     kept = sum(_sampled(t.shape, lead if t.sampled else None, sample) for t in workload.inputs) * _KEPT_PER_ELEMENT
+    kept += sum(layer.weight_elements for layer in workload.layers) * _WEIGHT_KEPT_PER_ELEMENT
     peak, where = kept, workload.inputs[0].name if workload.inputs else ""
     for layer in workload.layers:
         out = _sampled(layer.out_shape, lead, sample)
