@@ -188,8 +188,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
             "weight_type": plan.weights.type_name if layer.op in ("linear", "conv2d") else "",
             "activation_type": plan.activations.type_name, "ran_in_float": num.ran_in_float,
             "fast_path": num.fast_path, "k_chunk": profile.k_chunk(layer.gemm[2]) if layer.is_mac else 0,
-            "roofline_regime": ("memory-bound" if t.dram_bytes and t.macs / t.dram_bytes < profile.ridge_point
-                                else "compute-bound"),
+            "roofline_regime": t.roofline_regime(profile.ridge_point),
             "bytes_by_level": ";".join(f"{name}={nbytes}" for name, nbytes in t.level_bytes),
             "dataflow_tiles": _tiles_text(t), "fused_into": fusion[layer.name].fused_into or "",
         })

@@ -60,6 +60,11 @@ class LayerTiming:
     def regime(self) -> str:
         return "compute-bound" if self.bottleneck == "compute" else "memory-bound"
 
+    def roofline_regime(self, ridge_point: float) -> str:
+        """The roofline's label, kept beside the simulation's: memory-bound when the layer's MACs per DRAM byte fall
+        below the profile's ridge point (peak MACs per cycle / DRAM bytes per cycle)."""
+        return "memory-bound" if self.dram_bytes and self.macs / self.dram_bytes < ridge_point else "compute-bound"
+
 
 #: a layer is compute-bound only if its compute unit was busy at least this share of its simulated cycles
 COMPUTE_BOUND_MIN_BUSY = 0.8

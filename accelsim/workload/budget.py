@@ -26,8 +26,10 @@ _TRANSIENT_PER_ELEMENT = 4 * 8
 
 
 def _sampled(shape: tuple[int, ...], lead: int | None, sample: int) -> int:
+    """Elements of a tensor on the numerics sample: its token / batch axis (the first one as long as the sampled
+    inputs' leading dimension; attention scores carry it after the heads) cut to ``sample``."""
     n = math.prod(shape)
-    if lead and shape and shape[0] == lead:
+    if lead and lead in shape:
         return n // lead * sample
     return n
 
@@ -57,4 +59,6 @@ def _im2col_bytes(layer: Layer) -> int:
     _, _, ho, wo = layer.out_shape
     c = layer.in_shapes[0][1]
     patch = ho * wo * (c // layer.groups) * layer.kernel[0] * layer.kernel[1]
-    return patch * (8 + 8)
+    # the codes' patches, their float32 copy for the exact BLAS path, and the float64 patches of the reference
+    # and local-error convolutions
+    return patch * (8 + 4 + 8 + 8)
