@@ -25,13 +25,14 @@ from accelsim.workload.llm import LlmConfig, decoder_block, kv_cache_operand, mo
 class PhaseTotals:
     """Sums over one phase (cycles of the profile clock, bytes, pJ)."""
 
-    cycles: int = 0
+    cycles: float = 0
     compute_cycles: int = 0
     macs: int = 0
     dram_bytes: int = 0
     energy_pj: float = 0.0
     projection_regimes: set = field(default_factory=set)
     bound_cycles: dict = field(default_factory=dict)  # binding resource -> cycles of the layers it bound
+    overlap_cycles: float = 0.0  # saved by the network simulation (prefetch across layers and blocks)
 
     def add(self, t: LayerTiming, energy_pj: float, times: int = 1, regime: str | None = None) -> None:
         self.cycles += t.cycles * times
@@ -43,12 +44,21 @@ class PhaseTotals:
         if regime:
             self.projection_regimes.add(regime)
 
+    def overlap(self, cycles: float, static_pj_per_cycle: float) -> None:
+        """The whole-network simulation finished ``cycles`` earlier than the layers one after another (weights
+        prefetched during the previous layer): the phase is that much shorter, and stalls that much less static
+        energy."""
+        self.overlap_cycles += cycles
+        self.cycles -= cycles
+        self.energy_pj -= cycles * static_pj_per_cycle
+
     def binding(self) -> tuple[str, float]:
-        """(resource, share of the phase's cycles spent in layers it bound)."""
-        if not self.bound_cycles or not self.cycles:
+        """(resource, share of the layers' own cycles spent in layers it bound)."""
+        total = sum(self.bound_cycles.values())
+        if not self.bound_cycles or not total:
             return "none", 0.0
         name = max(self.bound_cycles, key=self.bound_cycles.get)
-        return name, self.bound_cycles[name] / self.cycles
+        return name, self.bound_cycles[name] / total
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,10 @@ class LlmRun:
                 "pipeline_simulations": self.simulations}
 
 
+#: network simulations of the decode phase (the saving is interpolated between them)
+DECODE_SIMULATIONS = 16
+
+
 class _Timer:
     """Memoized layer timing + energy for one profile and config."""
 
@@ -147,23 +161,59 @@ def _kv_write(profile: HardwareProfile, cfg: LlmConfig, tokens: int) -> LayerTim
                        cycles=max(cycles, 1), dram_bytes=nbytes, sram_bytes=0, outputs=0, bottleneck=profile.dram.name)
 
 
+#: at most this many prefetch requests per layer in an LLM step's network simulation (bounds its events)
+LLM_PREFETCH_PIECES = 32
+
+
+def block_overlap(profile: HardwareProfile, timings: list[tuple[str, LayerTiming]], blocks: int) -> float:
+    """Cycles the whole-network simulation saves over ``blocks`` identical blocks run layer after layer: one block
+    simulated alone and one followed by the next block's first layer (whose weights it prefetches) give the
+    first block's and every further block's cycles."""
+    from accelsim.timing.network import simulate_profile_network
+
+    isolated = sum(t.cycles for _, t in timings)
+    one = simulate_profile_network(timings, profile, max_prefetch_pieces=LLM_PREFETCH_PIECES)
+    if blocks <= 1:
+        return round(isolated - one.cycles, 3)
+    # a block followed by the next block's first layer: the next block starts with what was prefetched for it
+    head = timings[0]
+    two = simulate_profile_network(timings + [(head[0] + "#next", head[1])], profile,
+                                   max_prefetch_pieces=LLM_PREFETCH_PIECES)
+    spans = dict((name, (start, end)) for name, start, end in two.spans)
+    steady = spans[head[0] + "#next"][0]  # a block's cycles in the steady state: until the next one starts
+    # rounded to a thousandth of a cycle: the simulation's float sums leave noise where nothing overlaps
+    return round(blocks * isolated - (one.cycles + (blocks - 1) * steady), 3)
+
+
 def _step(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwareProfile, tokens: int,
-          context: int, batch: int) -> None:
+          context: int, batch: int, simulate: bool = True) -> list[tuple[str, LayerTiming]]:
     """One forward step of the whole model: embedding, every block (timed once, times the block count), the KV
-    writes, the final norm and lm_head on each sequence's last position."""
+    writes, the final norm and lm_head on each sequence's last position. With ``simulate``, the blocks run in
+    the whole-network simulation (accelsim.timing.network): the phase is shortened by what prefetching the next
+    layer's weights saves. Returns the block's layer timings."""
     before, after = model_head(cfg, tokens, batch)
     for layer in before + after:
         t, e = timer(layer)
         phase.add(t, e)  # projection regimes are the blocks'; lm_head reads one row per sequence
     layers = decoder_block(cfg, tokens, context, batch)
     fusion = plan_fusion(layers, profile.fusion)
+    timings = []
     for layer in layers:
         t, e = timer(layer, fusion[layer.name])
         regime = t.regime if layer.op == "linear" else None
         phase.add(t, e, times=cfg.layers, regime=regime)
+        timings.append((layer.name, t))
     kv = _kv_write(profile, cfg, tokens * batch)
     kv_static = profile.energy.static_power_w * kv.cycles / profile.clock_hz * 1e12
     phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte + kv_static, times=cfg.layers)
+    timings.append(("kv_write", kv))
+    if simulate:
+        phase.overlap(block_overlap(profile, timings, cfg.layers), _static_pj_per_cycle(profile))
+    return timings
+
+
+def _static_pj_per_cycle(profile: HardwareProfile) -> float:
+    return profile.energy.static_power_w / profile.clock_hz * 1e12
 
 
 def at_format(profile: HardwareProfile, fmt: str) -> HardwareProfile:
@@ -193,8 +243,23 @@ def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, deco
     _step(timer, prefill, cfg, profile, prompt, prompt, batch)
     decode_profile = dataclasses.replace(profile, kernel_launch_s=0.0) if profile.decode_graphs else profile
     decode_timer = _Timer(decode_profile, cfg) if decode_profile is not profile else timer
+    # decode steps differ only in the attention's context length, so the network simulation's saving is a smooth
+    # function of the step: it is simulated at every ``stride``-th step (and the last) and interpolated linearly
+    # in between, which keeps a 2,048-step decode to ~16 simulations
+    stride = max(1, math.ceil(decode_steps / DECODE_SIMULATIONS))
+    anchors = sorted({*range(0, decode_steps, stride), decode_steps - 1}) if decode_steps else []
+    saved = {}
     for step in range(decode_steps):
-        _step(decode_timer, decode, cfg, decode_profile, 1, prompt + step + 1, batch)
+        timings = _step(decode_timer, decode, cfg, decode_profile, 1, prompt + step + 1, batch, simulate=False)
+        if step in anchors:
+            saved[step] = block_overlap(decode_profile, timings, cfg.layers)
+    for a, b in zip(anchors, anchors[1:] + [None]):
+        if b is None:
+            decode.overlap(saved[a], _static_pj_per_cycle(decode_profile))
+            continue
+        for step in range(a, b):
+            decode.overlap(saved[a] + (saved[b] - saved[a]) * (step - a) / (b - a),
+                           _static_pj_per_cycle(decode_profile))
     return LlmRun(profile=profile.name, model=cfg.name, prompt=prompt, decode_steps=decode_steps,
                   clock_hz=profile.clock_hz, prefill=prefill, decode=decode,
                   simulations=len(timer.cache) + (len(decode_timer.cache) if decode_timer is not timer else 0),

@@ -72,7 +72,8 @@ class NetworkResult:
 
 
 def simulate_network(layers: list[LayerCost], dram_bytes_per_cycle: float, buffer_bytes: int,
-                     chunks: int = CHUNKS, prefetch: bool = True) -> NetworkResult:
+                     chunks: int = CHUNKS, prefetch: bool = True,
+                     max_prefetch_pieces: int = MAX_PREFETCH_PIECES) -> NetworkResult:
     """Run ``layers`` in order on one device. ``dram_bytes_per_cycle``: the DRAM engine's rate;
     ``buffer_bytes``: the on-chip staging capacity for prefetched weights (0 disables prefetch).
 
@@ -124,7 +125,7 @@ def simulate_network(layers: list[LayerCost], dram_bytes_per_cycle: float, buffe
         # MAX_PREFETCH_PIECES of them
         running = layers[i - 1]
         demand_piece = (running.stream_bytes + running.weight_bytes) / chunks
-        pieces = min(MAX_PREFETCH_PIECES, max(chunks, math.ceil(need / max(1.0, demand_piece / 8))))
+        pieces = min(max_prefetch_pieces, max(chunks, math.ceil(need / max(1.0, demand_piece / 8))))
         yield env.process(dram_transfer(need, pieces, priority=1, prefetch_of=i))
 
     def run_layer(i: int):
@@ -163,9 +164,9 @@ def layer_cost(name: str, t) -> LayerCost:
                      working_bytes=t.working_bytes)
 
 
-def simulate_profile_network(names_and_timings, profile) -> NetworkResult:
+def simulate_profile_network(names_and_timings, profile, **options) -> NetworkResult:
     """Simulate layers (``(name, LayerTiming)`` in execution order) on ``profile``: DRAM at its bandwidth,
-    prefetched weights staged in its largest on-chip level."""
+    prefetched weights staged in its largest on-chip level. ``options``: :func:`simulate_network`'s."""
     costs = [layer_cost(name, t) for name, t in names_and_timings]
     staging = max((lv.bytes for lv in profile.on_chip), default=0)
-    return simulate_network(costs, profile.dram.bandwidth_Bps / profile.clock_hz, staging)
+    return simulate_network(costs, profile.dram.bandwidth_Bps / profile.clock_hz, staging, **options)

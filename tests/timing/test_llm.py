@@ -67,3 +67,30 @@ def test_decode_steps_are_counted():
     assert r.decode.cycles > 2.9 * one.decode.cycles
     with pytest.raises(ValueError):
         model_llm(p, LLAMA2_7B, prompt=0)
+
+
+def test_decode_runs_in_the_network_simulation():
+    """The blocks of a decode step run in the whole-network simulation: the next layer's weights stream in during
+    the current layer's start-up, so a step is shorter than its layers one after another, yet never shorter than
+    its DRAM bytes at the full bandwidth."""
+    from accelsim.timing.llm import DECODE_SIMULATIONS, _kv_write, _Timer, block_overlap
+    from accelsim.timing.fusion import plan_fusion
+    from accelsim.workload.llm import decoder_block
+
+    p = load_profile("h100-sxm")
+    steps = 8  # <= DECODE_SIMULATIONS: every step simulated, nothing interpolated
+    assert steps <= DECODE_SIMULATIONS
+    r = model_llm(p, LLAMA2_7B, prompt=256, decode_steps=steps)
+    assert r.decode.overlap_cycles > 0
+    p = dataclasses.replace(p, kernel_launch_s=0.0) if p.decode_graphs else p  # decode runs as CUDA graphs
+    timer = _Timer(p, LLAMA2_7B)
+    expected = 0.0
+    for step in range(steps):
+        layers = decoder_block(LLAMA2_7B, 1, 256 + step + 1, 1)
+        fusion = plan_fusion(layers, p.fusion)
+        timings = [(layer.name, timer(layer, fusion[layer.name])[0]) for layer in layers]
+        timings.append(("kv_write", _kv_write(p, LLAMA2_7B, 1)))
+        expected += block_overlap(p, timings, LLAMA2_7B.layers)
+    assert r.decode.overlap_cycles == pytest.approx(expected, rel=1e-12)
+    floor = r.decode.dram_bytes / p.dram.bandwidth_Bps * p.clock_hz
+    assert floor < r.decode.cycles < r.decode.cycles + r.decode.overlap_cycles
