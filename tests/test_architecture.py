@@ -71,3 +71,14 @@ def test_the_cycle_finder_finds_cycles():
     assert find_cycle({"a": {"b"}, "b": {"c"}}) is None
     graph = import_graph()
     assert "loading" in graph and {"onnx", "models", "workload"} <= graph["loading"]
+
+
+def test_every_package_is_shipped():
+    """pyproject lists packages explicitly: a package directory missing from the list would be absent from a
+    non-editable install."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {"accelsim." + ".".join(p.parent.relative_to(ROOT).parts) if p.parent != ROOT else "accelsim"
+               for p in ROOT.rglob("__init__.py") if "_builtin" not in p.parts}
+    assert on_disk <= listed, sorted(on_disk - listed)

@@ -70,6 +70,7 @@ class AccumulatorSpec:
     spill_bits: int
     spill_overflow: Overflow
     chunk: int | None
+    byte_pairs: str = "exact"   # "saturate_int16": u8 x s8 pair sums clamp to int16 first (x86 VPMADDUBSW)
 
 
 @dataclass(frozen=True)

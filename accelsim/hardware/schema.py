@@ -77,6 +77,9 @@ class AccumulatorModel(_Strict):
     spill_bits: int | None = Field(default=None, ge=8, le=64)
     spill_overflow: Literal["wrap", "saturate"] | None = None
     chunk: int | Literal["array_rows", "none"] = "array_rows"
+    # uint8 x int8 products of adjacent K pairs summed into int16 with saturation before the accumulator
+    # (x86 VPMADDUBSW: ONNX Runtime's U8S8 kernels on AVX2 and AVX-512 without VNNI)
+    byte_pairs: Literal["exact", "saturate_int16"] = "exact"
 
     @field_validator("chunk")
     @classmethod
@@ -89,6 +92,10 @@ class AccumulatorModel(_Strict):
     def _spill(self):
         if self.spill_bits is not None and self.spill_bits < self.bits:
             raise ValueError(f"spill_bits ({self.spill_bits}) must be >= bits ({self.bits})")
+        if self.byte_pairs == "saturate_int16" and (self.bits != 32 or self.overflow != "wrap" or self.chunk != "none"
+                                                    or self.spill_bits not in (None, 32)):
+            raise ValueError("byte_pairs: saturate_int16 is x86's VPMADDUBSW + VPMADDWD into int32 lanes: it needs "
+                             "bits: 32, overflow: wrap, chunk: none (and no wider spill)")
         return self
 
 
@@ -270,7 +277,8 @@ class HardwareModel(_Strict):
             accumulator=hp.AccumulatorSpec(
                 bits=acc.bits, overflow=acc.overflow,
                 spill_bits=acc.spill_bits if acc.spill_bits is not None else acc.bits,
-                spill_overflow=acc.spill_overflow or acc.overflow, chunk=chunk),
+                spill_overflow=acc.spill_overflow or acc.overflow, chunk=chunk,
+                byte_pairs=acc.byte_pairs),
             requant=hp.RequantSpec(scale=self.requant.scale, rounding=self.requant.rounding,
                                    granularity=tuple(dict.fromkeys(self.requant.granularity)),
                                    rounding_by_op=tuple(sorted(self.requant.rounding_by_op.items()))),

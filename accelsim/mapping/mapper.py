@@ -263,21 +263,22 @@ def _matrix_cta(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: i
                     cta_cycles = math.ceil(rows_done * math.ceil(min(k_slice, view.k) / arr.rows)
                                            * math.ceil(min(tn, view.n) / arr.cols) / arr.units_per_core
                                            / arr.efficiency)
-                    cycles = math.ceil(ctas / cores) * cta_cycles
-                    partials = 2 * (split - 1) * view.batch * mt * nt * tm * tn * 4
+                    schedules = [(math.ceil(ctas / cores) * cta_cycles, 2 * (split - 1) * view.batch * mt * nt * tm * tn * 4)]
                     if split == 1 and ctas > cores and ctas % cores:
                         # stream-K (CUTLASS 3's StreamK scheduler, Osama et al., PPoPP 2023): the last partial wave's
-                        # K iterations are spread over all cores; each core fixes up one partial 32-bit tile
+                        # K iterations are spread over all cores; each core fixes up one partial 32-bit tile. Offered
+                        # beside the data-parallel schedule, not instead of it: its fix-up traffic grows with the
+                        # core count, so the choice is the pipeline's (and more cores are never slower)
                         streamk = math.ceil(ctas * cta_cycles / cores) + math.ceil(cta_cycles / k_steps)
-                        if streamk < cycles:
-                            cycles = streamk
-                            partials = 2 * cores * tm * tn * 4
+                        if streamk < schedules[0][0]:
+                            schedules.append((streamk, 2 * cores * tm * tn * 4))
                     # a cluster of CTAs along N shares each A panel load (Hopper TMA multicast): A is fetched
                     # once per cluster of N tiles
                     a_bytes = _bytes(view.a_stored_elements, a_bits) * math.ceil(nt / arr.cluster)
-                    b_bytes = _bytes(view.b_elements, b_bits) * mt + partials
                     tiles = view.batch * mt * nt * k_steps
-                    found.append((cycles, a_bytes + b_bytes, -tiles, (tm, tn, tk, cycles, a_bytes, b_bytes, tiles)))
+                    for cycles, partials in schedules:
+                        b_bytes = _bytes(view.b_elements, b_bits) * mt + partials
+                        found.append((cycles, a_bytes + b_bytes, -tiles, (tm, tn, tk, cycles, a_bytes, b_bytes, tiles)))
     if not found:
         raise ValueError(f"the on-chip level '{level.name}' ({per_core} bytes per core) cannot hold one "
                          f"{_CTA_M[0]}x{_CTA_K[0]} + {_CTA_K[0]}x{_CTA_N[0]} CTA tile double-buffered")

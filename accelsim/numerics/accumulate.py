@@ -35,6 +35,7 @@ class AccumulatorModel:
     chunk: int
     spill_bits: int
     spill_saturate: bool
+    byte_pairs_saturate: bool = False  # u8 x s8 pair sums clamp to int16 first (x86 VPMADDUBSW): accumulate_codes
 
 
 @dataclass
@@ -510,6 +511,11 @@ def accumulate_codes(x: np.ndarray, w: np.ndarray, x_zero_point: int, w_zero_poi
     n = w.shape[1]
     k = x.shape[1]
     wz = np.asarray(w_zero_point, dtype=np.int64).reshape(-1)
+    if (model.byte_pairs_saturate and x.dtype == np.uint8 and w.dtype == np.int8 and x.size and w.size
+            and 2 * int(x.max()) * int(np.abs(w.astype(np.int16)).max()) > 32767):
+        # the pair sums can leave int16 (ONNX Runtime's "reduce_range" 7-bit weights cannot): the x86 U8S8 path
+        out, events = _accumulate_byte_pairs(x, w, x_zero_point, wz, bias, model)
+        return out, events, False
     if not (x.size and w.size):
         max_x = max_w = 0
     else:
@@ -530,6 +536,79 @@ def accumulate_codes(x: np.ndarray, w: np.ndarray, x_zero_point: int, w_zero_poi
     xc = np.subtract(x, x_zero_point, dtype=corrected)
     wc = np.subtract(w, wz.reshape(1, -1) if wz.size > 1 else int(wz[0]), dtype=corrected)
     return accumulate(xc, wc, bias, model, force_sequential=force_sequential, bounds=(max_x, max_w))
+
+
+@nb.njit(cache=True, nogil=True)
+def _byte_pair_rows(x, w, acc, saturated, r0, r1):
+    # x: uint8 codes (M, K) and w: int8 codes (K, N) as int16, K even. Per row: acc[m, n] = sum over pairs j of
+    # sat16(x[m, 2j] w[2j, n] + x[m, 2j + 1] w[2j + 1, n]) (VPMADDUBSW, then VPMADDWD/VPADDD into int32 lanes,
+    # summed exactly here: int32 wrap is applied by the caller), saturated[m, n] counts the clamped pairs
+    n = w.shape[1]
+    for m in range(r0, r1):
+        a_row = acc[m]
+        c_row = saturated[m]
+        for j in range(0, x.shape[1], 2):
+            xa = np.int32(x[m, j])
+            xb = np.int32(x[m, j + 1])
+            wa = w[j]
+            wb = w[j + 1]
+            for c in range(n):
+                p = np.int32(xa * np.int32(wa[c]) + xb * np.int32(wb[c]))
+                q = np.int32(min(max(p, np.int32(-32768)), np.int32(32767)))
+                a_row[c] += q
+                c_row[c] += np.int32(q != p)
+
+
+def byte_pair_sums(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sum over K pairs of the int16-saturated pair products, saturated pairs per (row, column)) of uint8 codes
+    x (M, K) and int8 codes w (K, N): x86's VPMADDUBSW on adjacent K pairs (an odd K is padded with a zero, as
+    MLAS packs K in fours). int64 sums, int32 counts."""
+    m, k = x.shape
+    n = w.shape[1]
+    if k % 2:
+        x = np.concatenate([x, np.zeros((m, 1), dtype=x.dtype)], axis=1)
+        w = np.concatenate([w, np.zeros((1, n), dtype=w.dtype)], axis=0)
+    acc = np.zeros((m, n), dtype=np.int64)
+    saturated = np.zeros((m, n), dtype=np.int32)
+    row_parallel(_byte_pair_rows, m, np.ascontiguousarray(x, dtype=np.int16), np.ascontiguousarray(w, dtype=np.int16),
+                 acc, saturated)
+    return acc, saturated
+
+
+def byte_pair_sums_reference(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Numpy twin of :func:`byte_pair_sums`."""
+    m, k = x.shape
+    n = w.shape[1]
+    xe = np.zeros((m, k + k % 2), dtype=np.int64)
+    we = np.zeros((k + k % 2, n), dtype=np.int64)
+    xe[:, :k], we[:k] = x, w
+    pairs = xe[:, 0::2, None] * we[None, 0::2, :] + xe[:, 1::2, None] * we[None, 1::2, :]   # (M, K/2, N)
+    clamped = np.clip(pairs, -32768, 32767)
+    return clamped.sum(axis=1), (clamped != pairs).sum(axis=1).astype(np.int32)
+
+
+def _accumulate_byte_pairs(x, w, x_zero_point: int, w_zero_point: np.ndarray, bias, model: AccumulatorModel):
+    """The U8S8 kernel of ONNX Runtime on AVX2 / AVX-512 without VNNI (MLAS): int16-saturated pair sums of the
+    stored codes into int32 lanes, the zero points corrected with exact row and column sums
+    (sum (x - zx)(w - zw) = sum x w - zx sum w - zw sum x + K zx zw), all in wrapping int32, then the bias."""
+    k = x.shape[1]
+    n = w.shape[1]
+    raw, saturated = byte_pair_sums(x, w)
+    zw = np.broadcast_to(np.asarray(w_zero_point, dtype=np.int64).reshape(-1), (n,))
+    col = w.astype(np.int64).sum(axis=0)
+    row = x.astype(np.int64).sum(axis=1)
+    total = raw - x_zero_point * col[None, :] - row[:, None] * zw[None, :] + k * x_zero_point * zw[None, :]
+    if bias is not None:
+        total = total + np.asarray(bias, dtype=np.int64)[None, :]
+    lo, mask = _limits(model.acc_bits)[0], _mask(model.acc_bits)
+    wrapped = ((total - lo) & mask) + lo
+    chunk = max(1, min(model.chunk, k)) if k else 1
+    n_chunks = max(1, -(-k // chunk))
+    events = AccumulationEvents.zeros(n, n_chunks)
+    # every pair's clamp is a saturation event; MLAS's int32 lanes wrap silently (counted as overflow events)
+    events.acc_saturation[:, 0] = saturated.sum(axis=0)
+    events.spill_overflow[:, -1] = (wrapped != total).sum(axis=0)
+    return wrapped, events
 
 
 def accumulate_reference(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None,

@@ -59,7 +59,8 @@ def accumulator_model(profile: HardwareProfile, k: int) -> AccumulatorModel:
     acc = profile.accumulator
     return AccumulatorModel(acc_bits=acc.bits, acc_saturate=acc.overflow == "saturate",
                             chunk=profile.k_chunk(k), spill_bits=acc.spill_bits,
-                            spill_saturate=acc.spill_overflow == "saturate")
+                            spill_saturate=acc.spill_overflow == "saturate",
+                            byte_pairs_saturate=acc.byte_pairs == "saturate_int16")
 
 
 def _operand_type(arr: np.ndarray, declared: str | None, arg: str) -> str:

@@ -162,3 +162,53 @@ def test_saturating_int16_registers_equal_the_twin(acc_bits):
     assert not fast and want_events.by_channel_chunk.sum() > 1000
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(events.by_channel_chunk, want_events.by_channel_chunk)
+
+
+# --- x86 U8S8 (VPMADDUBSW): int16-saturated pair sums -------------------------------------------------------
+
+def test_byte_pairs_closed_form():
+    """255 x 127 + 255 x 127 = 64770 saturates to 32767 in VPMADDUBSW; 255 x 127 + 255 x -128 = -255 does not."""
+    from accelsim.numerics.accumulate import byte_pair_sums, byte_pair_sums_reference
+
+    x = np.array([[255, 255, 255, 255]], dtype=np.uint8)
+    w = np.array([[127, 127], [127, -128], [1, 0], [0, 0]], dtype=np.int8)
+    for fn in (byte_pair_sums, byte_pair_sums_reference):
+        sums, saturated = fn(x, w)
+        assert sums.tolist() == [[32767 + 255, 255 * 127 - 255 * 128]]
+        assert saturated.tolist() == [[1, 0]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 9), k=st.integers(1, 40), n=st.integers(1, 70), seed=st.integers(0, 2**16))
+def test_byte_pair_kernel_equals_its_twin(m, k, n, seed):
+    from accelsim.numerics.accumulate import byte_pair_sums, byte_pair_sums_reference
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (m, k)).astype(np.uint8)
+    w = rng.integers(-128, 128, (k, n)).astype(np.int8)
+    got, got_sat = byte_pair_sums(x, w)
+    want, want_sat = byte_pair_sums_reference(x, w)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got_sat, want_sat)
+
+
+def test_u8s8_on_avx2_saturates_where_vnni_does_not_and_reduce_range_cures_it():
+    """The same QLinearMatMul on onnxruntime-cpu (VNNI: exact int32) and onnxruntime-avx2 (VPMADDUBSW): large
+    uint8 activations against same-sign int8 weight pairs lose the excess on AVX2, counted as saturation events;
+    7-bit weights (ONNX Runtime's reduce_range) never saturate, and then both contracts agree to the bit."""
+    from accelsim.numerics import qlinear
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(200, 256, (16, 64)).astype(np.uint8)
+    w = rng.integers(100, 128, (64, 32)).astype(np.int8)
+    args = dict(x_scale=0.01, x_zero_point=np.uint8(128), w_scale=0.002, w_zero_point=np.int8(0), y_scale=2.0,
+                y_zero_point=np.uint8(0))
+    y_vnni, s_vnni = qlinear(x, w, None, hw="onnxruntime-cpu", **args)
+    y_avx2, s_avx2 = qlinear(x, w, None, hw="onnxruntime-avx2", **args)
+    assert s_vnni.saturation_events == 0 and s_avx2.saturation_events == 16 * 32 * 32  # every pair clamps
+    assert (y_avx2.astype(int) < y_vnni.astype(int)).any()
+    w7 = (w // 2).astype(np.int8)  # 7-bit weights: 2 x 255 x 63 < 32767
+    y7_vnni, _ = qlinear(x, w7, None, hw="onnxruntime-cpu", **args)
+    y7_avx2, s7 = qlinear(x, w7, None, hw="onnxruntime-avx2", **args)
+    assert s7.saturation_events == 0
+    np.testing.assert_array_equal(y7_avx2, y7_vnni)
