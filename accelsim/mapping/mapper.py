@@ -299,12 +299,30 @@ def _register_reads(view: GemmView, profile: HardwareProfile, a_bits: int, b_bit
                         c_bytes=_bytes(view.c_elements, c_bits))
 
 
+@dataclass(frozen=True)
+class OnChip:
+    """What fusion keeps on chip for a layer: its A operand (produced on chip, e.g. attention's P) and whether
+    its output is written back to DRAM. The tiles are chosen on the traffic that remains."""
+
+    a_operand: bool = False
+    writes_output: bool = True
+
+
+def _fused_traffic(options: list[list[tuple]], on_chip: OnChip) -> list[list[tuple]]:
+    """Per level's candidates with what stays on chip removed from the traffic into the levels."""
+    if not on_chip.a_operand and on_chip.writes_output:
+        return options
+    return [[(c, t, dataclasses.replace(m, a_bytes=0 if on_chip.a_operand else m.a_bytes,
+                                        c_bytes=m.c_bytes if on_chip.writes_output else 0)) for c, t, m in opts]
+            for opts in options]
+
+
 def map_gemm(name: str, view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: int,
-             c_bits: int) -> Mapping:
-    """Map a GEMM view with operand widths (bits) onto ``profile``."""
+             c_bits: int, on_chip: OnChip = OnChip()) -> Mapping:
+    """Map a GEMM view with operand widths (bits) onto ``profile``; ``on_chip``: what fusion keeps on chip."""
     arr = profile.array
     if arr.kind != "systolic":
-        return _map_register_blocked(name, view, profile, a_bits, b_bits, c_bits)
+        return _map_register_blocked(name, view, profile, a_bits, b_bits, c_bits, on_chip)
     acc_bits = profile.accumulator.spill_bits
     cycles, row_folds, col_folds = array_compute_cycles(arr.dataflow, view.m, view.k, view.n, arr.rows, arr.cols,
                                                         arr.count, view.batch)
@@ -314,7 +332,7 @@ def map_gemm(name: str, view: GemmView, profile: HardwareProfile, a_bits: int, b
                                   arr.dataflow)
         options.append([(cycles, t, m) for t, m in found] or [(cycles, *_streamed(view, a_bits, b_bits, c_bits))])
     array = _array_reads(view, arr.dataflow, row_folds, col_folds, a_bits, b_bits, c_bits, acc_bits)
-    cycles, tilings, traffic = _choose(profile, options, array)
+    cycles, tilings, traffic = _choose(profile, _fused_traffic(options, on_chip), array)
     return Mapping(layer=name, view=view, dataflow=arr.dataflow, rows=arr.rows, cols=arr.cols, count=arr.count,
                    row_folds=row_folds, col_folds=col_folds, k_chunk=profile.k_chunk(view.k),
                    compute_cycles=cycles, tilings=tilings, traffic=(*traffic, array))
@@ -360,7 +378,7 @@ def _choose(profile: HardwareProfile, options: list[list[tuple]], array: LevelTr
 
 
 def _map_register_blocked(name: str, view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: int,
-                          c_bits: int) -> Mapping:
+                          c_bits: int, on_chip: OnChip = OnChip()) -> Mapping:
     """SIMD dot-product and matrix units: accumulators in registers (output-stationary over the whole K), operands
     read from the innermost level once per register block; on a matrix unit the innermost level is tiled per
     core with CTA tiles (and their wave quantization decides the compute cycles)."""
@@ -381,15 +399,16 @@ def _map_register_blocked(name: str, view: GemmView, profile: HardwareProfile, a
         found = _level_candidates(view, capacity, a_bits, b_bits, c_bits, acc_bits, 1, 1, "output_stationary")
         options.append([(cycles, t, m) for t, m in found] or [(cycles, *_streamed(view, a_bits, b_bits, c_bits))])
     array = _register_reads(view, profile, a_bits, b_bits, c_bits)
-    cycles, tilings, traffic = _choose(profile, options, array)
+    cycles, tilings, traffic = _choose(profile, _fused_traffic(options, on_chip), array)
     return Mapping(layer=name, view=view, dataflow="output_stationary", rows=arr.rows, cols=arr.cols,
                    count=arr.count, row_folds=1, col_folds=1, k_chunk=profile.k_chunk(view.k), compute_cycles=cycles,
                    tilings=tilings, traffic=(*traffic, array))
 
 
 def map_layer(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits: int, out_bits: int | None = None,
-              b_bits: int | None = None) -> Mapping:
-    """Map a MAC layer. ``b_bits``: width of a matmul's B operand (e.g. the KV cache), else ``w_bits``."""
+              b_bits: int | None = None, on_chip: OnChip = OnChip()) -> Mapping:
+    """Map a MAC layer. ``b_bits``: width of a matmul's B operand (e.g. the KV cache), else ``w_bits``;
+    ``on_chip``: what fusion keeps on chip (the tiles are chosen on the remaining traffic)."""
     view = gemm_view(layer)
     bb = w_bits if view.b_is_weight else (b_bits or a_bits)
-    return map_gemm(layer.name, view, profile, a_bits, bb, out_bits or a_bits)
+    return map_gemm(layer.name, view, profile, a_bits, bb, out_bits or a_bits, on_chip)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from accelsim.hardware import HardwareProfile
 from accelsim.mapping import Mapping, map_layer
+from accelsim.mapping.mapper import OnChip
 from accelsim.timing.fusion import UNFUSED, Fusion
 from accelsim.mapping.schedule import layer_cycles
 from accelsim.workload.layers import Layer
@@ -111,22 +112,10 @@ def _cycles(nbytes: float, bandwidth: float, clock: float) -> float:
     return nbytes / bandwidth * clock
 
 
-def _without_fused_traffic(m: Mapping, fusion: Fusion, a_name: str) -> Mapping:
-    """The mapping's traffic with what fusion keeps on chip removed: an A operand produced on chip (attention's
-    P) is neither read from DRAM nor staged through the outer levels; an output no consumer reads from DRAM is
-    not written back (it stays in the epilogue). The array's own operand reads are unchanged."""
-    a_on_chip = a_name in fusion.on_chip_inputs
-    if not a_on_chip and fusion.writes_output:
-        return m
-    outer = [dataclasses.replace(t, a_bytes=0 if a_on_chip else t.a_bytes, c_bytes=t.c_bytes if fusion.writes_output
-                                 else 0) for t in m.traffic[:-1]]
-    return dataclasses.replace(m, traffic=(*outer, m.traffic[-1]))
-
-
 def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits: int, b_bits: int | None = None,
                      out_bits: int | None = None, fusion: Fusion = UNFUSED) -> LayerTiming:
-    m = _without_fused_traffic(map_layer(layer, profile, a_bits, w_bits, out_bits=out_bits, b_bits=b_bits), fusion,
-                               layer.inputs[0])
+    on_chip = OnChip(a_operand=layer.inputs[0] in fusion.on_chip_inputs, writes_output=fusion.writes_output)
+    m = map_layer(layer, profile, a_bits, w_bits, out_bits=out_bits, b_bits=b_bits, on_chip=on_chip)
     clock = profile.clock_hz
     parents = [profile.dram, *profile.on_chip]  # traffic[i] moves from parents[i] into level i+1
     # partial sums between folds live in a dedicated accumulator buffer next to the array (TPU v1's
