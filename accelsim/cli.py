@@ -56,9 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     llm.add_argument("--decode", type=_count("--decode", 1 << 20), default=128,
                      help="output tokens per sequence (the first comes from the prefill, then one per decode step)")
     llm.add_argument("--batch", type=_count("--batch", 1 << 16), default=1, help="sequences run together")
-    llm.add_argument("--weights", choices=("int8", "int4", "fp8", "fp16", "bf16"), default="int8",
+    llm.add_argument("--weights", choices=("int8", "int4", "fp8", "fp16", "bf16", "mxfp8", "mxfp4", "nvfp4"),
+                     default="int8",
                      help="weight precision")
-    llm.add_argument("--activations", choices=("int8", "fp8", "fp16", "bf16"), default=None,
+    llm.add_argument("--activations", choices=("int8", "fp8", "fp16", "bf16", "mxfp8", "mxfp4", "nvfp4"), default=None,
                      help="the GEMMs' format (default: int8 for integer weights, else the weights' format)")
     llm.add_argument("--kv", choices=("int8", "fp8", "fp16"), default="int8", help="KV-cache precision")
     llm.add_argument("--format", choices=("table", "json"), default="table",
@@ -179,7 +180,8 @@ def _cmd_validate(args) -> int:
     return 0
 
 
-_BITS = {"int4": 4, "int8": 8, "fp8": 8, "fp16": 16, "bf16": 16}
+#: bits per element moved (block formats include their scales' share: MXFP4 4 + 8/32, NVFP4 4 + 8/16)
+_BITS = {"int4": 4, "int8": 8, "fp8": 8, "fp16": 16, "bf16": 16, "mxfp8": 8.25, "mxfp4": 4.25, "nvfp4": 4.5}
 
 
 def _llm_config(ref: str, weights: str, kv: str, activations: str | None = None):

@@ -13,12 +13,13 @@ import pandas as pd
 from accelsim.energy import layer_energy, op_energy
 from accelsim.hardware import HardwareProfile
 from accelsim.inttypes import type_bits
+from accelsim.operands import FORMATS, format_bits, rate_class
 from accelsim.quant import legalize
 from accelsim.results.schema import ALL_COLUMNS
 from accelsim.timing import layer_timing
 from accelsim.timing.fusion import plan_fusion
 from accelsim.timing.network import simulate_profile_network
-from accelsim.timing.llm import model_llm
+from accelsim.timing.llm import at_format, model_llm
 from accelsim.workload.data import DataSource
 from accelsim.workload.workload import Workload
 
@@ -65,6 +66,20 @@ class RunResult:
             "recalibration": self.recalibration,
             "network": self.network,
         }
+
+
+def operand_bits(type_name: str) -> float:
+    """Bits per element an operand moves: an integer type's width, or a format's (block scales included)."""
+    return format_bits(type_name) if type_name in FORMATS else type_bits(type_name)
+
+
+def math_format(plan) -> str:
+    """The MAC format class a layer runs in: its activations' format, else its weights' (weight-only float
+    quantization), else the integer datapath ("int8")."""
+    for fmt in (plan.activations.type_name, plan.weights.type_name):
+        if fmt in FORMATS:
+            return rate_class(fmt)
+    return "int8"
 
 
 def _tiles_text(t) -> str:
@@ -164,11 +179,13 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     timings = []
     for layer in workload.layers:
         plan = legal.plans[layer.name]
-        a_bits, w_bits = type_bits(plan.activations.type_name), type_bits(plan.weights.type_name)
-        t = layer_timing(layer, profile, a_bits, w_bits, fusion=fusion[layer.name])
+        a_bits, w_bits = operand_bits(plan.activations.type_name), operand_bits(plan.weights.type_name)
+        math = math_format(plan)
+        unit = profile if math == "int8" else at_format(profile, math)  # the MAC rate of the layer's format
+        t = layer_timing(layer, unit, a_bits, w_bits, fusion=fusion[layer.name])
         timings.append((layer.name, t))
         num = numerics[layer.name]
-        e = layer_energy(profile, op_energy(profile, a_bits, w_bits), macs=t.macs, outputs=t.outputs,
+        e = layer_energy(profile, op_energy(profile, a_bits, w_bits, math_format=math), macs=t.macs, outputs=t.outputs,
                          is_mac=layer.is_mac, psum_adds=t.psum_adds, level_bytes=t.level_bytes, op=layer.op,
                          latency_s=t.cycles / clock)
         energy_mac, energy_requant, energy_sram, energy_dram = e.mac_pj, e.requant_pj, e.sram_pj, e.dram_pj

@@ -52,12 +52,16 @@ class OpEnergy:
 
 def op_energy(profile: HardwareProfile, a_bits: int = 8, w_bits: int = 8, math_format: str = "int8") -> OpEnergy:
     """Per-op energies for ``profile`` (overrides in the profile win over the scaled table). A float
-    ``math_format`` multiplies in that format and accumulates in fp32: Horowitz's fp16 multiply (bf16 alike;
-    fp8 scaled by the squared mantissa-multiplier width ratio, (4/11)^2, as the integer multipliers) + fp32 add."""
+    ``math_format`` (a rate class: fp32, fp16, bf16, fp8, fp4) multiplies in that format and accumulates in
+    fp32: Horowitz's fp16 multiply scaled by the squared mantissa-multiplier width ratio (bf16 as fp16; fp8
+    (4/11)^2, fp4 (2/11)^2, fp32 (24/11)^2) + fp32 add."""
     node = profile.energy.node_nm
     acc_bits = profile.accumulator.bits
-    if math_format in ("fp16", "bf16", "fp8"):
-        mult = HOROWITZ_45NM_PJ["fp16_mult"] * ((4 / 11) ** 2 if math_format == "fp8" else 1.0)
+    if math_format in ("fp16", "bf16", "fp8", "fp4", "fp32"):
+        # multiplier energy ~ the square of the mantissa multiplier's width (11 bits for fp16, 4 for fp8, 2 for fp4,
+        # 24 for fp32), as for the integer multipliers
+        width = {"fp16": 11, "bf16": 11, "fp8": 4, "fp4": 2, "fp32": 24}[math_format]
+        mult = HOROWITZ_45NM_PJ["fp16_mult"] * (width / 11) ** 2
         mac = (mult + HOROWITZ_45NM_PJ["fp32_add"]) * node_scale(node)
     else:
         mac = mult_pj(a_bits, w_bits, node) + add_pj(acc_bits, node)

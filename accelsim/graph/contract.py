@@ -21,7 +21,7 @@ from accelsim.numerics.api import bias_bits, qconv2d, qlinear, qlinear_grouped
 from accelsim.numerics.execute import activation_params, grouped_weight_params, quantize_bias, weight_params
 from accelsim.numerics.metrics import ErrorAccumulator
 from accelsim.quant.legalize import QuantPlan
-from accelsim.quant.quantizers import QuantParams, params_from_range
+from accelsim.quant.quantizers import QuantParams, calibrate_range, params_from_range
 
 
 def type_of(zero_point: np.ndarray) -> str:
@@ -222,3 +222,130 @@ class ContractLayer:
             env.setdefault("::params", {})[L.y_int] = self.y_p
         env[L.y_float] = y_deq
         env[f"{L.y_float}::accelsim"] = y_deq
+
+
+def format_operand(x, fmt: str, *, amax=None, axis: int = -1, channel_axis: int | None = None):
+    """(values the MAC unit multiplies, scale applied after the accumulation) of an operand in ``fmt``: fp32 /
+    fp16 / bf16 as cast (scale 1); fp8 / fp6 / fp4 elements unscaled, with the per-tensor (or per-channel along
+    ``channel_axis``) scale amax / max_finite applied to the result, as FP8 GEMMs apply scale_a x scale_b in
+    their epilogue; block formats with their block scales folded into the values (MX scales are powers of two,
+    so each product is exact either way)."""
+    from accelsim.numerics.formats import cast, format_values, max_finite
+    from accelsim.operands import BLOCK_FORMATS
+
+    v = np.asarray(x, dtype=np.float32)
+    if fmt in ("fp32", "fp16", "bf16"):
+        return cast(v, fmt), np.float32(1.0)
+    if fmt in BLOCK_FORMATS:
+        return format_values(v, fmt, axis=axis), np.float32(1.0)
+    if channel_axis is not None:
+        reduce = tuple(i for i in range(v.ndim) if i != channel_axis % v.ndim)
+        m = np.abs(v).max(axis=reduce, keepdims=True)
+    else:
+        m = np.float32(np.abs(v).max(initial=0.0) if amax is None else amax)
+    scale = np.where(m > 0, m / np.float32(max_finite(fmt)), np.float32(1.0)).astype(np.float32)
+    return cast((v / scale).astype(np.float32), fmt), scale
+
+
+class FloatContractLayer:
+    """One integer-layer node run in a float or block format (its plan names one): operands in the format
+    (:func:`format_operand`: element formats scaled per tensor from the calibration range, weights per output
+    channel when the plan says so, block formats with their own block scales along K), exact products summed by
+    the contract's float accumulator in K order with its promotion (accelsim.numerics.float_accumulate) — for fp8
+    and narrower math; fp16/bf16 math accumulates in full fp32 — the scales and the fp32 bias applied after.
+    Output in fp32 (the epilogue's output format is not modelled)."""
+
+    def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict):
+        from accelsim.numerics.float_accumulate import FloatAccumulator
+        from accelsim.operands import FORMATS
+
+        self.L, self.plan, self.profile = L, plan, profile
+        self.run = LayerRun()
+        from accelsim.operands import rate_class
+
+        self.x_fmt = plan.activations.type_name if plan.activations.type_name in FORMATS else "fp32"
+        math = rate_class(self.x_fmt if self.x_fmt != "fp32" else plan.weights.type_name
+                          if plan.weights.type_name in FORMATS else "fp32")
+        name, promote, overflow = profile.float_accumulator
+        if math in ("fp32", "fp16", "bf16"):  # the contract's reduced accumulator is its fp8/fp4 datapath's
+            name, promote = "fp32", None
+        self.acc = FloatAccumulator.named(name, saturate=overflow == "saturate", chunk=promote)
+
+        def amax(tensor):
+            sample = calib.get(tensor)
+            if sample is None or not np.asarray(sample).size:
+                return None
+            lo, hi = calibrate_range(np.asarray(sample, dtype=np.float64), plan.activations.calibration,
+                                     percentile=plan.activations.percentile, type_name="int8", symmetric=True)
+            return max(abs(lo), abs(hi))
+
+        self.x_amax = amax(L.x_float)
+        self.b_amax = amax(L.b_float) if L.kind == "matmul" else None
+        self.w = self.w_scale = None
+        if L.kind != "matmul":
+            w = np.asarray(L.weight, dtype=np.float32)
+            if L.kind == "conv2d":  # (K, O) with K ordered (kh, kw, c), as the patches
+                o, cg, kh, kw = w.shape
+                w = w.transpose(2, 3, 1, 0).reshape(kh * kw * cg, o)
+            per_channel = plan.weights.granularity == "per_channel"
+            if plan.weights.type_name in FORMATS:
+                self.w, self.w_scale = format_operand(w, plan.weights.type_name, axis=0,
+                                                      channel_axis=1 if per_channel else None)
+            else:  # integer weights under float math (weight-only quantization, e.g. W4A16): dequantized
+                wp = weight_params(w.astype(np.float64), plan.weights, 1)
+                self.w, self.w_scale = wp.dequantize(wp.quantize(w)).astype(np.float32), np.float32(1.0)
+        self.bias = None if L.bias is None else np.asarray(L.bias, dtype=np.float32)
+
+    def _gemm(self, x2: np.ndarray, w2: np.ndarray) -> np.ndarray:
+        from accelsim.numerics.float_accumulate import float_matmul
+
+        y, events = float_matmul(x2, w2, self.acc)
+        ev = self.run.events
+        self.run.events = events.copy() if ev is None or ev.shape != events.shape else ev + events
+        return y
+
+    def __call__(self, env: dict) -> None:
+        from accelsim.numerics.api import conv_patches
+
+        L = self.L
+        x, sx = format_operand(env[L.x_float], self.x_fmt, amax=self.x_amax, axis=-1)
+        xv = x * sx  # the values the layer computes on, for its own (local) error
+        if L.kind == "linear":
+            y = self._gemm(x.reshape(-1, x.shape[-1]), self.w).reshape(*x.shape[:-1], -1) * (sx * self.w_scale)
+            ref = xv.astype(np.float64) @ np.asarray(L.weight, dtype=np.float64)
+            if self.bias is not None:
+                y, ref = y + self.bias, ref + self.bias
+        elif L.kind == "conv2d":
+            a = L.conv_attrs
+            strides, pads = tuple(a.get("strides", (1, 1))), tuple(a.get("pads", (0, 0, 0, 0)))
+            dilations, group = tuple(a.get("dilations", (1, 1))), int(a.get("group", 1))
+            o, cg, kh, kw = np.shape(L.weight)
+            og = o // group
+            ho = (x.shape[2] + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) // strides[0] + 1
+            scale = np.broadcast_to(sx * self.w_scale, (1, o))
+            images = []
+            for img in range(x.shape[0]):
+                cols = [self._gemm(conv_patches(x[img, g * cg:(g + 1) * cg], (kh, kw), strides, pads, dilations),
+                                   np.ascontiguousarray(self.w[:, g * og:(g + 1) * og])) for g in range(group)]
+                images.append((np.concatenate(cols, axis=1) * scale).T.reshape(o, ho, -1))
+            y = np.stack(images)
+            from accelsim.graph.ops import _conv
+
+            ref = _conv(xv.astype(np.float64), np.asarray(L.weight, dtype=np.float64), None, strides=strides,
+                        pads=pads, dilations=dilations, group=group)
+            if self.bias is not None:
+                y, ref = y + self.bias.reshape(1, -1, 1, 1), ref + self.bias.reshape(1, -1, 1, 1)
+        else:  # a matmul of two activations, batched with broadcasting; B's blocks run along K (its rows)
+            bt, sb = format_operand(np.swapaxes(np.asarray(env[L.b_float], dtype=np.float32), -1, -2), self.x_fmt,
+                                    amax=self.b_amax, axis=-1)
+            b = np.swapaxes(bt, -1, -2)
+            batch = np.broadcast_shapes(x.shape[:-2], b.shape[:-2])
+            xb = np.broadcast_to(x, (*batch, *x.shape[-2:])).reshape(-1, *x.shape[-2:])
+            bb = np.broadcast_to(b, (*batch, *b.shape[-2:])).reshape(-1, *b.shape[-2:])
+            y = np.stack([self._gemm(xb[i], bb[i]) for i in range(xb.shape[0])]).reshape(
+                *batch, x.shape[-2], b.shape[-1]) * (sx * sb)
+            ref = xv.astype(np.float64) @ (b * sb).astype(np.float64)
+        y = np.asarray(y, dtype=np.float32)
+        self.run.local.add(y, ref)
+        env[L.y_float] = y
+        env[f"{L.y_float}::accelsim"] = y

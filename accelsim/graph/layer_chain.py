@@ -72,6 +72,21 @@ def split_operands(node: Node, values: list):
     return list(values[:n]), rest[0], rest[1]
 
 
+def check_integer_plans(view, plans: dict) -> None:
+    """The chain stores integer codes between layers: a plan naming a float or block format is an input error."""
+    from accelsim.errors import InputError
+    from accelsim.operands import FORMATS
+
+    for node in view.nodes:
+        plan = plans[node.key]
+        for which in ("weights", "activations"):
+            fmt = getattr(plan, which).type_name
+            if fmt in FORMATS:
+                raise InputError(f"layer '{node.key}': {which} in {fmt}: float and block formats run on graph workloads "
+                                 f"(ONNX models, real models) in this version; a YAML layer workload stores integer "
+                                 f"codes between layers", field=f"quant.{which}.format")
+
+
 def calibrate_chain(view, plans: dict, calib: dict) -> dict:
     """Parameters of every tensor between layers: a layer's output with its plan on its float values; a workload
     input with its first consumer's plan; relu, maxpool and flatten keep their input's parameters."""

@@ -19,9 +19,11 @@ import numpy as np
 
 from accelsim.numerics.execute import LayerNumerics
 from accelsim.numerics.metrics import ErrorAccumulator
-from accelsim.graph.contract import ContractLayer, _real_range
+from accelsim.operands import FORMATS
+from accelsim.graph.contract import ContractLayer, FloatContractLayer, _real_range
 from accelsim.graph.execute import run_graph
-from accelsim.graph.layer_chain import ChainLayer, calibrate_chain, quantize_inputs, split_operands
+from accelsim.graph.layer_chain import (ChainLayer, calibrate_chain, check_integer_plans, quantize_inputs,
+                                       split_operands)
 from accelsim.graph.ops import dequantize_linear, quantize_linear
 from accelsim.numerics.cost import measure_changes
 from accelsim.quant.legalize import LegalizedWorkload
@@ -132,6 +134,7 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
     overrides: dict = {}
     start_codes = None
     if chain:  # accelsim layers back to back, integer tensors between them (accelsim.graph.layer_chain)
+        check_integer_plans(g, plans)
         params = calibrate_chain(g, plans, calib)
         for node in g.nodes:
             contract[node.key] = ChainLayer(node, plans[node.key], profile, params, progress=progress)
@@ -140,9 +143,14 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
             return quantize_inputs(g, feed, params)
     else:
         for L in g.layers:
-            contract[_key(L.node)] = ContractLayer(L, plans[L.name], profile, calib, qdq,
+            plan = plans[L.name]
+            if plan.activations.type_name in FORMATS or plan.weights.type_name in FORMATS:
+                contract[_key(L.node)] = FloatContractLayer(L, plan, profile, calib)
+                continue
+            contract[_key(L.node)] = ContractLayer(L, plan, profile, calib, qdq,
                                                    requantize_weights=per_channel_weights, folded_relu=g.folded_relu)
-        overrides = {L.y_int: c.y_p for L in g.layers if L.y_int and (c := contract[_key(L.node)]).y_p is not L.y_q}
+        overrides = {L.y_int: c.y_p for L in g.layers
+                     if L.y_int and getattr(c := contract[_key(L.node)], "y_p", L.y_q) is not L.y_q}
 
     points = [layer.name for layer in wl.layers]
     tensor_of = {}
@@ -202,7 +210,10 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
             res.events = c.run.events
             res.notes = list(c.run.notes)
             total = int(c.run.events.sum()) if c.run.events is not None else 0
-            sat = "saturate" in (profile.accumulator.overflow, profile.accumulator.spill_overflow)
+            if isinstance(c, FloatContractLayer):  # a float accumulator: to inf, or clamped (satfinite)
+                sat = profile.float_accumulator[2] == "saturate"
+            else:
+                sat = "saturate" in (profile.accumulator.overflow, profile.accumulator.spill_overflow)
             res.saturation_events, res.overflow_events = (total, 0) if sat else (0, total)
             plan = legal.plans[name]
             if plan.changes and recalibrate is None:

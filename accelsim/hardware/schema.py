@@ -12,7 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, 
 from accelsim.hardware import profile as hp
 from accelsim.hardware.technology import sram_pj_per_byte
 
-OperandType = Literal["int4", "uint4", "int8", "uint8", "int16"]
+OperandType = Literal["int4", "uint4", "int8", "uint8", "int16",
+                      # float and block formats (accelsim.numerics.formats), run by float MAC units
+                      "fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "fp6_e2m3", "fp6_e3m2", "fp4_e2m1",
+                      "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4", "mxint8", "nvfp4"]
 
 # Rounding modes each requant kind can express (see docs/hardware-profiles.md).
 ROUNDING_FOR_SCALE = {
@@ -97,6 +100,22 @@ class AccumulatorModel(_Strict):
             raise ValueError("byte_pairs: saturate_int16 is x86's VPMADDUBSW + VPMADDWD into int32 lanes: it needs "
                              "bits: 32, overflow: wrap, chunk: none (and no wider spill)")
         return self
+
+
+class FloatAccumulatorModel(_Strict):
+    format: str = "fp32"
+    promote_every: int | None = Field(default=None, gt=0)
+    overflow: Literal["nonfinite", "saturate"] = "nonfinite"
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        # the accumulators accelsim.numerics.float_accumulate.FloatAccumulator.named knows
+        m = re.fullmatch(r"fp32_m(\d+)", v)
+        if v not in ("fp32", "fp16", "bf16") and not (m and 1 <= int(m.group(1)) <= 23):
+            raise ValueError(f"unknown accumulator '{v}'; allowed: fp32, fp16, bf16, fp32_m<1..23> (fp32's range with "
+                             f"that many mantissa bits, e.g. fp32_m13 for Hopper FP8 tensor cores)")
+        return v
 
 
 class RequantModel(_Strict):
@@ -192,7 +211,21 @@ class HardwareModel(_Strict):
     fusion: list[Literal["activation", "residual", "norm", "attention"]] = Field(default_factory=list)
     kernel_launch_s: float = 0.0
     decode_graphs: StrictBool = False
-    float_rates: dict[Literal["fp16", "bf16", "fp8"], float] = Field(default_factory=dict)
+    float_rates: dict[Literal["fp32", "fp16", "bf16", "fp8", "fp4"], float] = Field(default_factory=dict)
+    # the float MAC unit's accumulator (float and block operand formats): its format, promotion into a full
+    # fp32 register every N products of K (Hopper FP8 GEMMs: 128, DeepSeek-V3), overflow to inf or saturating
+    float_accumulator: FloatAccumulatorModel = Field(default_factory=lambda: FloatAccumulatorModel())
+
+    @model_validator(mode="after")
+    def _format_rates(self):
+        """A float or block operand format runs at a stated rate: its class must be in float_rates."""
+        from accelsim.operands import FORMATS, rate_class
+
+        for fmt in dict.fromkeys(self.operands.weights + self.operands.activations):
+            if fmt in FORMATS and rate_class(fmt) not in self.float_rates:
+                raise ValueError(f"operands: {fmt} needs its MAC rate: add float_rates.{rate_class(fmt)} (relative to "
+                                 f"the integer rate)")
+        return self
 
     @field_validator("float_rates")
     @classmethod
@@ -237,7 +270,10 @@ class HardwareModel(_Strict):
         one array fold of operands (systolic), one CTA tile per core (matrix: 16 x 32 and 32 x 32 panels), one
         dot step's operands per core (simd_dot)."""
         arr = self.array
-        widest = max(int(t.lstrip("uint")) for t in (*self.operands.weights, *self.operands.activations)) / 8
+        from accelsim.operands import FORMATS, format_bits
+
+        widest = max(format_bits(t) if t in FORMATS else int(t.lstrip("uint"))
+                     for t in (*self.operands.weights, *self.operands.activations)) / 8
         acc = self.accumulator.bits / 8
         if arr.kind == "systolic":
             need, per, what = 2 * arr.rows * arr.cols * widest + arr.rows * arr.cols * acc, 1, \
@@ -293,4 +329,6 @@ class HardwareModel(_Strict):
                                  static_power_w=float(self.energy.static_power_w)),
             source=source, fusion=tuple(dict.fromkeys(self.fusion)), kernel_launch_s=float(self.kernel_launch_s),
             decode_graphs=self.decode_graphs, float_rates=tuple(sorted(self.float_rates.items())),
+            float_accumulator=(self.float_accumulator.format, self.float_accumulator.promote_every,
+                               self.float_accumulator.overflow),
         )

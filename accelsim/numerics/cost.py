@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from accelsim.numerics.floatops import float_op
+from accelsim.numerics.formats import FORMATS, format_values
 from accelsim.numerics.metrics import error_metrics
 from accelsim.quant.legalize import LegalizationChange, OperandPlan, QuantPlan
 from accelsim.quant.quantizers import (calibrate_range, dequantize_per_group, params_from_range,
@@ -22,6 +23,8 @@ from accelsim.workload.layers import Layer
 
 
 def fake_quant_activation(x: np.ndarray, plan: OperandPlan) -> np.ndarray:
+    if plan.type_name in FORMATS:  # a float / block format: its values (blocks along the last axis, K)
+        return format_values(x, plan.type_name, axis=-1).astype(np.float64)
     lo, hi = calibrate_range(x, plan.calibration, percentile=plan.percentile, type_name=plan.type_name,
                              symmetric=plan.symmetric)
     p = params_from_range(lo, hi, plan.type_name, plan.symmetric, power_of_two=plan.power_of_two, tensor=x,
@@ -30,6 +33,8 @@ def fake_quant_activation(x: np.ndarray, plan: OperandPlan) -> np.ndarray:
 
 
 def fake_quant_weight(w: np.ndarray, plan: OperandPlan, axis: int) -> np.ndarray:
+    if plan.type_name in FORMATS:  # blocks along K (axis 0 of a linear's (K, N)), scales per tensor or channel
+        return format_weight(w, plan, axis).astype(np.float64)
     calibration = "minmax" if plan.calibration == "entropy" else plan.calibration
     if plan.granularity == "per_group" and plan.group_size and w.ndim == 2 and w.shape[0] % plan.group_size == 0:
         q, s, z = quantize_per_group(w, plan.type_name, plan.symmetric, plan.group_size, calibration=calibration,
@@ -41,6 +46,17 @@ def fake_quant_weight(w: np.ndarray, plan: OperandPlan, axis: int) -> np.ndarray
     p = params_from_range(lo, hi, plan.type_name, plan.symmetric, axis=ch, power_of_two=plan.power_of_two,
                           tensor=w, narrow=plan.narrow)
     return p.dequantize(p.quantize(w))
+
+
+def format_weight(w: np.ndarray, plan: OperandPlan, axis: int) -> np.ndarray:
+    """A weight's values in a format: a linear's (K, N) blocks along K; an OIHW conv's along its flattened input
+    channels and kernel; element-format scales per output channel (``axis``) or per tensor."""
+    w = np.asarray(w, dtype=np.float32)
+    if w.ndim == 4:
+        flat = w.reshape(w.shape[0], -1)
+        return format_values(flat, plan.type_name, axis=1,
+                             channel_axis=0 if plan.granularity == "per_channel" else None).reshape(w.shape)
+    return format_values(w, plan.type_name, axis=0, channel_axis=axis if plan.granularity == "per_channel" else None)
 
 
 def layer_sqnr(layer: Layer, inputs: list[np.ndarray], weight, bias, plan: QuantPlan,

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-ELEMENT_FORMATS = ("fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "fp6_e2m3", "fp6_e3m2", "fp4_e2m1")
-BLOCK_FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4", "mxint8", "nvfp4")
+from accelsim.operands import BLOCK_FORMATS, ELEMENT_FORMATS, FORMATS, rate_class  # noqa: F401 - re-exported
 
 #: (element format, block size, emax of the element format's largest normal) of the MX formats
 _MX = {"mxfp8_e4m3": ("fp8_e4m3", 32, 8), "mxfp8_e5m2": ("fp8_e5m2", 32, 15), "mxfp6_e2m3": ("fp6_e2m3", 32, 2),
@@ -147,4 +146,39 @@ def bits_per_element(fmt: str) -> float:
     return {"fp8_e4m3": 8, "fp8_e5m2": 8, "fp6_e2m3": 6, "fp6_e3m2": 6, "fp4_e2m1": 4, "int8": 8}[elem] + 8 / size
 
 
-__all__ = ["BLOCK_FORMATS", "ELEMENT_FORMATS", "bits_per_element", "block_quantize", "cast", "max_finite"]
+def format_values(x, fmt: str, *, axis: int = -1, amax=None, channel_axis: int | None = None) -> np.ndarray:
+    """The values a tensor holds in operand format ``fmt`` (float32), scaled as hardware scales it:
+
+    - fp32, fp16, bf16: a plain cast (no scale);
+    - fp8 / fp6 / fp4 elements: a scale amax / max_finite(fmt) per tensor (``amax``: the calibrated range, else
+      the tensor's own), or per channel along ``channel_axis``; saturating cast;
+    - block formats (MX, NVFP4): their own block scales along ``axis`` (the reduction axis), the axis padded
+      with zeros to a whole number of blocks (padding never changes a block's scale, as |0| <= amax)."""
+    v = np.asarray(x, dtype=np.float32)
+    if fmt in ("fp32", "fp16", "bf16"):
+        return cast(v, fmt)
+    if fmt in ELEMENT_FORMATS:
+        if channel_axis is not None:
+            reduce = tuple(i for i in range(v.ndim) if i != channel_axis % v.ndim)
+            m = np.abs(v).max(axis=reduce, keepdims=True) if amax is None else np.asarray(amax, dtype=np.float32)
+        else:
+            m = np.float32(np.abs(v).max(initial=0.0) if amax is None else amax)
+        scale = np.where(m > 0, m / np.float32(max_finite(fmt)), np.float32(1.0)).astype(np.float32)
+        return (cast((v / scale).astype(np.float32), fmt) * scale).astype(np.float32)
+    if fmt not in BLOCK_FORMATS:
+        raise ValueError(f"unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")
+    size = NVFP4_BLOCK if fmt == "nvfp4" else _MX[fmt][1]
+    axis = axis % v.ndim
+    n = v.shape[axis]
+    pad = (-n) % size
+    if pad:
+        widths = [(0, 0)] * v.ndim
+        widths[axis] = (0, pad)
+        v = np.pad(v, widths)
+    elements, scales = block_quantize(v, fmt, axis=axis)
+    values = elements * np.repeat(scales, size, axis=axis)
+    return np.take(values, np.arange(n), axis=axis).astype(np.float32)
+
+
+__all__ = ["BLOCK_FORMATS", "ELEMENT_FORMATS", "FORMATS", "bits_per_element", "block_quantize", "cast",
+           "format_values", "max_finite", "rate_class"]

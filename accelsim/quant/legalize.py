@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from accelsim.hardware import HardwareProfile
-from accelsim.inttypes import type_bits
+from accelsim.inttypes import INT_TYPES, type_bits
+from accelsim.operands import FORMATS, format_bits
 from accelsim.workload.layers import Layer, QuantIntent
 from accelsim.workload.workload import Workload
 
@@ -45,7 +46,7 @@ class LegalizationChange:
 
     layer: str
     operand: str          # weights | activations
-    rule: str             # bits | granularity | symmetry | power_of_two
+    rule: str             # bits | format | granularity | symmetry | power_of_two
     before: str
     after: str
     reason: str
@@ -75,6 +76,9 @@ class LegalizationChange:
         op = getattr(plan, self.operand)
         if self.rule == "bits":
             op = replace(op, type_name=self.after, narrow=op.narrow and not self.after.startswith("u"))
+        elif self.rule == "format":
+            op = replace(op, type_name=self.after, symmetric=True if self.after in FORMATS else op.symmetric,
+                         power_of_two=False, narrow=False)
         elif self.rule == "granularity":
             op = replace(op, granularity=self.after, group_size=op.group_size if self.after == "per_group" else None)
         elif self.rule == "symmetry":
@@ -115,7 +119,7 @@ class LegalizedWorkload:
 
 
 def _pick_type(bits: int, signed: bool, supported: tuple[str, ...]) -> str | None:
-    candidates = sorted((type_bits(t), t) for t in supported if (not t.startswith("u")) == signed)
+    candidates = sorted((type_bits(t), t) for t in supported if t in INT_TYPES and (not t.startswith("u")) == signed)
     for width, name in candidates:
         if width >= bits:
             return name
@@ -123,17 +127,56 @@ def _pick_type(bits: int, signed: bool, supported: tuple[str, ...]) -> str | Non
 
 
 def _intent_plan(intent: QuantIntent) -> OperandPlan:
-    """The operand exactly as the workload asks (any width 2..16; signed unless asymmetric)."""
+    """The operand exactly as the workload asks (any width 2..16; signed unless asymmetric; or a format)."""
+    if intent.format is not None:
+        return OperandPlan(type_name=intent.format, symmetric=True, granularity=intent.granularity,
+                           calibration=intent.calibration, percentile=intent.percentile, power_of_two=False)
     type_name = f"{'' if intent.symmetric else 'u'}int{intent.bits}"
     return OperandPlan(type_name=type_name, symmetric=intent.symmetric, granularity=intent.granularity,
                        calibration=intent.calibration, percentile=intent.percentile, power_of_two=False,
                        group_size=intent.group_size, narrow=intent.narrow_range and intent.symmetric)
 
 
+def _format_operand(layer: Layer, which: str, intent: QuantIntent, profile: HardwareProfile,
+                    changes: list[LegalizationChange]) -> OperandPlan | None:
+    """A format intent: kept if the contract runs it; else the narrowest supported format at least as wide (the
+    widest if none is), else, on an integer-only contract, None (the integer rules take the format's width)."""
+    supported = profile.weight_types if which == "weights" else profile.activation_types
+    formats = [t for t in supported if t in FORMATS]
+    fmt = intent.format
+    if fmt not in supported:
+        if not formats:
+            return None
+        wide = sorted((format_bits(t), t) for t in formats)
+        after = next((t for b, t in wide if b >= format_bits(fmt)), wide[-1][1])
+        changes.append(LegalizationChange(layer.name, which, "format", fmt, after,
+                                          f"profile '{profile.name}' runs {', '.join(formats)}"))
+        fmt = after
+    granularity = intent.granularity if which == "weights" and intent.granularity == "per_channel" else "per_tensor"
+    return OperandPlan(type_name=fmt, symmetric=True, granularity=granularity, calibration=intent.calibration,
+                       percentile=intent.percentile, power_of_two=False)
+
+
 def _operand(layer: Layer, which: str, intent: QuantIntent, profile: HardwareProfile,
              changes: list[LegalizationChange]) -> OperandPlan:
     is_weight = which == "weights"
     supported = profile.weight_types if is_weight else profile.activation_types
+    if intent.format is not None:
+        plan = _format_operand(layer, which, intent, profile, changes)
+        if plan is not None:
+            return plan
+        # an integer-only contract: the format's width in integers (fp8 -> int8, mxfp4 -> int4 or wider)
+        ints = [t for t in supported if t in INT_TYPES]
+        bits = max(2, int(format_bits(intent.format)))
+        signed = next((t for t in sorted(ints, key=type_bits) if type_bits(t) >= bits and not t.startswith("u")),
+                      None) or _pick_type(bits, True, supported) or _pick_type(bits, False, supported) or ints[0]
+        changes.append(LegalizationChange(layer.name, which, "format", intent.format, signed,
+                                          f"profile '{profile.name}' runs integers only: {', '.join(ints)}"))
+        intent = replace(intent, format=None, bits=type_bits(signed), symmetric=True)
+        sub: list[LegalizationChange] = []
+        plan = _operand(layer, which, intent, profile, sub)
+        changes.extend(c for c in sub if c.rule != "bits")
+        return plan
     policy = profile.weight_zero_point if is_weight else profile.activation_zero_point
     name = profile.name
     symmetric = intent.symmetric

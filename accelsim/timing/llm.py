@@ -74,7 +74,7 @@ class LlmRun:
     decode: PhaseTotals
     simulations: int
     batch: int = 1
-    weight_bits: int = 8
+    weight_bits: float = 8
     kv_cache_bits: int = 8
     math_format: str = "int8"
 
@@ -138,7 +138,7 @@ class _Timer:
     def __init__(self, profile: HardwareProfile, cfg: LlmConfig):
         self.profile, self.cfg = profile, cfg
         self.cache: dict[tuple, tuple[LayerTiming, float]] = {}
-        self.ops = op_energy(profile, cfg.activation_bits, cfg.weight_bits, math_format=cfg.math_format)
+        self.ops = op_energy(profile, cfg.activation_bits, cfg.weight_bits, math_format=_rate_class(cfg.math_format))
 
     def __call__(self, layer: Layer, fusion: Fusion = UNFUSED) -> tuple[LayerTiming, float]:
         b_bits = self.cfg.kv_cache_bits if kv_cache_operand(layer) else None
@@ -218,10 +218,16 @@ def _static_pj_per_cycle(profile: HardwareProfile) -> float:
     return profile.energy.static_power_w / profile.clock_hz * 1e12
 
 
+def _rate_class(fmt: str) -> str:
+    from accelsim.operands import FORMATS, rate_class
+
+    return rate_class(fmt) if fmt in FORMATS else fmt
+
+
 def at_format(profile: HardwareProfile, fmt: str) -> HardwareProfile:
-    """The profile's compute unit running GEMMs in ``fmt``: its rate scaled by the profile's float rate
-    (ValueError if the profile has no such format)."""
-    rate = profile.rate_of(fmt)
+    """The profile's compute unit running GEMMs in ``fmt`` (a format, or its rate class: fp16, bf16, fp8, fp4):
+    its rate scaled by the profile's float rate (ValueError if the profile has no such format)."""
+    rate = profile.rate_of(_rate_class(fmt))
     if rate is None:
         supported = ["int8", *[f for f, _ in profile.float_rates]]
         raise ValueError(f"profile '{profile.name}' has no {fmt} math; supported: {', '.join(supported)}")

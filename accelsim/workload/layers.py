@@ -34,6 +34,7 @@ class QuantIntent:
     calibration: Calibration = "minmax"
     percentile: float = 99.99
     narrow_range: bool = False  # signed codes without the most negative one (-127..127 for int8)
+    format: str | None = None   # a float or block format (accelsim.operands.FORMATS) instead of integers
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ its own K and V. Weight precision (int4 / int8 / fp8 / fp16), the GEMMs' format 
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 from accelsim.workload.layers import Layer, LayerQuant, QuantIntent
@@ -27,7 +29,7 @@ class LlmConfig:
     kv_heads: int = 32
     ffn: int = 11008
     layers: int = 32
-    weight_bits: int = 8
+    weight_bits: float = 8   # block formats carry their scales: MXFP4 4.25, NVFP4 4.5
     activation_bits: int = 8
     kv_cache_bits: int = 8
     vocab: int = 32000  # embedding table and lm_head rows (0: no embedding / lm_head, the block only)
@@ -49,7 +51,7 @@ class LlmConfig:
 
     def weight_bytes_per_block(self) -> int:
         params = self.hidden * (self.hidden + 2 * self.kv_dim) + self.hidden * self.hidden + 3 * self.hidden * self.ffn
-        return params * self.weight_bits // 8
+        return math.ceil(params * self.weight_bits / 8)  # block formats: fractional bits per element
 
 
 LLAMA2_7B = LlmConfig()

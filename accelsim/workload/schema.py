@@ -30,6 +30,9 @@ class QuantIntentModel(_Strict):
     calibration: Literal["minmax", "percentile", "mse", "entropy"] | None = None
     narrow_range: bool | None = None
     percentile: float | None = Field(default=None, gt=50.0, le=100.0)
+    # a float or block format instead of integers (fp16, bf16, fp8_e4m3, mxfp4, nvfp4, ...: accelsim.operands)
+    format: Literal["fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "fp6_e2m3", "fp6_e3m2", "fp4_e2m1",
+                    "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4", "mxint8", "nvfp4"] | None = None
 
 
 class LayerQuantModel(_Strict):

@@ -1,0 +1,107 @@
+"""Float and block operand formats on the graph path: legalization to what the contract runs, the float MAC
+datapath (exact where the values allow, measurably lossy where the format is narrow), timing at the format's
+rate and bytes, and a clear error where formats are not modelled (YAML layer chains)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from accelsim.engine import run
+from accelsim.graph.ir import Graph, Node, TensorInfo
+from accelsim.graph.workload import graph_workload
+from accelsim.hardware import load_profile
+from accelsim.quant import legalize
+from accelsim.workload.layers import LayerQuant, QuantIntent
+
+
+def _linear_graph(w, b) -> Graph:
+    return Graph(name="lin", nodes=(Node("fc", "MatMul", ("x", "w"), ("h",)), Node("fc/bias", "Add", ("h", "b"), ("y",))),
+                 constants={"w": w, "b": b}, inputs=(TensorInfo("x", np.float32, ("m", w.shape[0])),), outputs=("y",))
+
+
+def _quant(w_fmt, a_fmt, granularity="per_tensor"):
+    return LayerQuant(weights=QuantIntent(format=w_fmt, granularity=granularity), activations=QuantIntent(format=a_fmt))
+
+
+def test_fp16_operands_with_fp32_accumulation_are_exact_on_small_integers():
+    """Integers up to 2^11 are exact in fp16, their products and sums in fp32: the float path equals float64."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(-8, 9, (16, 64)).astype(np.float32)
+    w = rng.integers(-8, 9, (64, 24)).astype(np.float32)
+    b = rng.integers(-50, 51, 24).astype(np.float32)
+    wl = graph_workload(_linear_graph(w, b), calibration=[{"x": x}], quant=_quant("fp16", "fp16"), metric=None)
+    f = run(wl, load_profile("h100-sxm")).frame.set_index("layer")
+    assert f.loc["fc", "weight_type"] == "fp16" and f.loc["fc", "activation_type"] == "fp16"
+    assert f.loc["fc", "sqnr_db"] == math.inf and f.loc["fc", "overflow_events"] == 0
+
+
+def test_narrower_formats_lose_more():
+    """On random normal data: fp16 > fp8 E4M3 (per-tensor scale) > MXFP4 in output SQNR; each format's SQNR is near
+    what its mantissa allows (fp16 ~ 10 bits, E4M3 ~ 3 bits, E2M1 ~ 1 bit)."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(32, 256)).astype(np.float32)
+    w = rng.normal(size=(256, 64)).astype(np.float32) / 16
+    b = np.zeros(64, np.float32)
+    sqnr = {}
+    for fmt, hw in (("fp16", "h100-sxm"), ("fp8_e4m3", "h100-sxm"), ("mxfp4", "b200")):
+        wl = graph_workload(_linear_graph(w, b), calibration=[{"x": x}], quant=_quant(fmt, fmt), metric=None)
+        sqnr[fmt] = run(wl, load_profile(hw)).frame.set_index("layer").loc["fc", "sqnr_db"]
+    assert sqnr["fp16"] > 60 > sqnr["fp8_e4m3"] > 25 > sqnr["mxfp4"] > 8
+
+
+def test_a_format_the_contract_lacks_is_legalized_with_its_cost():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(8, 64)).astype(np.float32)
+    w = rng.normal(size=(64, 16)).astype(np.float32)
+    wl = graph_workload(_linear_graph(w, np.zeros(16, np.float32)), calibration=[{"x": x}],
+                        quant=_quant("mxfp4", "fp8_e4m3"), metric=None)
+    h100 = legalize(wl, load_profile("h100-sxm")).plans["fc"]
+    assert (h100.weights.type_name, h100.activations.type_name) == ("fp8_e4m3", "fp8_e4m3")  # narrowest >= 4.25 bits
+    assert [(c.rule, c.before, c.after) for c in h100.changes] == [("format", "mxfp4", "fp8_e4m3")]
+    ethos = legalize(wl, load_profile("ethos-u55")).plans["fc"]   # integers only: the format's width in integers
+    assert ethos.activations.type_name == "int8" and any(c.rule == "format" for c in ethos.changes)
+    result = run(wl, load_profile("h100-sxm"))
+    (change,) = result.changes
+    assert change.sqnr_before_db is not None and change.sqnr_after_db > change.sqnr_before_db  # fp8 beats mxfp4
+
+
+def test_formats_set_the_bytes_and_the_rate():
+    """MXFP4 weights move 4.25 bits each; fp16 math runs at half the int8 rate on H100."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2048, 1024)).astype(np.float32)
+    w = rng.normal(size=(1024, 1024)).astype(np.float32)
+    g = _linear_graph(w, np.zeros(1024, np.float32))
+    rows = {}
+    for name, quant, hw in (("int8", None, "b200"), ("fp16", _quant("fp16", "fp16"), "h100-sxm"),
+                            ("fp8", _quant("fp8_e4m3", "fp8_e4m3"), "h100-sxm"), ("mxfp4", _quant("mxfp4", "fp8_e4m3"), "b200")):
+        wl = graph_workload(g, calibration=[{"x": x[:4]}], timing_feed={"x": x}, quant=quant, metric=None)
+        rows[name] = run(wl, load_profile(hw), timing_only=True).frame.set_index("layer").loc["fc"]
+    assert rows["mxfp4"]["weight_bytes"] == math.ceil(1024 * 1024 * 4.25 / 8)
+    assert rows["fp16"]["compute_cycles"] == pytest.approx(2 * rows["fp8"]["compute_cycles"], rel=0.01)
+
+
+def test_formats_in_a_yaml_layer_workload_are_a_clear_error(tmp_path, capsys):
+    from accelsim.cli import main
+
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump({
+        "name": "f", "inputs": {"x": {"shape": [8, 32]}}, "quant": {"weights": {"format": "fp16"},
+                                                                   "activations": {"format": "fp16"}},
+        "layers": [{"name": "fc", "op": "linear", "out_features": 16}]}))
+    assert main(["run", str(tmp_path / "w.yaml"), "--hw", "h100-sxm", "--no-write"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "graph workloads" in err and "fc" in err
+    assert main(["run", str(tmp_path / "w.yaml"), "--hw", "h100-sxm", "--no-write", "--timing-only"]) == 0
+
+
+def test_a_format_needs_its_rate_in_the_contract(tmp_path):
+    from accelsim.errors import InputError
+
+    text = (load_profile("h100-sxm").source and open(load_profile("h100-sxm").source).read())
+    text = text.replace("activations: [int8, fp16, bf16, fp8_e4m3, fp8_e5m2]", "activations: [int8, fp16, mxfp4]")
+    (tmp_path / "p.yaml").write_text(text)
+    with pytest.raises(InputError, match="float_rates.fp4"):
+        load_profile(str(tmp_path / "p.yaml"))
