@@ -407,13 +407,17 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from accelsim.report.terminal import comparison_table, legalization_table
+    from accelsim.engine import float_baseline
+    from accelsim.report.terminal import baseline_table, comparison_table, legalization_table
 
     workload, results, targets = _simulate(args)
+    for r in results:  # what quantization buys on each contract: against its own float baseline
+        r.baseline = float_baseline(r)
 
     def tables():
         console = _console()
         console.print(comparison_table(results, workload))
+        console.print(baseline_table(results, workload))
         for r in results:
             if r.changes:
                 worst = sorted(r.changes, key=lambda c: -(c.cost_db or 0.0))[:5]

@@ -39,6 +39,7 @@ class RunResult:
     recalibration: dict | None = None  # ONNX models: end-to-end metric with accelsim's calibration methods
     network: dict | None = None  # the whole-network simulation: latency with prefetch and DRAM contention
     timing_only: bool = False    # numerics were skipped: every numerics field is None
+    baseline: dict | None = None  # what quantization buys: this run against the float baseline on the same contract
 
     def summary(self) -> dict:
         f = self.frame
@@ -65,6 +66,7 @@ class RunResult:
             "diagnosis": self.diagnosis,
             "recalibration": self.recalibration,
             "network": self.network,
+            "vs_float_baseline": self.baseline,
         }
 
 
@@ -232,3 +234,44 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
                      llm=llm, changes=changes, end_to_end=end_to_end, diagnosis=diagnosis,
                      recalibration=recalibration,
                      event_grids={name: r.events for name, r in numerics.items() if r.events is not None})
+
+
+def baseline_format(profile: HardwareProfile) -> str | None:
+    """The float format a contract's baseline runs in: fp16, else bf16, else None (no float math)."""
+    for fmt in ("fp16", "bf16"):
+        if fmt in profile.activation_types and fmt in profile.weight_types:
+            return fmt
+    return None
+
+
+def float_baseline(result: RunResult, data: DataSource | None = None) -> dict:
+    """What quantization buys on ``result``'s contract: the same workload with every operand in the contract's
+    16-bit float format (fp16, else bf16), timed (and, for graph workloads, simulated) on the same contract.
+
+    Returns {"format", "speedup" (baseline latency / quantized), "energy_ratio" (quantized energy / baseline),
+    "accuracy": {"metric", "quantized", "baseline"}}; ``baseline`` accuracy is None for a layer workload (its
+    integer chain cannot hold float formats; fp16 is within 1e-3 of float there), and the whole dict says why
+    when the contract has no float math."""
+    import dataclasses
+
+    from accelsim.workload.layers import LayerQuant, QuantIntent
+
+    profile, workload = result.profile, result.workload
+    fmt = baseline_format(profile)
+    if fmt is None:
+        return {"format": None, "reason": f"profile '{profile.name}' has no fp16/bf16 math: no float baseline on it"}
+    quant = LayerQuant(weights=QuantIntent(format=fmt), activations=QuantIntent(format=fmt))
+    base_wl = dataclasses.replace(workload, layers=tuple(dataclasses.replace(layer, quant=quant)
+                                                         for layer in workload.layers))
+    simulate = workload.graph is not None and not result.timing_only
+    base = run(base_wl, profile, data, timing_only=not simulate)
+    q, b = result.summary(), base.summary()
+    if result.end_to_end:
+        metric, quantized = "end-to-end " + "cosine", result.end_to_end["mean"]
+        baseline = base.end_to_end["mean"] if base.end_to_end else None
+    else:
+        metric, quantized, baseline = "final SQNR (dB)", q["final_sqnr_db"], b["final_sqnr_db"]
+    return {"format": fmt, "speedup": b["latency_s"] / q["latency_s"] if q["latency_s"] else None,
+            "energy_ratio": q["energy_pj"] / b["energy_pj"] if b["energy_pj"] else None,
+            "baseline_latency_s": b["latency_s"], "baseline_energy_pj": b["energy_pj"],
+            "accuracy": {"metric": metric, "quantized": quantized, "baseline": baseline}}

@@ -300,6 +300,30 @@ def _end_to_end(results) -> str:
             f"</table></section>")
 
 
+def _baseline(results) -> str:
+    """What quantization buys: each contract against its own float baseline (compare)."""
+    rows = [r for r in results if r.baseline is not None]
+    if not rows:
+        return ""
+    body = []
+    for r in rows:
+        b = r.baseline
+        if not b.get("format"):
+            body.append(f"<tr><td>{_esc(r.profile.name)}</td><td colspan='4'>{_esc(b.get('reason', ''))}</td></tr>")
+            continue
+        acc = b["accuracy"]
+        base = "float (not simulated)" if acc["baseline"] is None else f"{acc['baseline']:.4g}"
+        quant = "not simulated" if acc["quantized"] is None else f"{acc['quantized']:.4g}"
+        body.append(f"<tr><td>{_esc(r.profile.name)}</td><td>{_esc(b['format'])}</td><td class='num'>{b['speedup']:.2f}x"
+                    f"</td><td class='num'>{b['energy_ratio']:.2f}x</td><td>{_esc(acc['metric'])}: {quant} vs {base}"
+                    f"</td></tr>")
+    return ("<section><h2>What quantization buys</h2><p class='explain'>Each contract's run against the same "
+            "workload with every operand in the contract's 16-bit float format (fp16, else bf16) on the same "
+            "hardware: speedup (baseline latency / quantized), energy (quantized / baseline) and accuracy.</p>"
+            "<table><tr><th>profile</th><th>baseline</th><th>speedup</th><th>energy</th><th>accuracy</th></tr>"
+            + "".join(body) + "</table></section>")
+
+
 def _diagnosis(results) -> str:
     blocks = []
     for r in results:
@@ -347,6 +371,7 @@ def render_report(results, workload, command: str, title: str | None = None) -> 
         f"({_esc(workload.description)}) on each hardware contract, and how close its integer results stay to "
         f"the float model. {sample_note}</p>{_cards(results)}</section>",
         _end_to_end(results),
+        _baseline(results),
         _diagnosis(results),
         "<section><h2>Per-layer latency and energy</h2><p class='explain'>Latency splits into cycles the MAC array "
         "computes and cycles it waits for operands (stalls). Energy splits into MAC operations, requantization / "

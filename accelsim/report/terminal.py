@@ -174,6 +174,26 @@ def energy_table(p: HardwareProfile) -> Table:
     return t
 
 
+def baseline_table(results, workload) -> Table:
+    """What quantization buys: each contract's run against its own float (fp16 / bf16) baseline."""
+    t = Table(title=f"{workload.name}: what quantization buys, against the float baseline on the same contract",
+              title_justify="left")
+    for col, justify in (("profile", "left"), ("baseline", "left"), ("speedup", "right"), ("energy", "right"),
+                         ("accuracy: quantized vs baseline", "right")):
+        t.add_column(col, justify=justify)
+    for r in results:
+        b = r.baseline or {}
+        if not b.get("format"):
+            t.add_row(r.profile.name, "none", "", "", b.get("reason", ""))
+            continue
+        acc = b["accuracy"]
+        base_acc = "float (not simulated)" if acc["baseline"] is None else f"{acc['baseline']:.4g}"
+        quant_acc = "not simulated" if acc["quantized"] is None else f"{acc['quantized']:.4g}"
+        t.add_row(r.profile.name, b["format"], f"{b['speedup']:.2f}x", f"{b['energy_ratio']:.2f}x",
+                  f"{acc['metric']}: {quant_acc} vs {base_acc}")
+    return t
+
+
 def comparison_table(results, workload) -> Table:
     """Profiles side by side, each metric ranked (1 = best): latency, energy, accuracy."""
     rows = []

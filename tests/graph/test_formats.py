@@ -105,3 +105,21 @@ def test_a_format_needs_its_rate_in_the_contract(tmp_path):
     (tmp_path / "p.yaml").write_text(text)
     with pytest.raises(InputError, match="float_rates.fp4"):
         load_profile(str(tmp_path / "p.yaml"))
+
+
+def test_compare_shows_what_quantization_buys(tmp_path, capsys):
+    """compare runs each contract's float baseline (fp16 on h100-sxm: int8 is faster and costs accuracy; on a
+    contract without float math it says so) in the table, the JSON and the HTML report."""
+    import json
+
+    from accelsim.cli import main
+
+    html = tmp_path / "r.html"
+    assert main(["compare", "bert-base-layer", "--hw", "h100-sxm", "--hw", "edge-npu-pot16", "--format", "json",
+                 "--no-write", "--html", str(html)]) == 0
+    h100, npu = json.loads(capsys.readouterr().out)["summary"]["profiles"]
+    b = h100["vs_float_baseline"]
+    assert b["format"] == "fp16" and b["speedup"] > 1 and b["energy_ratio"] < 1  # a 128-token layer: launch-bound
+    assert b["accuracy"]["metric"] == "final SQNR (dB)" and b["accuracy"]["baseline"] is None
+    assert npu["vs_float_baseline"]["format"] is None and "no fp16/bf16 math" in npu["vs_float_baseline"]["reason"]
+    assert "What quantization buys" in html.read_text()
