@@ -224,6 +224,19 @@ class ContractLayer:
         env[f"{L.y_float}::accelsim"] = y_deq
 
 
+def float_accumulator_for(profile, plan):
+    """The accumulator a layer's float math sums in: the contract's ``float_accumulator`` for fp8-and-narrower
+    math (Hopper's ~14-bit FP8 accumulator, promotion), full fp32 for fp16 / bf16 / fp32 math."""
+    from accelsim.numerics.float_accumulate import FloatAccumulator
+    from accelsim.operands import FORMATS, rate_class
+
+    fmt = next((t for t in (plan.activations.type_name, plan.weights.type_name) if t in FORMATS), "fp32")
+    name, promote, overflow = profile.float_accumulator
+    if rate_class(fmt) in ("fp32", "fp16", "bf16"):
+        name, promote = "fp32", None
+    return FloatAccumulator.named(name, saturate=overflow == "saturate", chunk=promote)
+
+
 def format_operand(x, fmt: str, *, amax=None, axis: int = -1, channel_axis: int | None = None):
     """(values the MAC unit multiplies, scale applied after the accumulation) of an operand in ``fmt``: fp32 /
     fp16 / bf16 as cast (scale 1); fp8 / fp6 / fp4 elements unscaled, with the per-tensor (or per-channel along
@@ -261,15 +274,8 @@ class FloatContractLayer:
 
         self.L, self.plan, self.profile = L, plan, profile
         self.run = LayerRun()
-        from accelsim.operands import rate_class
-
         self.x_fmt = plan.activations.type_name if plan.activations.type_name in FORMATS else "fp32"
-        math = rate_class(self.x_fmt if self.x_fmt != "fp32" else plan.weights.type_name
-                          if plan.weights.type_name in FORMATS else "fp32")
-        name, promote, overflow = profile.float_accumulator
-        if math in ("fp32", "fp16", "bf16"):  # the contract's reduced accumulator is its fp8/fp4 datapath's
-            name, promote = "fp32", None
-        self.acc = FloatAccumulator.named(name, saturate=overflow == "saturate", chunk=promote)
+        self.acc = float_accumulator_for(profile, plan)
 
         def amax(tensor):
             sample = calib.get(tensor)

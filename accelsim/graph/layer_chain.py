@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from accelsim.graph.ir import Graph, Node, TensorInfo
-from accelsim.numerics.execute import QTensor, activation_params, mac_layer, matmul_layer
+from accelsim.numerics.execute import QTensor, activation_params, mac_layer, matmul_layer, weight_params
 from accelsim.numerics.floatops import float_op, pool2d
+from accelsim.numerics.formats import FormatParams
 from accelsim.numerics.metrics import ErrorAccumulator
+from accelsim.operands import FORMATS
+from accelsim.quant.quantizers import calibrate_range
 
 def op_type(op: str) -> str:
     """The graph op type of an accelsim layer op."""
@@ -72,19 +75,13 @@ def split_operands(node: Node, values: list):
     return list(values[:n]), rest[0], rest[1]
 
 
-def check_integer_plans(view, plans: dict) -> None:
-    """The chain stores integer codes between layers: a plan naming a float or block format is an input error."""
-    from accelsim.errors import InputError
-    from accelsim.operands import FORMATS
-
-    for node in view.nodes:
-        plan = plans[node.key]
-        for which in ("weights", "activations"):
-            fmt = getattr(plan, which).type_name
-            if fmt in FORMATS:
-                raise InputError(f"layer '{node.key}': {which} in {fmt}: float and block formats run on graph workloads "
-                                 f"(ONNX models, real models) in this version; a YAML layer workload stores integer "
-                                 f"codes between layers", field=f"quant.{which}.format")
+def tensor_params(values: np.ndarray, plan):
+    """How a tensor between layers is stored under an activation plan: integer codes (QuantParams) or a float /
+    block format (FormatParams, per-tensor scale from the calibration range for fp8 and narrower elements)."""
+    if plan.type_name in FORMATS:
+        lo, hi = calibrate_range(values, plan.calibration, percentile=plan.percentile, type_name="int8", symmetric=True)
+        return FormatParams.calibrated(plan.type_name, max(abs(lo), abs(hi)), np.ndim(values))
+    return activation_params(values, plan)
 
 
 def calibrate_chain(view, plans: dict, calib: dict) -> dict:
@@ -95,13 +92,13 @@ def calibrate_chain(view, plans: dict, calib: dict) -> dict:
         layer = layer_of(node)
         for name in layer.inputs:
             if name not in params and name in calib:  # a workload input
-                params[name] = activation_params(calib[name], plans[layer.name].activations)
+                params[name] = tensor_params(calib[name], plans[layer.name].activations)
     for node in view.nodes:
         layer = layer_of(node)
         if layer.op in ("relu", "maxpool", "flatten"):
             params[layer.name] = params[layer.inputs[0]]
         else:
-            params[layer.name] = activation_params(calib[layer.name], plans[layer.name].activations)
+            params[layer.name] = tensor_params(calib[layer.name], plans[layer.name].activations)
     return params
 
 
@@ -122,6 +119,13 @@ class ChainLayer:
 
     def __init__(self, node: Node, plan, profile, params: dict, progress=None):
         self.node, self.layer, self.plan, self.profile = node, layer_of(node), plan, profile
+        # a MAC layer whose plan names a float or block format runs on the float datapath
+        self.float_math = self.layer.is_mac and any(getattr(plan, w).type_name in FORMATS
+                                                    for w in ("weights", "activations"))
+        if self.float_math:
+            from accelsim.graph.contract import float_accumulator_for
+
+            self.acc = float_accumulator_for(profile, plan)
         self.params = params
         self.progress = progress
         self.run = ChainRun()
@@ -133,7 +137,9 @@ class ChainLayer:
         _, weight, bias = split_operands(self.node, values)
         ins = [codes[n] for n in layer.inputs]
         out_params = self.params[layer.name]
-        if layer.op in ("linear", "conv2d"):
+        if layer.is_mac and self.float_math:
+            q_out = out_params.quantize(self._float_mac(ins, weight, bias))
+        elif layer.op in ("linear", "conv2d"):
             q_out, stats = mac_layer(layer, ins[0], weight, bias, self.plan, out_params, self.profile)
             self._note(stats.notes)
             self._count(stats.overflow_events, stats.saturation_events, stats.events.by_channel_chunk, stats.fast_path)
@@ -157,6 +163,70 @@ class ChainLayer:
         self.run.local.add(real, float_op(layer, [t.real() for t in ins], weight, bias))
         if self.progress is not None:
             self.progress(layer.name)
+
+    def _float_mac(self, ins, weight, bias) -> np.ndarray:
+        """A MAC layer in a float / block format: the stored elements (their per-tensor scales applied after the
+        accumulation), weights in the plan's format, the contract's float accumulator in K order, then the bias
+        and the fused activation; float64 output, stored by the caller in the output's format."""
+        from accelsim.graph.contract import format_operand
+        from accelsim.numerics.api import conv_patches
+        from accelsim.numerics.float_accumulate import float_matmul
+        from accelsim.numerics.floatops import apply_activation, merge_heads, split_heads
+
+        layer, plan = self.layer, self.plan
+
+        def operand(t):  # (elements, scale) of a stored tensor; an integer-coded one as its fp32 values
+            if isinstance(t.params, FormatParams):
+                return np.asarray(t.q, dtype=np.float32), t.params.scale
+            return t.real().astype(np.float32), 1.0
+
+        def gemm(a, b):
+            y, events = float_matmul(a, b, self.acc)
+            sat = self.acc.saturate
+            total = int(events.sum())
+            self._count(0 if sat else total, total if sat else 0, events, False)
+            return y.astype(np.float64)
+
+        x, sx = operand(ins[0])
+        if layer.op == "matmul":
+            b, sb = operand(ins[1])
+            a3, b3 = split_heads(layer, x, b)
+            shape = np.broadcast_shapes(a3.shape[:-2], b3.shape[:-2])
+            a3 = np.broadcast_to(a3, (*shape, *a3.shape[-2:])).reshape(-1, *a3.shape[-2:])
+            b3 = np.broadcast_to(b3, (*shape, *b3.shape[-2:])).reshape(-1, *b3.shape[-2:])
+            y = np.stack([gemm(np.ascontiguousarray(a3[h]), np.ascontiguousarray(b3[h])) for h in range(a3.shape[0])])
+            return merge_heads(layer, y.reshape(*shape, a3.shape[-2], b3.shape[-1]) * (sx * sb))
+        w = np.asarray(weight, dtype=np.float32)
+        if layer.op == "conv2d":
+            o, cg, kh, kw = w.shape
+            w = w.transpose(2, 3, 1, 0).reshape(kh * kw * cg, o)   # K ordered (kh, kw, c), as the patches
+        per_channel = plan.weights.granularity == "per_channel"
+        if plan.weights.type_name in FORMATS:
+            we, sw = format_operand(w, plan.weights.type_name, axis=0, channel_axis=1 if per_channel else None)
+        else:  # integer weights under float math (weight-only quantization): dequantized
+            wp = weight_params(w.astype(np.float64), plan.weights, 1)
+            we, sw = wp.dequantize(wp.quantize(w)).astype(np.float32), 1.0
+        scale = np.asarray(sx * sw, dtype=np.float64).reshape(1, -1) if np.ndim(sw) else sx * sw
+        if layer.op == "linear":
+            lead = x.shape[:-1]
+            y = gemm(np.ascontiguousarray(x.reshape(-1, x.shape[-1])), we) * scale
+            y = y.reshape(*lead, -1)
+            if bias is not None:
+                y = y + np.asarray(bias, dtype=np.float64)
+        else:
+            g, og = layer.groups, w.shape[1] // layer.groups
+            _, o, ho, wo = layer.out_shape
+            cgrp = x.shape[1] // g
+            images = []
+            for img in range(x.shape[0]):
+                cols = [gemm(conv_patches(x[img, gi * cgrp:(gi + 1) * cgrp], layer.kernel, layer.stride, layer.padding,
+                                          layer.dilation), np.ascontiguousarray(we[:, gi * og:(gi + 1) * og]))
+                        for gi in range(g)]
+                images.append((np.concatenate(cols, axis=1) * scale).T.reshape(o, ho, wo))
+            y = np.stack(images)
+            if bias is not None:
+                y = y + np.asarray(bias, dtype=np.float64)[None, :, None, None]
+        return apply_activation(y, layer.activation)
 
     def _note(self, notes) -> None:
         for n in notes:  # once per layer, not once per record

@@ -22,8 +22,7 @@ from accelsim.numerics.metrics import ErrorAccumulator
 from accelsim.operands import FORMATS
 from accelsim.graph.contract import ContractLayer, FloatContractLayer, _real_range
 from accelsim.graph.execute import run_graph
-from accelsim.graph.layer_chain import (ChainLayer, calibrate_chain, check_integer_plans, quantize_inputs,
-                                       split_operands)
+from accelsim.graph.layer_chain import ChainLayer, calibrate_chain, quantize_inputs, split_operands
 from accelsim.graph.ops import dequantize_linear, quantize_linear
 from accelsim.numerics.cost import measure_changes
 from accelsim.quant.legalize import LegalizedWorkload
@@ -134,7 +133,6 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
     overrides: dict = {}
     start_codes = None
     if chain:  # accelsim layers back to back, integer tensors between them (accelsim.graph.layer_chain)
-        check_integer_plans(g, plans)
         params = calibrate_chain(g, plans, calib)
         for node in g.nodes:
             contract[node.key] = ChainLayer(node, plans[node.key], profile, params, progress=progress)

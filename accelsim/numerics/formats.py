@@ -180,5 +180,33 @@ def format_values(x, fmt: str, *, axis: int = -1, amax=None, channel_axis: int |
     return np.take(values, np.arange(n), axis=axis).astype(np.float32)
 
 
+class FormatParams:
+    """A tensor stored in a float or block format, as the integer QuantParams are for integer codes: ``quantize``
+    gives the stored elements (float32), ``dequantize`` their values. Element formats below 16 bits carry one
+    scale per tensor (``scale``: amax / the format's largest finite); fp16 / bf16 / fp32 and the block formats
+    carry none (block scales are folded into the elements, along ``block_axis``)."""
+
+    def __init__(self, type_name: str, scale: float = 1.0, block_axis: int = -1):
+        self.type_name = type_name
+        self.scale = float(scale)
+        self.block_axis = block_axis
+        self.zero_point = np.zeros(1, dtype=np.int64)   # symmetric: relu on the elements is max(element, 0)
+
+    @classmethod
+    def calibrated(cls, fmt: str, amax: float, ndim: int) -> "FormatParams":
+        scale = amax / max_finite(fmt) if fmt in ELEMENT_FORMATS and fmt not in ("fp32", "fp16", "bf16") and amax > 0 \
+            else 1.0
+        return cls(fmt, scale, block_axis=1 if ndim == 4 else -1)   # NCHW: blocks along the channels
+
+    def quantize(self, x) -> np.ndarray:
+        v = np.asarray(x, dtype=np.float32)
+        if self.type_name in BLOCK_FORMATS:
+            return format_values(v, self.type_name, axis=self.block_axis)
+        return cast((v / np.float32(self.scale)).astype(np.float32), self.type_name)
+
+    def dequantize(self, q) -> np.ndarray:
+        return np.asarray(q, dtype=np.float64) * self.scale
+
+
 __all__ = ["BLOCK_FORMATS", "ELEMENT_FORMATS", "FORMATS", "bits_per_element", "block_quantize", "cast",
-           "format_values", "max_finite", "rate_class"]
+           "format_values", "FormatParams", "max_finite", "rate_class"]

@@ -161,6 +161,16 @@ def _operand(layer: Layer, which: str, intent: QuantIntent, profile: HardwarePro
              changes: list[LegalizationChange]) -> OperandPlan:
     is_weight = which == "weights"
     supported = profile.weight_types if is_weight else profile.activation_types
+    if intent.format is None and not any(t in INT_TYPES for t in supported):
+        # integers on a formats-only contract (an MX NPU): MXINT8 for 8-bit and narrower, else the narrowest
+        # format at least as wide
+        fmt = "mxint8" if intent.bits <= 8 and "mxint8" in supported else None
+        wide = sorted((format_bits(t), t) for t in supported)
+        fmt = fmt or next((t for b, t in wide if b >= intent.bits), wide[-1][1])
+        changes.append(LegalizationChange(layer.name, which, "format", f"int{intent.bits}", fmt,
+                                          f"profile '{profile.name}' runs {', '.join(supported)}"))
+        return OperandPlan(type_name=fmt, symmetric=True, granularity="per_tensor", calibration=intent.calibration,
+                           percentile=intent.percentile, power_of_two=False)
     if intent.format is not None:
         plan = _format_operand(layer, which, intent, profile, changes)
         if plan is not None:
