@@ -285,8 +285,9 @@ class FloatContractLayer:
                                      percentile=plan.activations.percentile, type_name="int8", symmetric=True)
             return max(abs(lo), abs(hi))
 
-        self.x_amax = amax(L.x_float)
-        self.b_amax = amax(L.b_float) if L.kind == "matmul" else None
+        # dynamic scaling: each tensor's own range as it runs (format_operand with amax None), else calibrated
+        self.x_amax = None if plan.activations.dynamic else amax(L.x_float)
+        self.b_amax = None if plan.activations.dynamic or L.kind != "matmul" else amax(L.b_float)
         self.w = self.w_scale = None
         if L.kind != "matmul":
             w = np.asarray(L.weight, dtype=np.float32)

@@ -80,7 +80,7 @@ def tensor_params(values: np.ndarray, plan):
     block format (FormatParams, per-tensor scale from the calibration range for fp8 and narrower elements)."""
     if plan.type_name in FORMATS:
         lo, hi = calibrate_range(values, plan.calibration, percentile=plan.percentile, type_name="int8", symmetric=True)
-        return FormatParams.calibrated(plan.type_name, max(abs(lo), abs(hi)), np.ndim(values))
+        return FormatParams.calibrated(plan.type_name, max(abs(lo), abs(hi)), np.ndim(values), dynamic=plan.dynamic)
     return activation_params(values, plan)
 
 
@@ -138,7 +138,9 @@ class ChainLayer:
         ins = [codes[n] for n in layer.inputs]
         out_params = self.params[layer.name]
         if layer.is_mac and self.float_math:
-            q_out = out_params.quantize(self._float_mac(ins, weight, bias))
+            y = self._float_mac(ins, weight, bias)
+            out_params = out_params.for_tensor(y) if isinstance(out_params, FormatParams) else out_params
+            q_out = out_params.quantize(y)
         elif layer.op in ("linear", "conv2d"):
             q_out, stats = mac_layer(layer, ins[0], weight, bias, self.plan, out_params, self.profile)
             self._note(stats.notes)
@@ -155,7 +157,9 @@ class ChainLayer:
             x = ins[0]
             q_out = (float_op(layer, [x.q]) if layer.op == "flatten" else pool2d(x.q, layer)).astype(x.q.dtype)
         else:
-            q_out = out_params.quantize(float_op(layer, [t.real() for t in ins]))
+            y = float_op(layer, [t.real() for t in ins])
+            out_params = out_params.for_tensor(y) if isinstance(out_params, FormatParams) else out_params
+            q_out = out_params.quantize(y)
         out = QTensor(q_out, out_params)
         codes[layer.name] = out
         real = out.real()
@@ -243,5 +247,9 @@ class ChainLayer:
 
 def quantize_inputs(view, feed: dict, params: dict) -> dict:
     """The workload inputs as codes (the chain's state at the start of a run)."""
-    return {name: QTensor(params[name].quantize(np.asarray(v, dtype=np.float64)), params[name])
-            for name, v in feed.items() if name in params}
+    out = {}
+    for name, v in feed.items():
+        if name in params:
+            p = params[name].for_tensor(v) if isinstance(params[name], FormatParams) else params[name]
+            out[name] = QTensor(p.quantize(np.asarray(v, dtype=np.float64)), p)
+    return out

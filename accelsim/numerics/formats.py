@@ -186,17 +186,25 @@ class FormatParams:
     scale per tensor (``scale``: amax / the format's largest finite); fp16 / bf16 / fp32 and the block formats
     carry none (block scales are folded into the elements, along ``block_axis``)."""
 
-    def __init__(self, type_name: str, scale: float = 1.0, block_axis: int = -1):
+    def __init__(self, type_name: str, scale: float = 1.0, block_axis: int = -1, dynamic: bool = False):
         self.type_name = type_name
         self.scale = float(scale)
         self.block_axis = block_axis
+        self.dynamic = dynamic   # the scale comes from each tensor as it runs (for_tensor), not from calibration
         self.zero_point = np.zeros(1, dtype=np.int64)   # symmetric: relu on the elements is max(element, 0)
 
     @classmethod
-    def calibrated(cls, fmt: str, amax: float, ndim: int) -> "FormatParams":
-        scale = amax / max_finite(fmt) if fmt in ELEMENT_FORMATS and fmt not in ("fp32", "fp16", "bf16") and amax > 0 \
-            else 1.0
-        return cls(fmt, scale, block_axis=1 if ndim == 4 else -1)   # NCHW: blocks along the channels
+    def calibrated(cls, fmt: str, amax: float, ndim: int, dynamic: bool = False) -> "FormatParams":
+        scaled = fmt in ELEMENT_FORMATS and fmt not in ("fp32", "fp16", "bf16")
+        scale = amax / max_finite(fmt) if scaled and amax > 0 else 1.0
+        return cls(fmt, scale, block_axis=1 if ndim == 4 else -1, dynamic=dynamic and scaled)  # NCHW: channels
+
+    def for_tensor(self, x) -> "FormatParams":
+        """The parameters a tensor is stored with: these, or (dynamic scaling) a scale from the tensor's own range."""
+        if not self.dynamic:
+            return self
+        return FormatParams.calibrated(self.type_name, float(np.abs(np.asarray(x)).max(initial=0.0)), np.ndim(x),
+                                       dynamic=True)
 
     def quantize(self, x) -> np.ndarray:
         v = np.asarray(x, dtype=np.float32)

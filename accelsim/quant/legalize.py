@@ -38,6 +38,7 @@ class OperandPlan:
     power_of_two: bool
     group_size: int | None = None
     narrow: bool = False
+    dynamic: bool = False   # a format's per-tensor scale taken from each tensor as it runs
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,8 @@ def _intent_plan(intent: QuantIntent) -> OperandPlan:
     """The operand exactly as the workload asks (any width 2..16; signed unless asymmetric; or a format)."""
     if intent.format is not None:
         return OperandPlan(type_name=intent.format, symmetric=True, granularity=intent.granularity,
-                           calibration=intent.calibration, percentile=intent.percentile, power_of_two=False)
+                           calibration=intent.calibration, percentile=intent.percentile, power_of_two=False,
+                           dynamic=intent.scaling == "dynamic")
     type_name = f"{'' if intent.symmetric else 'u'}int{intent.bits}"
     return OperandPlan(type_name=type_name, symmetric=intent.symmetric, granularity=intent.granularity,
                        calibration=intent.calibration, percentile=intent.percentile, power_of_two=False,
@@ -154,7 +156,7 @@ def _format_operand(layer: Layer, which: str, intent: QuantIntent, profile: Hard
         fmt = after
     granularity = intent.granularity if which == "weights" and intent.granularity == "per_channel" else "per_tensor"
     return OperandPlan(type_name=fmt, symmetric=True, granularity=granularity, calibration=intent.calibration,
-                       percentile=intent.percentile, power_of_two=False)
+                       percentile=intent.percentile, power_of_two=False, dynamic=intent.scaling == "dynamic")
 
 
 def _operand(layer: Layer, which: str, intent: QuantIntent, profile: HardwareProfile,

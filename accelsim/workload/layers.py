@@ -35,6 +35,7 @@ class QuantIntent:
     percentile: float = 99.99
     narrow_range: bool = False  # signed codes without the most negative one (-127..127 for int8)
     format: str | None = None   # a float or block format (accelsim.operands.FORMATS) instead of integers
+    scaling: str = "per_tensor"  # a format's scale: calibrated per tensor, or "dynamic" (from each tensor as it runs)
 
 
 @dataclass(frozen=True)

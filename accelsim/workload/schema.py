@@ -33,6 +33,15 @@ class QuantIntentModel(_Strict):
     # a float or block format instead of integers (fp16, bf16, fp8_e4m3, mxfp4, nvfp4, ...: accelsim.operands)
     format: Literal["fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "fp6_e2m3", "fp6_e3m2", "fp4_e2m1",
                     "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4", "mxint8", "nvfp4"] | None = None
+    # a format's per-tensor scale: calibrated once (per_tensor) or taken from each tensor as it runs (dynamic)
+    scaling: Literal["per_tensor", "dynamic"] | None = None
+
+    @model_validator(mode="after")
+    def _scaling(self):
+        if self.scaling == "dynamic" and self.format is None:
+            raise ValueError("scaling: dynamic applies to a float format (format: fp8_e4m3, ...); integer activations "
+                             "are calibrated per tensor")
+        return self
 
 
 class LayerQuantModel(_Strict):

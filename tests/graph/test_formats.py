@@ -131,3 +131,24 @@ def test_compare_shows_what_quantization_buys(tmp_path, capsys):
     assert b["accuracy"]["metric"] == "final SQNR (dB)" and b["accuracy"]["baseline"] > b["accuracy"]["quantized"] + 20
     assert npu["vs_float_baseline"]["format"] is None and "no fp16/bf16 math" in npu["vs_float_baseline"]["reason"]
     assert "What quantization buys" in html.read_text()
+
+
+def test_dynamic_fp8_scaling_follows_each_input():
+    """fp8 activations scaled from the calibration range clip an evaluation input 8x larger; scaled dynamically
+    (from each input as it runs) they do not. Dynamic scaling is a format's: integers refuse it."""
+    from accelsim.workload import schema as ws
+
+    rng = np.random.default_rng(4)
+    calib = rng.normal(size=(16, 128)).astype(np.float32)
+    evaluation = 8 * rng.normal(size=(16, 128)).astype(np.float32)
+    w = rng.normal(size=(128, 32)).astype(np.float32)
+    sqnr = {}
+    for scaling in ("per_tensor", "dynamic"):
+        quant = LayerQuant(weights=QuantIntent(format="fp8_e4m3"),
+                           activations=QuantIntent(format="fp8_e4m3", scaling=scaling))
+        wl = graph_workload(_linear_graph(w, np.zeros(32, np.float32)), calibration=[{"x": calib}],
+                            evaluation=[{"x": evaluation}], quant=quant, metric=None)
+        sqnr[scaling] = run(wl, load_profile("h100-sxm")).frame.set_index("layer").loc["fc", "sqnr_db"]
+    assert sqnr["dynamic"] > sqnr["per_tensor"] + 10
+    with pytest.raises(Exception, match="dynamic applies to a float format"):
+        ws.QuantIntentModel(bits=8, scaling="dynamic")
