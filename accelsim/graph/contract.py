@@ -237,7 +237,8 @@ def float_accumulator_for(profile, plan):
     return FloatAccumulator.named(name, saturate=overflow == "saturate", chunk=promote)
 
 
-def format_operand(x, fmt: str, *, amax=None, axis: int = -1, channel_axis: int | None = None):
+def format_operand(x, fmt: str, *, amax=None, axis: int = -1, channel_axis: int | None = None,
+                   overflow: str = "saturate"):
     """(values the MAC unit multiplies, scale applied after the accumulation) of an operand in ``fmt``: fp32 /
     fp16 / bf16 as cast (scale 1); fp8 / fp6 / fp4 elements unscaled, with the per-tensor (or per-channel along
     ``channel_axis``) scale amax / max_finite applied to the result, as FP8 GEMMs apply scale_a x scale_b in
@@ -248,7 +249,7 @@ def format_operand(x, fmt: str, *, amax=None, axis: int = -1, channel_axis: int 
 
     v = np.asarray(x, dtype=np.float32)
     if fmt in ("fp32", "fp16", "bf16"):
-        return cast(v, fmt), np.float32(1.0)
+        return cast(v, fmt, overflow=overflow), np.float32(1.0)
     if fmt in BLOCK_FORMATS:
         return format_values(v, fmt, axis=axis), np.float32(1.0)
     if channel_axis is not None:
@@ -257,7 +258,9 @@ def format_operand(x, fmt: str, *, amax=None, axis: int = -1, channel_axis: int 
     else:
         m = np.float32(np.abs(v).max(initial=0.0) if amax is None else amax)
     scale = np.where(m > 0, m / np.float32(max_finite(fmt)), np.float32(1.0)).astype(np.float32)
-    return cast((v / scale).astype(np.float32), fmt), scale
+    # fp6 / fp4 have no inf or NaN: they saturate whatever the contract says
+    mode = overflow if fmt in ("fp8_e4m3", "fp8_e5m2") else "saturate"
+    return cast((v / scale).astype(np.float32), fmt, overflow=mode), scale
 
 
 class FloatContractLayer:
@@ -315,7 +318,8 @@ class FloatContractLayer:
         from accelsim.numerics.api import conv_patches
 
         L = self.L
-        x, sx = format_operand(env[L.x_float], self.x_fmt, amax=self.x_amax, axis=-1)
+        x, sx = format_operand(env[L.x_float], self.x_fmt, amax=self.x_amax, axis=-1,
+                               overflow=self.profile.float_conversion)
         xv = x * sx  # the values the layer computes on, for its own (local) error
         if L.kind == "linear":
             y = self._gemm(x.reshape(-1, x.shape[-1]), self.w).reshape(*x.shape[:-1], -1) * (sx * self.w_scale)
@@ -344,7 +348,7 @@ class FloatContractLayer:
                 y, ref = y + self.bias.reshape(1, -1, 1, 1), ref + self.bias.reshape(1, -1, 1, 1)
         else:  # a matmul of two activations, batched with broadcasting; B's blocks run along K (its rows)
             bt, sb = format_operand(np.swapaxes(np.asarray(env[L.b_float], dtype=np.float32), -1, -2), self.x_fmt,
-                                    amax=self.b_amax, axis=-1)
+                                    amax=self.b_amax, axis=-1, overflow=self.profile.float_conversion)
             b = np.swapaxes(bt, -1, -2)
             batch = np.broadcast_shapes(x.shape[:-2], b.shape[:-2])
             xb = np.broadcast_to(x, (*batch, *x.shape[-2:])).reshape(-1, *x.shape[-2:])

@@ -75,16 +75,17 @@ def split_operands(node: Node, values: list):
     return list(values[:n]), rest[0], rest[1]
 
 
-def tensor_params(values: np.ndarray, plan):
+def tensor_params(values: np.ndarray, plan, overflow: str = "saturate"):
     """How a tensor between layers is stored under an activation plan: integer codes (QuantParams) or a float /
     block format (FormatParams, per-tensor scale from the calibration range for fp8 and narrower elements)."""
     if plan.type_name in FORMATS:
         lo, hi = calibrate_range(values, plan.calibration, percentile=plan.percentile, type_name="int8", symmetric=True)
-        return FormatParams.calibrated(plan.type_name, max(abs(lo), abs(hi)), np.ndim(values), dynamic=plan.dynamic)
+        return FormatParams.calibrated(plan.type_name, max(abs(lo), abs(hi)), np.ndim(values), dynamic=plan.dynamic,
+                                       overflow=overflow)
     return activation_params(values, plan)
 
 
-def calibrate_chain(view, plans: dict, calib: dict) -> dict:
+def calibrate_chain(view, plans: dict, calib: dict, overflow: str = "saturate") -> dict:
     """Parameters of every tensor between layers: a layer's output with its plan on its float values; a workload
     input with its first consumer's plan; relu, maxpool and flatten keep their input's parameters."""
     params = {}
@@ -92,13 +93,13 @@ def calibrate_chain(view, plans: dict, calib: dict) -> dict:
         layer = layer_of(node)
         for name in layer.inputs:
             if name not in params and name in calib:  # a workload input
-                params[name] = tensor_params(calib[name], plans[layer.name].activations)
+                params[name] = tensor_params(calib[name], plans[layer.name].activations, overflow)
     for node in view.nodes:
         layer = layer_of(node)
         if layer.op in ("relu", "maxpool", "flatten"):
             params[layer.name] = params[layer.inputs[0]]
         else:
-            params[layer.name] = tensor_params(calib[layer.name], plans[layer.name].activations)
+            params[layer.name] = tensor_params(calib[layer.name], plans[layer.name].activations, overflow)
     return params
 
 

@@ -133,7 +133,7 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
     overrides: dict = {}
     start_codes = None
     if chain:  # accelsim layers back to back, integer tensors between them (accelsim.graph.layer_chain)
-        params = calibrate_chain(g, plans, calib)
+        params = calibrate_chain(g, plans, calib, profile.float_conversion)
         for node in g.nodes:
             contract[node.key] = ChainLayer(node, plans[node.key], profile, params, progress=progress)
 

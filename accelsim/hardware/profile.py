@@ -150,6 +150,7 @@ class HardwareProfile:
     #: run fp16/bf16 at half their int8 rate, H100 fp8 at its int8 rate. A format not listed is not supported.
     float_rates: tuple[tuple[str, float], ...] = ()
     float_accumulator: tuple[str, int | None, str] = ("fp32", None, "nonfinite")  # format, promote_every, overflow
+    float_conversion: str = "saturate"   # float operand conversions: "saturate" (satfinite) or "nonfinite" (IEEE)
 
     def rate_of(self, fmt: str) -> float | None:
         """Relative MAC rate of operand format ``fmt`` (1 for the integer types the profile lists)."""

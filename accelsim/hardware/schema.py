@@ -215,6 +215,9 @@ class HardwareModel(_Strict):
     # the float MAC unit's accumulator (float and block operand formats): its format, promotion into a full
     # fp32 register every N products of K (Hopper FP8 GEMMs: 128, DeepSeek-V3), overflow to inf or saturating
     float_accumulator: FloatAccumulatorModel = Field(default_factory=lambda: FloatAccumulatorModel())
+    # a value beyond a float operand format's range on conversion: clamped to the largest finite (PTX cvt ...
+    # .satfinite, OCP MX) or to inf / NaN (IEEE; E4M3 has no inf: NaN)
+    float_conversion: Literal["saturate", "nonfinite"] = "saturate"
 
     @model_validator(mode="after")
     def _format_rates(self):
@@ -331,4 +334,5 @@ class HardwareModel(_Strict):
             decode_graphs=self.decode_graphs, float_rates=tuple(sorted(self.float_rates.items())),
             float_accumulator=(self.float_accumulator.format, self.float_accumulator.promote_every,
                                self.float_accumulator.overflow),
+            float_conversion=self.float_conversion,
         )

@@ -186,31 +186,36 @@ class FormatParams:
     scale per tensor (``scale``: amax / the format's largest finite); fp16 / bf16 / fp32 and the block formats
     carry none (block scales are folded into the elements, along ``block_axis``)."""
 
-    def __init__(self, type_name: str, scale: float = 1.0, block_axis: int = -1, dynamic: bool = False):
+    def __init__(self, type_name: str, scale: float = 1.0, block_axis: int = -1, dynamic: bool = False,
+                 overflow: str = "saturate"):
         self.type_name = type_name
+        # conversion overflow (the contract's float_conversion); fp6 / fp4 have no inf or NaN and always saturate
+        self.overflow = overflow if type_name in ("fp16", "bf16", "fp8_e4m3", "fp8_e5m2") else "saturate"
         self.scale = float(scale)
         self.block_axis = block_axis
         self.dynamic = dynamic   # the scale comes from each tensor as it runs (for_tensor), not from calibration
         self.zero_point = np.zeros(1, dtype=np.int64)   # symmetric: relu on the elements is max(element, 0)
 
     @classmethod
-    def calibrated(cls, fmt: str, amax: float, ndim: int, dynamic: bool = False) -> "FormatParams":
+    def calibrated(cls, fmt: str, amax: float, ndim: int, dynamic: bool = False,
+                   overflow: str = "saturate") -> "FormatParams":
         scaled = fmt in ELEMENT_FORMATS and fmt not in ("fp32", "fp16", "bf16")
         scale = amax / max_finite(fmt) if scaled and amax > 0 else 1.0
-        return cls(fmt, scale, block_axis=1 if ndim == 4 else -1, dynamic=dynamic and scaled)  # NCHW: channels
+        return cls(fmt, scale, block_axis=1 if ndim == 4 else -1, dynamic=dynamic and scaled,  # NCHW: channels
+                   overflow=overflow)
 
     def for_tensor(self, x) -> "FormatParams":
         """The parameters a tensor is stored with: these, or (dynamic scaling) a scale from the tensor's own range."""
         if not self.dynamic:
             return self
         return FormatParams.calibrated(self.type_name, float(np.abs(np.asarray(x)).max(initial=0.0)), np.ndim(x),
-                                       dynamic=True)
+                                       dynamic=True, overflow=self.overflow)
 
     def quantize(self, x) -> np.ndarray:
         v = np.asarray(x, dtype=np.float32)
         if self.type_name in BLOCK_FORMATS:
             return format_values(v, self.type_name, axis=self.block_axis)
-        return cast((v / np.float32(self.scale)).astype(np.float32), self.type_name)
+        return cast((v / np.float32(self.scale)).astype(np.float32), self.type_name, overflow=self.overflow)
 
     def dequantize(self, q) -> np.ndarray:
         return np.asarray(q, dtype=np.float64) * self.scale

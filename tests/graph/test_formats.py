@@ -152,3 +152,19 @@ def test_dynamic_fp8_scaling_follows_each_input():
     assert sqnr["dynamic"] > sqnr["per_tensor"] + 10
     with pytest.raises(Exception, match="dynamic applies to a float format"):
         ws.QuantIntentModel(bits=8, scaling="dynamic")
+
+
+def test_conversion_overflow_is_the_contracts(tmp_path):
+    """An fp8 E4M3 input 8x beyond its calibrated range: a satfinite contract clamps it (finite, lossy), an IEEE one
+    turns it into NaN (E4M3 has no infinity), which the results show."""
+    rng = np.random.default_rng(5)
+    calib = rng.normal(size=(16, 64)).astype(np.float32)
+    w = rng.normal(size=(64, 8)).astype(np.float32)
+    quant = LayerQuant(weights=QuantIntent(format="fp8_e4m3"), activations=QuantIntent(format="fp8_e4m3"))
+    wl = graph_workload(_linear_graph(w, np.zeros(8, np.float32)), calibration=[{"x": calib}],
+                        evaluation=[{"x": 8 * calib}], quant=quant, metric=None)
+    text = open(load_profile("h100-sxm").source).read() + "\nfloat_conversion: nonfinite\n"
+    (tmp_path / "ieee.yaml").write_text(text.replace("name: h100-sxm", "name: h100-ieee"))
+    satfinite = run(wl, load_profile("h100-sxm")).frame.set_index("layer").loc["fc", "sqnr_db"]
+    ieee = run(wl, load_profile(str(tmp_path / "ieee.yaml"))).frame.set_index("layer").loc["fc", "sqnr_db"]
+    assert math.isfinite(satfinite) and math.isnan(ieee)
