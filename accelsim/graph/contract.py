@@ -360,3 +360,5 @@ class FloatContractLayer:
         self.run.local.add(y, ref)
         env[L.y_float] = y
         env[f"{L.y_float}::accelsim"] = y
+        if L.y_int is not None:  # a QDQ graph: its output DequantizeLinear passes the format's values through
+            env[L.y_int] = _Pass(y)

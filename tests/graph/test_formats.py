@@ -168,3 +168,31 @@ def test_conversion_overflow_is_the_contracts(tmp_path):
     satfinite = run(wl, load_profile("h100-sxm")).frame.set_index("layer").loc["fc", "sqnr_db"]
     ieee = run(wl, load_profile(str(tmp_path / "ieee.yaml"))).frame.set_index("layer").loc["fc", "sqnr_db"]
     assert math.isfinite(satfinite) and math.isnan(ieee)
+
+
+def test_a_qdq_model_on_a_formats_only_contract(tmp_path, capsys):
+    """An int8 QDQ model on the MX-only NPU: its integer layers legalize to MXINT8 and run in it, the downstream
+    DequantizeLinear passes their values through (regression: a KeyError traceback)."""
+    import json
+
+    from accelsim.cli import main
+    from tests.onnx.qdq_models import qdq_mlp_conv
+
+    qdq_mlp_conv(seed=1, path=tmp_path / "m.onnx")
+    assert main(["run", str(tmp_path / "m.onnx"), "--hw", "mx-npu", "--no-write", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    macs = [r for r in doc["layers"] if r["op"] in ("linear", "conv2d")]
+    assert macs and all(r["weight_type"] == "mxint8" and not r["ran_in_float"] for r in macs)
+    assert all(r["sqnr_db"] > 10 for r in macs)
+
+
+def test_diagnose_with_formats(capsys):
+    """--diagnose on a graph whose layers run in a format: the recalibration variants run, the integer error split
+    is skipped for those layers (regression: an AttributeError)."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(16, 64)).astype(np.float32)
+    w = rng.normal(size=(64, 8)).astype(np.float32)
+    wl = graph_workload(_linear_graph(w, np.zeros(8, np.float32)), calibration=[{"x": x}],
+                        quant=_quant("fp8_e4m3", "fp8_e4m3"))
+    result = run(wl, load_profile("h100-sxm"), diagnose=True)
+    assert result.diagnosis == [] and set(result.recalibration) == {"minmax", "percentile", "mse", "entropy"}
