@@ -71,6 +71,8 @@ class LayerRun:
     events: np.ndarray | None = None
     local: ErrorAccumulator = field(default_factory=ErrorAccumulator)  # y dequantized vs float op on the same input
     notes: list = field(default_factory=list)
+    overflow_events: int = 0
+    saturation_events: int = 0
 
 
 class ContractLayer:
@@ -155,7 +157,12 @@ class ContractLayer:
                     y_zero_point=np.asarray(self.y_p.zero_point).reshape(-1)[0], hw=self.profile,
                     x_type=type_of(eff_x.zero_point), w_type=w_type, y_type=type_of(self.y_p.zero_point))
 
-    def _add_events(self, grid: np.ndarray) -> None:
+    def _add_events(self, stats) -> None:
+        """The call's events: by (channel, K-chunk), and the overflow / saturation split as the kernel counted it
+        (a 16-bit pair clamp on an int32-wrapping contract is a saturation, not an overflow)."""
+        self.run.overflow_events += stats.overflow_events
+        self.run.saturation_events += stats.saturation_events
+        grid = stats.events.by_channel_chunk
         ev = self.run.events
         if ev is None or ev.shape != grid.shape:
             self.run.events = grid.copy() if ev is None else ev
@@ -171,13 +178,13 @@ class ContractLayer:
             y, stats = qlinear_grouped(x.reshape(-1, x.shape[-1]), self.w_int, self.bias_q,
                                        group_size=self.plan.weights.group_size, **common)
             y = y.reshape(*lead, -1)
-            self._add_events(stats.events.by_channel_chunk)
+            self._add_events(stats)
         elif L.kind == "linear":
             lead = x.shape[:-1]
             y, stats = qlinear(x.reshape(-1, x.shape[-1]), self.w_int, self.bias_q,
                                **self._common(self.x_p, self.w_scale, self.w_zp, self.w_type))
             y = y.reshape(*lead, -1)
-            self._add_events(stats.events.by_channel_chunk)
+            self._add_events(stats)
         elif L.kind == "conv2d":
             a = L.conv_attrs
             if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
@@ -186,7 +193,7 @@ class ContractLayer:
                                pads=tuple(a.get("pads", (0, 0, 0, 0))), dilations=tuple(a.get("dilations", (1, 1))),
                                group=int(a.get("group", 1)),
                                **self._common(self.x_p, self.w_scale, self.w_zp, self.w_type))
-            self._add_events(stats.events.by_channel_chunk)
+            self._add_events(stats)
         else:  # matmul of two activations, batched with broadcasting
             b = self._input(env, L.b_int, L.b_float, L.b_q, self.b_p)
             batch = np.broadcast_shapes(x.shape[:-2], b.shape[:-2])
@@ -199,7 +206,7 @@ class ContractLayer:
                 yi, stats = qlinear(np.ascontiguousarray(xb[i]), np.ascontiguousarray(bb[i]), None, op="matmul",
                                     **common)
                 outs.append(yi)
-                self._add_events(stats.events.by_channel_chunk)
+                self._add_events(stats)
             y = np.stack(outs).reshape(*batch, x.shape[-2], b.shape[-1])
         y_deq = _dequantize(y, self.y_p)
         x_deq = _dequantize(x, self.x_p).astype(np.float64)

@@ -210,9 +210,9 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
             total = int(c.run.events.sum()) if c.run.events is not None else 0
             if isinstance(c, FloatContractLayer):  # a float accumulator: to inf, or clamped (satfinite)
                 sat = profile.float_accumulator[2] == "saturate"
-            else:
-                sat = "saturate" in (profile.accumulator.overflow, profile.accumulator.spill_overflow)
-            res.saturation_events, res.overflow_events = (total, 0) if sat else (0, total)
+                res.saturation_events, res.overflow_events = (total, 0) if sat else (0, total)
+            else:  # as the integer kernel counted them
+                res.saturation_events, res.overflow_events = c.run.saturation_events, c.run.overflow_events
             plan = legal.plans[name]
             if plan.changes and recalibrate is None:
                 ins = [first[L.x_float]] + ([first[L.b_float]] if L.kind == "matmul" else [])

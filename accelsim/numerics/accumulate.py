@@ -511,6 +511,12 @@ def accumulate_codes(x: np.ndarray, w: np.ndarray, x_zero_point: int, w_zero_poi
     n = w.shape[1]
     k = x.shape[1]
     wz = np.asarray(w_zero_point, dtype=np.int64).reshape(-1)
+    if model.byte_pairs_saturate and x.dtype == np.int8 and w.dtype == np.int8:
+        # x86 has no s8 x s8 VPMADDUBSW: ONNX Runtime runs int8 activations as uint8 with the zero point moved by
+        # 128 (its QDQ s8-to-u8 transform), the same arithmetic until the pair sums saturate
+        x = (x.astype(np.int16) + 128).astype(np.uint8)
+        x_zero_point += 128
+        x_range = None if x_range is None else (x_range[0] + 128, x_range[1] + 128)
     if (model.byte_pairs_saturate and x.dtype == np.uint8 and w.dtype == np.int8 and x.size and w.size
             and 2 * int(x.max()) * int(np.abs(w.astype(np.int16)).max()) > 32767):
         # the pair sums can leave int16 (ONNX Runtime's "reduce_range" 7-bit weights cannot): the x86 U8S8 path

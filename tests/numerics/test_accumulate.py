@@ -212,3 +212,22 @@ def test_u8s8_on_avx2_saturates_where_vnni_does_not_and_reduce_range_cures_it():
     y7_avx2, s7 = qlinear(x, w7, None, hw="onnxruntime-avx2", **args)
     assert s7.saturation_events == 0
     np.testing.assert_array_equal(y7_avx2, y7_vnni)
+
+
+def test_int8_activations_take_the_u8s8_path_on_avx2():
+    """ONNX Runtime moves int8 activations to uint8 (+128, zero point +128) on x86: large positive int8 codes become
+    raw bytes near 255 and their pair sums saturate too; on VNNI the same call is exact."""
+    from accelsim.numerics import qlinear
+
+    rng = np.random.default_rng(6)
+    x = rng.integers(80, 128, (8, 64)).astype(np.int8)
+    w = rng.integers(100, 128, (64, 16)).astype(np.int8)
+    args = dict(x_scale=0.01, x_zero_point=np.int8(0), w_scale=0.002, w_zero_point=np.int8(0), y_scale=4.0,
+                y_zero_point=np.int8(0))
+    y_vnni, s_vnni = qlinear(x, w, None, hw="onnxruntime-cpu", **args)
+    y_avx2, s_avx2 = qlinear(x, w, None, hw="onnxruntime-avx2", **args)
+    assert s_vnni.saturation_events == 0 and s_avx2.saturation_events > 0
+    assert not np.array_equal(y_vnni, y_avx2)
+    w7 = (w // 2).astype(np.int8)  # reduce_range: 7-bit weights, 2 x 255 x 63 < 32767 whatever the activations
+    np.testing.assert_array_equal(qlinear(x, w7, None, hw="onnxruntime-avx2", **args)[0],
+                                  qlinear(x, w7, None, hw="onnxruntime-cpu", **args)[0])
