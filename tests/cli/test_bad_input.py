@@ -195,6 +195,27 @@ CASES = [
          ("w.yaml:1", "name", "must start with a letter")),
     Case("long-workload-name", lambda t: _run(_workload(t, "name: tiny", "name: " + "n" * 100_000),
                                               "--hw", "tensorcore-int8"), ("w.yaml:1", "name", "at most 100")),
+    # --- number formats and the contract fields that go with them (session 4) ------------------------------
+    Case("unknown-format", lambda t: _run(_workload(t, extra="quant: {weights: {format: fp7}}\n"),
+                                          "--hw", "h100-sxm"), ("w.yaml:", "quant.weights.format", "nvfp4", "fp7")),
+    Case("dynamic-integer-scaling", lambda t: _run(_workload(t, extra="quant: {activations: {scaling: dynamic}}\n"),
+                                                   "--hw", "h100-sxm"),
+         ("w.yaml:", "quant.activations", "dynamic applies to a float format")),
+    Case("format-without-rate", lambda t: ["validate", _profile(t, "  activations: [int8]",
+                                                                  "  activations: [int8, mxfp4]")],
+         ("p.yaml:", "float_rates.fp4")),
+    Case("unknown-float-accumulator", lambda t: ["validate", _profile(
+        t, "  chunk: array_rows", "  chunk: array_rows\nfloat_accumulator: {format: fp33}", )],
+         ("p.yaml:", "float_accumulator.format", "fp32_m<1..23>")),
+    Case("zero-promotion", lambda t: ["validate", _profile(
+        t, "  chunk: array_rows", "  chunk: array_rows\nfloat_accumulator: {promote_every: 0}")],
+         ("p.yaml:", "float_accumulator.promote_every", "greater than 0")),
+    Case("unknown-conversion", lambda t: ["validate", _profile(
+        t, "  chunk: array_rows", "  chunk: array_rows\nfloat_conversion: clamp")],
+         ("p.yaml:", "float_conversion", "saturate")),
+    Case("byte-pairs-on-16-bit", lambda t: ["validate", _profile(
+        t, "  chunk: array_rows", "  chunk: array_rows\n  byte_pairs: saturate_int16")],
+         ("p.yaml:", "byte_pairs", "bits: 32")),
     # --- physical ranges in profiles ---------------------------------------------------------------------
     Case("1-byte-sram", lambda t: ["validate", _profile(t, "bytes: 262144", "bytes: 1")],
          ("p.yaml:", "memory[1].bytes", "greater than or equal to 64")),
