@@ -19,7 +19,7 @@ from accelsim.results.schema import ALL_COLUMNS
 from accelsim.timing import layer_timing
 from accelsim.timing.fusion import plan_fusion
 from accelsim.timing.network import simulate_profile_network
-from accelsim.timing.llm import at_format, model_llm
+from accelsim.timing.llm import model_llm
 from accelsim.workload.data import DataSource
 from accelsim.workload.workload import Workload
 
@@ -183,7 +183,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
         plan = legal.plans[layer.name]
         a_bits, w_bits = operand_bits(plan.activations.type_name), operand_bits(plan.weights.type_name)
         math = math_format(plan)
-        unit = profile if math == "int8" else at_format(profile, math)  # the MAC rate of the layer's format
+        unit = profile if math == "int8" else profile.at_format(math)  # the MAC rate of the layer's format
         t = layer_timing(layer, unit, a_bits, w_bits, fusion=fusion[layer.name])
         timings.append((layer.name, t))
         num = numerics[layer.name]

@@ -19,6 +19,7 @@ from accelsim.graph.view import IntLayer, QParams
 from accelsim.inttypes import storage_dtype, type_range
 from accelsim.numerics.api import bias_bits, qconv2d, qlinear, qlinear_grouped
 from accelsim.numerics.execute import activation_params, grouped_weight_params, quantize_bias, weight_params
+from accelsim.numerics.formats import format_operand
 from accelsim.numerics.metrics import ErrorAccumulator
 from accelsim.quant.legalize import QuantPlan
 from accelsim.quant.quantizers import QuantParams, calibrate_range, params_from_range
@@ -244,30 +245,23 @@ def float_accumulator_for(profile, plan):
     return FloatAccumulator.named(name, saturate=overflow == "saturate", chunk=promote)
 
 
-def format_operand(x, fmt: str, *, amax=None, axis: int = -1, channel_axis: int | None = None,
-                   overflow: str = "saturate"):
-    """(values the MAC unit multiplies, scale applied after the accumulation) of an operand in ``fmt``: fp32 /
-    fp16 / bf16 as cast (scale 1); fp8 / fp6 / fp4 elements unscaled, with the per-tensor (or per-channel along
-    ``channel_axis``) scale amax / max_finite applied to the result, as FP8 GEMMs apply scale_a x scale_b in
-    their epilogue; block formats with their block scales folded into the values (MX scales are powers of two,
-    so each product is exact either way)."""
-    from accelsim.numerics.formats import cast, format_values, max_finite
-    from accelsim.operands import BLOCK_FORMATS
+def float_conv2d(x: np.ndarray, wk: np.ndarray, scale, *, kernel, strides, pads, dilations, group: int,
+                 gemm) -> np.ndarray:
+    """A convolution on a float MAC unit: NCHW elements ``x`` against ``wk`` (K, O) with K ordered (kh, kw, c), the
+    patches of each image and group through ``gemm`` (the contract's float accumulation), ``scale`` (scalar or per
+    output channel) applied after; (N, O, Ho, Wo) float64."""
+    from accelsim.numerics.api import conv_patches
 
-    v = np.asarray(x, dtype=np.float32)
-    if fmt in ("fp32", "fp16", "bf16"):
-        return cast(v, fmt, overflow=overflow), np.float32(1.0)
-    if fmt in BLOCK_FORMATS:
-        return format_values(v, fmt, axis=axis), np.float32(1.0)
-    if channel_axis is not None:
-        reduce = tuple(i for i in range(v.ndim) if i != channel_axis % v.ndim)
-        m = np.abs(v).max(axis=reduce, keepdims=True)
-    else:
-        m = np.float32(np.abs(v).max(initial=0.0) if amax is None else amax)
-    scale = np.where(m > 0, m / np.float32(max_finite(fmt)), np.float32(1.0)).astype(np.float32)
-    # fp6 / fp4 have no inf or NaN: they saturate whatever the contract says
-    mode = overflow if fmt in ("fp8_e4m3", "fp8_e5m2") else "saturate"
-    return cast((v / scale).astype(np.float32), fmt, overflow=mode), scale
+    o = wk.shape[1]
+    og, cg = o // group, x.shape[1] // group
+    ho = (x.shape[2] + pads[0] + pads[2] - dilations[0] * (kernel[0] - 1) - 1) // strides[0] + 1
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64).reshape(1, -1), (1, o))
+    images = []
+    for img in range(x.shape[0]):
+        cols = [gemm(conv_patches(x[img, g * cg:(g + 1) * cg], kernel, strides, pads, dilations),
+                     np.ascontiguousarray(wk[:, g * og:(g + 1) * og])) for g in range(group)]
+        images.append((np.concatenate(cols, axis=1) * scale).T.reshape(o, ho, -1))
+    return np.stack(images)
 
 
 class FloatContractLayer:
@@ -322,8 +316,6 @@ class FloatContractLayer:
         return y
 
     def __call__(self, env: dict) -> None:
-        from accelsim.numerics.api import conv_patches
-
         L = self.L
         x, sx = format_operand(env[L.x_float], self.x_fmt, amax=self.x_amax, axis=-1,
                                overflow=self.profile.float_conversion)
@@ -337,16 +329,8 @@ class FloatContractLayer:
             a = L.conv_attrs
             strides, pads = tuple(a.get("strides", (1, 1))), tuple(a.get("pads", (0, 0, 0, 0)))
             dilations, group = tuple(a.get("dilations", (1, 1))), int(a.get("group", 1))
-            o, cg, kh, kw = np.shape(L.weight)
-            og = o // group
-            ho = (x.shape[2] + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) // strides[0] + 1
-            scale = np.broadcast_to(sx * self.w_scale, (1, o))
-            images = []
-            for img in range(x.shape[0]):
-                cols = [self._gemm(conv_patches(x[img, g * cg:(g + 1) * cg], (kh, kw), strides, pads, dilations),
-                                   np.ascontiguousarray(self.w[:, g * og:(g + 1) * og])) for g in range(group)]
-                images.append((np.concatenate(cols, axis=1) * scale).T.reshape(o, ho, -1))
-            y = np.stack(images)
+            y = float_conv2d(x, self.w, sx * self.w_scale, kernel=tuple(np.shape(L.weight)[2:]), strides=strides,
+                             pads=pads, dilations=dilations, group=group, gemm=self._gemm)
             from accelsim.graph.ops import _conv
 
             ref = _conv(xv.astype(np.float64), np.asarray(L.weight, dtype=np.float64), None, strides=strides,

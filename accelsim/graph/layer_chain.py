@@ -25,7 +25,7 @@ import numpy as np
 from accelsim.graph.ir import Graph, Node, TensorInfo
 from accelsim.numerics.execute import QTensor, activation_params, mac_layer, matmul_layer, weight_params
 from accelsim.numerics.floatops import float_op, pool2d
-from accelsim.numerics.formats import FormatParams
+from accelsim.numerics.formats import FormatParams, format_operand
 from accelsim.numerics.metrics import ErrorAccumulator
 from accelsim.operands import FORMATS
 from accelsim.quant.quantizers import calibrate_range
@@ -173,8 +173,7 @@ class ChainLayer:
         """A MAC layer in a float / block format: the stored elements (their per-tensor scales applied after the
         accumulation), weights in the plan's format, the contract's float accumulator in K order, then the bias
         and the fused activation; float64 output, stored by the caller in the output's format."""
-        from accelsim.graph.contract import format_operand
-        from accelsim.numerics.api import conv_patches
+        from accelsim.graph.contract import float_conv2d
         from accelsim.numerics.float_accumulate import float_matmul
         from accelsim.numerics.floatops import apply_activation, merge_heads, split_heads
 
@@ -219,16 +218,8 @@ class ChainLayer:
             if bias is not None:
                 y = y + np.asarray(bias, dtype=np.float64)
         else:
-            g, og = layer.groups, w.shape[1] // layer.groups
-            _, o, ho, wo = layer.out_shape
-            cgrp = x.shape[1] // g
-            images = []
-            for img in range(x.shape[0]):
-                cols = [gemm(conv_patches(x[img, gi * cgrp:(gi + 1) * cgrp], layer.kernel, layer.stride, layer.padding,
-                                          layer.dilation), np.ascontiguousarray(we[:, gi * og:(gi + 1) * og]))
-                        for gi in range(g)]
-                images.append((np.concatenate(cols, axis=1) * scale).T.reshape(o, ho, wo))
-            y = np.stack(images)
+            y = float_conv2d(x, we, scale, kernel=layer.kernel, strides=layer.stride, pads=layer.padding,
+                             dilations=layer.dilation, group=layer.groups, gemm=gemm)
             if bias is not None:
                 y = y + np.asarray(bias, dtype=np.float64)[None, :, None, None]
         return apply_activation(y, layer.activation)

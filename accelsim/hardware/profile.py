@@ -153,10 +153,28 @@ class HardwareProfile:
     float_conversion: str = "saturate"   # float operand conversions: "saturate" (satfinite) or "nonfinite" (IEEE)
 
     def rate_of(self, fmt: str) -> float | None:
-        """Relative MAC rate of operand format ``fmt`` (1 for the integer types the profile lists)."""
+        """Relative MAC rate of operand format ``fmt`` — an integer type (1 for those the profile lists), a float
+        or block format, or a rate class (fp32, fp16, bf16, fp8, fp4) — None if the profile has no such math."""
+        from accelsim.operands import FORMATS, rate_class
+
         if fmt.startswith(("int", "uint")):
             return 1.0 if fmt in self.activation_types + self.weight_types or fmt == "int8" else None
-        return dict(self.float_rates).get(fmt)
+        return dict(self.float_rates).get(rate_class(fmt) if fmt in FORMATS else fmt)
+
+    def at_format(self, fmt: str) -> "HardwareProfile":
+        """This profile with its compute unit running GEMMs in ``fmt``: its rate scaled by the format's float rate
+        (ValueError if the profile has no such math; systolic arrays run every format at their rate, which
+        validation checks)."""
+        import dataclasses
+
+        rate = self.rate_of(fmt)
+        if rate is None:
+            supported = ["int8", *[f for f, _ in self.float_rates]]
+            raise ValueError(f"profile '{self.name}' has no {fmt} math; supported: {', '.join(supported)}")
+        if rate == 1.0:
+            return self
+        return dataclasses.replace(self, array=dataclasses.replace(self.array,
+                                                                   efficiency=self.array.efficiency * rate))
 
     @property
     def peak_macs_per_cycle(self) -> int:

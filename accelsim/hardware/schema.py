@@ -228,6 +228,9 @@ class HardwareModel(_Strict):
             if fmt in FORMATS and rate_class(fmt) not in self.float_rates:
                 raise ValueError(f"operands: {fmt} needs its MAC rate: add float_rates.{rate_class(fmt)} (relative to "
                                  f"the integer rate)")
+        if self.array.kind == "systolic" and any(rate != 1 for rate in self.float_rates.values()):
+            raise ValueError("float_rates: a systolic array runs every format at its own rate (SCALE-Sim's schedule): "
+                             "rates must be 1")
         return self
 
     @field_validator("float_rates")

@@ -112,15 +112,15 @@ def accumulate_fast(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, max
     max_x = abs_max(xc) if max_x is None else max_x
     max_w = abs_max(wc) if max_w is None else max_w
     prod = max(1, max_x * max_w)
-    slice32 = (1 << 24) // prod
-    if slice32 >= min(k, 64):
-        dtype, step = np.float32, max(1, slice32)
-    else:
-        dtype, step = np.float64, max(1, (1 << 53) // prod)
-    xf = xc.astype(dtype)
-    wf = wc.astype(dtype)
+    # float32 slices: the codes path with zero points 0 (one conversion pass, int slice sums, scratch buffers)
+    out32 = accumulate_codes_fast(xc, wc, 0, np.zeros(1, dtype=np.int64), bias, max_x, max_w)
+    if out32 is not None:
+        return out32.astype(np.int64, copy=False)
+    step = max(1, (1 << 53) // prod)   # float64 slices (e.g. int16 x int16)
+    xf = xc.astype(np.float64)
+    wf = wc.astype(np.float64)
     if step >= k:
-        total = (xf @ wf).astype(np.float64)
+        total = xf @ wf
     else:
         total = np.zeros((m, n), dtype=np.float64)
         for k0 in range(0, k, step):

@@ -146,25 +146,29 @@ def bits_per_element(fmt: str) -> float:
     return {"fp8_e4m3": 8, "fp8_e5m2": 8, "fp6_e2m3": 6, "fp6_e3m2": 6, "fp4_e2m1": 4, "int8": 8}[elem] + 8 / size
 
 
-def format_values(x, fmt: str, *, axis: int = -1, amax=None, channel_axis: int | None = None) -> np.ndarray:
-    """The values a tensor holds in operand format ``fmt`` (float32), scaled as hardware scales it:
+def format_operand(x, fmt: str, *, amax=None, axis: int = -1, channel_axis: int | None = None,
+                   overflow: str = "saturate") -> tuple[np.ndarray, np.ndarray]:
+    """(elements a MAC unit multiplies, the scale applied after the accumulation) of a tensor in ``fmt``:
 
-    - fp32, fp16, bf16: a plain cast (no scale);
-    - fp8 / fp6 / fp4 elements: a scale amax / max_finite(fmt) per tensor (``amax``: the calibrated range, else
-      the tensor's own), or per channel along ``channel_axis``; saturating cast;
-    - block formats (MX, NVFP4): their own block scales along ``axis`` (the reduction axis), the axis padded
-      with zeros to a whole number of blocks (padding never changes a block's scale, as |0| <= amax)."""
+    - fp32, fp16, bf16: cast, scale 1;
+    - fp8 / fp6 / fp4 elements: unscaled elements with a scale amax / max_finite(fmt) per tensor (``amax``: the
+      calibrated range, else the tensor's own) or per channel along ``channel_axis``, as FP8 GEMMs apply
+      scale_a x scale_b in their epilogue; ``overflow`` is the conversion's (fp6 / fp4 always saturate);
+    - block formats (MX, NVFP4): their block scales along ``axis`` (the reduction axis) folded into the values,
+      scale 1; the axis is padded with zeros to a whole number of blocks (|0| never raises a block's scale)."""
     v = np.asarray(x, dtype=np.float32)
+    one = np.float32(1.0)
     if fmt in ("fp32", "fp16", "bf16"):
-        return cast(v, fmt)
+        return cast(v, fmt, overflow=overflow), one
     if fmt in ELEMENT_FORMATS:
         if channel_axis is not None:
             reduce = tuple(i for i in range(v.ndim) if i != channel_axis % v.ndim)
             m = np.abs(v).max(axis=reduce, keepdims=True) if amax is None else np.asarray(amax, dtype=np.float32)
         else:
             m = np.float32(np.abs(v).max(initial=0.0) if amax is None else amax)
-        scale = np.where(m > 0, m / np.float32(max_finite(fmt)), np.float32(1.0)).astype(np.float32)
-        return (cast((v / scale).astype(np.float32), fmt) * scale).astype(np.float32)
+        scale = np.where(m > 0, m / np.float32(max_finite(fmt)), one).astype(np.float32)
+        mode = overflow if fmt in ("fp8_e4m3", "fp8_e5m2") else "saturate"
+        return cast((v / scale).astype(np.float32), fmt, overflow=mode), scale
     if fmt not in BLOCK_FORMATS:
         raise ValueError(f"unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")
     size = NVFP4_BLOCK if fmt == "nvfp4" else _MX[fmt][1]
@@ -177,7 +181,14 @@ def format_values(x, fmt: str, *, axis: int = -1, amax=None, channel_axis: int |
         v = np.pad(v, widths)
     elements, scales = block_quantize(v, fmt, axis=axis)
     values = elements * np.repeat(scales, size, axis=axis)
-    return np.take(values, np.arange(n), axis=axis).astype(np.float32)
+    return np.take(values, np.arange(n), axis=axis).astype(np.float32), one
+
+
+def format_values(x, fmt: str, *, axis: int = -1, amax=None, channel_axis: int | None = None) -> np.ndarray:
+    """The values a tensor holds in operand format ``fmt`` (float32): :func:`format_operand`'s elements times
+    their scale (saturating conversions)."""
+    elements, scale = format_operand(x, fmt, amax=amax, axis=axis, channel_axis=channel_axis)
+    return (elements * scale).astype(np.float32)
 
 
 class FormatParams:
@@ -214,7 +225,7 @@ class FormatParams:
     def quantize(self, x) -> np.ndarray:
         v = np.asarray(x, dtype=np.float32)
         if self.type_name in BLOCK_FORMATS:
-            return format_values(v, self.type_name, axis=self.block_axis)
+            return format_operand(v, self.type_name, axis=self.block_axis)[0]
         return cast((v / np.float32(self.scale)).astype(np.float32), self.type_name, overflow=self.overflow)
 
     def dequantize(self, q) -> np.ndarray:
@@ -222,4 +233,4 @@ class FormatParams:
 
 
 __all__ = ["BLOCK_FORMATS", "ELEMENT_FORMATS", "FORMATS", "bits_per_element", "block_quantize", "cast",
-           "format_values", "FormatParams", "max_finite", "rate_class"]
+           "format_operand", "format_values", "FormatParams", "max_finite", "rate_class"]

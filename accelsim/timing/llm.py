@@ -224,28 +224,13 @@ def _rate_class(fmt: str) -> str:
     return rate_class(fmt) if fmt in FORMATS else fmt
 
 
-def at_format(profile: HardwareProfile, fmt: str) -> HardwareProfile:
-    """The profile's compute unit running GEMMs in ``fmt`` (a format, or its rate class: fp16, bf16, fp8, fp4):
-    its rate scaled by the profile's float rate (ValueError if the profile has no such format)."""
-    rate = profile.rate_of(_rate_class(fmt))
-    if rate is None:
-        supported = ["int8", *[f for f, _ in profile.float_rates]]
-        raise ValueError(f"profile '{profile.name}' has no {fmt} math; supported: {', '.join(supported)}")
-    if rate == 1.0:
-        return profile
-    if profile.array.kind == "systolic":
-        raise ValueError(f"profile '{profile.name}': float rates apply to simd_dot / matrix units")
-    array = dataclasses.replace(profile.array, efficiency=profile.array.efficiency * rate)
-    return dataclasses.replace(profile, array=array)
-
-
 def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, decode_steps: int = 128,
               batch: int = 1) -> LlmRun:
     """Time a whole model: prefill of ``prompt`` tokens for each of ``batch`` sequences, then ``decode_steps``
     single-token steps of the batch (each sequence with its own KV cache, growing by one token a step)."""
     if prompt < 1 or decode_steps < 0 or batch < 1:
         raise ValueError(f"prompt and batch must be >= 1 and decode_steps >= 0, got {prompt}, {decode_steps}, {batch}")
-    profile = at_format(profile, cfg.math_format)
+    profile = profile.at_format(cfg.math_format)
     timer = _Timer(profile, cfg)
     prefill, decode = PhaseTotals(), PhaseTotals()
     _step(timer, prefill, cfg, profile, prompt, prompt, batch)

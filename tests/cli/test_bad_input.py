@@ -213,6 +213,9 @@ CASES = [
     Case("unknown-conversion", lambda t: ["validate", _profile(
         t, "  chunk: array_rows", "  chunk: array_rows\nfloat_conversion: clamp")],
          ("p.yaml:", "float_conversion", "saturate")),
+    Case("systolic-float-rate", lambda t: ["validate", _profile(
+        t, "  chunk: array_rows", "  chunk: array_rows\nfloat_rates: {fp16: 0.5}")],
+         ("p.yaml:", "float_rates", "rates must be 1")),
     Case("byte-pairs-on-16-bit", lambda t: ["validate", _profile(
         t, "  chunk: array_rows", "  chunk: array_rows\n  byte_pairs: saturate_int16")],
          ("p.yaml:", "byte_pairs", "bits: 32")),

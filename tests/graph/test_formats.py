@@ -196,3 +196,28 @@ def test_diagnose_with_formats(capsys):
                         quant=_quant("fp8_e4m3", "fp8_e4m3"))
     result = run(wl, load_profile("h100-sxm"), diagnose=True)
     assert result.diagnosis == [] and set(result.recalibration) == {"minmax", "percentile", "mse", "entropy"}
+
+
+def test_a_conv_in_a_format_on_both_roads(tmp_path):
+    """fp16 convolutions (grouped and strided too) stay near float as YAML layers (the chain), and MXINT8 on the MX
+    NPU is int8-class (> 30 dB); the float convolution path (float_conv2d) is shared by both roads (the ONNX road's
+    conv: test_a_qdq_model_on_a_formats_only_contract)."""
+    from accelsim.loading import load_workload
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({
+        "name": "c", "inputs": {"x": {"shape": [1, 8, 12, 12]}},
+        "layers": [{"name": "c1", "op": "conv2d", "out_channels": 16, "kernel": 3, "padding": 1, "activation": "relu"},
+                   {"name": "c2", "op": "conv2d", "out_channels": 16, "kernel": 3, "stride": 2, "groups": 4}]}))
+    wl = load_workload(tmp_path / "c.yaml")
+    fp16 = dataclasses_replace_quant(wl, "fp16")
+    f = run(fp16, load_profile("h100-sxm")).frame.set_index("layer")
+    assert (f["weight_type"] == "fp16").all() and (f["sqnr_db"] > 60).all()
+    mx = run(wl, load_profile("mx-npu")).frame.set_index("layer")
+    assert (mx["weight_type"] == "mxint8").all() and (mx["sqnr_db"] > 30).all()
+
+
+def dataclasses_replace_quant(wl, fmt):
+    import dataclasses
+
+    quant = _quant(fmt, fmt)
+    return dataclasses.replace(wl, layers=tuple(dataclasses.replace(layer, quant=quant) for layer in wl.layers))
