@@ -22,6 +22,7 @@ from accelsim.numerics.execute import activation_params, grouped_weight_params, 
 from accelsim.numerics.formats import format_operand
 from accelsim.numerics.metrics import ErrorAccumulator
 from accelsim.quant.legalize import QuantPlan
+from accelsim.quant.recipe import LayerRecipe
 from accelsim.quant.quantizers import QuantParams, calibrate_range, params_from_range
 
 
@@ -76,20 +77,51 @@ class LayerRun:
     saturation_events: int = 0
 
 
+def _grid_of(w_scale, w_zp, k: int, group_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """A weight's scales and zero points broadcast to one row per input (K, N) or (1, N)."""
+    scale = np.asarray(w_scale, dtype=np.float64)
+    zp = np.asarray(w_zp, dtype=np.float64)
+    if group_size:  # (K / G, N) -> (K, N)
+        return np.repeat(scale, group_size, axis=0), np.repeat(zp, group_size, axis=0)
+    return scale.reshape(1, -1), zp.reshape(1, -1)
+
+
+def _weight_grid(w: np.ndarray, plan: QuantPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Round-to-nearest codes of a linear weight (K, N) under ``plan`` with their scales and zero points broadcast
+    to (K, N) or (1, N)."""
+    if plan.weights.granularity == "per_group":
+        codes, scale, zp = grouped_weight_params(w, plan.weights)
+        scale, zp = _grid_of(scale, zp, w.shape[0], plan.weights.group_size)
+        return codes.astype(np.float64), scale, zp
+    wp = weight_params(w, plan.weights, 1)
+    scale, zp = _grid_of(wp.scale.reshape(-1), wp.zero_point.reshape(-1), w.shape[0], None)
+    return wp.quantize(w).astype(np.float64), scale, zp
+
+
 class ContractLayer:
     """One integer layer's effective parameters under a plan, and its executor."""
 
     def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict, qdq: bool,
-                 requantize_weights: bool = False, folded_relu=()):
+                 requantize_weights: bool = False, folded_relu=(), recipe: LayerRecipe | None = None):
         self.L, self.plan, self.profile = L, plan, profile
         self.folded_relu = folded_relu  # tensors whose Relu quantize_static folded into the next Q (OnnxGraph)
         self.run = LayerRun()
         self.grouped = False  # per-group weights (e.g. int4, one scale per group of K): the grouped kernel
+        self.recipe = recipe = recipe or LayerRecipe()
+        if qdq and not recipe.naive:
+            raise InputError(f"layer '{L.name}': recipes run on float models (a QDQ model's Q/DQ are its recipe)",
+                             field="quant.recipe")
         changed = {c.operand for c in plan.changes}
         act = plan.activations
+        # a recipe's per-input-channel migration (SmoothQuant, AWQ): x / s into the quantizer, s into the weight rows
+        self.smooth = self._smoothing(L, plan, calib) if L.kind == "linear" else None
+        weight = L.weight if self.smooth is None else np.asarray(L.weight, dtype=np.float64) * self.smooth[:, None]
+        self.weight = weight
 
         def activation(intent: QParams | None, tensor: str | None) -> QParams:
             sample = calib.get(tensor)
+            if sample is not None and tensor == L.x_float and self.smooth is not None:
+                sample = np.asarray(sample, dtype=np.float64) / self.smooth
             if qdq and intent is not None and "activations" not in changed:
                 return intent
             if qdq and intent is not None:
@@ -113,28 +145,86 @@ class ContractLayer:
                     raise InputError(f"layer '{L.name}': per_group weights are modelled for linear layers only",
                                      field="quant.weights.granularity")
                 # (K, N) codes with (K/G, N) scales and zero points: the grouped kernel (accelsim.numerics)
-                self.w_int, self.w_scale, self.w_zp = grouped_weight_params(np.asarray(L.weight, dtype=np.float64),
+                self.w_int, self.w_scale, self.w_zp = grouped_weight_params(np.asarray(weight, dtype=np.float64),
                                                                             plan.weights)
                 self.w_type = plan.weights.type_name
                 self.grouped = True
             else:
                 axis = 1 if L.kind == "linear" else 0
-                wp = weight_params(np.asarray(L.weight, dtype=np.float64), plan.weights, axis)
-                self.w_int = wp.quantize(L.weight)
+                wp = weight_params(np.asarray(weight, dtype=np.float64), plan.weights, axis)
+                self.w_int = wp.quantize(weight)
                 self.w_scale = wp.scale.reshape(-1) if wp.per_channel else float(wp.scale)
                 zp = wp.zero_point.reshape(-1) if wp.per_channel else wp.zero_point.reshape(-1)[0]
                 self.w_zp = np.asarray(zp).astype(storage_dtype(wp.type_name))
                 self.w_type = wp.type_name
+            x_sample = calib.get(L.x_float)
+            if x_sample is not None and self.smooth is not None:
+                x_sample = np.asarray(x_sample, dtype=np.float64) / self.smooth
+            if recipe.rounding == "gptq" and L.kind == "linear" and x_sample is not None:
+                self.w_int = self._gptq(weight, x_sample, recipe.gptq_damp)
+            bias = L.bias
+            if recipe.bias_correction and L.kind == "linear" and x_sample is not None:
+                bias = self._corrected_bias(weight, x_sample)
             ws = np.asarray(self.w_scale, dtype=np.float64)
-            if self.grouped:  # the grouped kernel takes the float bias and adds it after the per-group scaling
-                self.bias_q = None if L.bias is None else np.asarray(L.bias, dtype=np.float64)
+            if self.grouped or self.float_output:  # a float epilogue adds the float bias after the scaling
+                self.bias_q = None if bias is None else np.asarray(bias, dtype=np.float64)
             elif L.bias_int is not None and qdq and not changed:
                 self.bias_q = L.bias_int
-            elif L.bias is not None:
-                self.bias_q, self.run.notes = quantize_bias(L.bias, _scale(self.x_p) * ws, bias_bits(profile), L.name)
+            elif bias is not None:
+                self.bias_q, self.run.notes = quantize_bias(bias, _scale(self.x_p) * ws, bias_bits(profile), L.name)
             else:
                 self.bias_q = None
         self.qdq = qdq
+
+    @property
+    def float_output(self) -> bool:
+        return self.plan.output == "float"
+
+    @property
+    def dynamic(self) -> str | None:
+        """per_tensor | per_token when the activation scales are taken at run time, else None."""
+        act = self.plan.activations
+        return (act.granularity if act.granularity == "per_token" else "per_tensor") if act.dynamic else None
+
+    def _smoothing(self, L: IntLayer, plan: QuantPlan, calib: dict) -> np.ndarray | None:
+        from accelsim.quant.smoothing import awq_scales, smoothquant_scales
+
+        r = self.recipe
+        x = calib.get(L.x_float)
+        if x is None or (r.smooth_alpha is None and not r.awq):
+            return None
+        if r.smooth_alpha is not None:
+            return smoothquant_scales(x, L.weight, r.smooth_alpha)
+        s, _ = awq_scales(x, np.asarray(L.weight, dtype=np.float64), lambda w: self._dequantized(w, plan))
+        return s
+
+    @staticmethod
+    def _dequantized(w: np.ndarray, plan: QuantPlan) -> np.ndarray:
+        """The layer's weight quantizer applied to ``w`` (K, N): the values its codes stand for."""
+        codes, scale, zp = _weight_grid(w, plan)
+        return (codes - zp) * scale
+
+    def _gptq(self, weight: np.ndarray, x_sample: np.ndarray, damp: float) -> np.ndarray:
+        """GPTQ codes on the same quantization grid (scales and zero points) as round-to-nearest's."""
+        from accelsim.inttypes import type_range
+        from accelsim.quant.gptq import gptq_codes, hessian
+
+        k = weight.shape[0]
+        scale, zp = _grid_of(self.w_scale, self.w_zp, k, self.plan.weights.group_size if self.grouped else None)
+        lo, hi = type_range(self.w_type)
+        if self.plan.weights.narrow and not self.w_type.startswith("u"):
+            lo += 1
+        codes = gptq_codes(weight, hessian(x_sample, k), scale, zp, lo, hi, damp=damp)
+        return codes.astype(np.asarray(self.w_int).dtype)
+
+    def _corrected_bias(self, weight: np.ndarray, x_sample: np.ndarray) -> np.ndarray:
+        """The bias minus the weight rounding's expected output shift E[x] (W_q - W) over the calibration inputs."""
+        k = weight.shape[0]
+        scale, zp = _grid_of(self.w_scale, self.w_zp, k, self.plan.weights.group_size if self.grouped else None)
+        w_q = (np.asarray(self.w_int, dtype=np.float64) - zp) * scale
+        shift = np.asarray(x_sample, dtype=np.float64).reshape(-1, k).mean(axis=0) @ (w_q - weight)
+        base = np.zeros(weight.shape[1]) if self.L.bias is None else np.asarray(self.L.bias, dtype=np.float64)
+        return base - shift
 
     # -- execution --------------------------------------------------------------------------------
     def _input(self, env, int_name, float_name, intent: QParams | None, eff: QParams) -> np.ndarray:
@@ -170,8 +260,85 @@ class ContractLayer:
         else:
             self.run.events = ev + grid
 
+    def _dynamic_params(self, x2: np.ndarray) -> QParams:
+        """Run-time activation parameters of ``x2`` (rows, K): its own range per tensor, or per row (per token), in
+        the plan's type and symmetry (ONNX Runtime's DynamicQuantizeLinear: the range widened to include 0,
+        scale = (max - min) / 255, zero point rounded half to even; symmetric: amax / qmax)."""
+        act = self.plan.activations
+        lo_t, hi_t = type_range(act.type_name)
+        rows = x2 if self.dynamic == "per_token" else x2.reshape(1, -1)
+        lo = np.minimum(rows.min(axis=1, initial=0.0), 0.0)
+        hi = np.maximum(rows.max(axis=1, initial=0.0), 0.0)
+        if act.symmetric:
+            qmax = hi_t if not act.type_name.startswith("u") else (hi_t - lo_t) // 2
+            scale = np.maximum(np.maximum(-lo, hi), 1e-30) / qmax
+            mid = 0 if not act.type_name.startswith("u") else (hi_t + 1) // 2
+            zp = np.full(scale.shape, mid)
+        else:
+            scale = np.maximum(hi - lo, 1e-30) / (hi_t - lo_t)
+            zp = np.clip(np.rint(lo_t - lo / scale), lo_t, hi_t)
+        scale = scale.astype(np.float32)
+        return QParams(scale=scale, zero_point=zp.astype(storage_dtype(act.type_name)))
+
+    def _linear_recipe(self, env: dict):
+        """A float graph's linear layer under its recipe: x / s (smoothing) in the quantizer, static or run-time
+        scales, integer or float epilogue. Returns (y, x codes, x params) with y integers or float32."""
+        L = self.L
+        xf = np.asarray(env[L.x_float], dtype=np.float64)
+        if self.smooth is not None:
+            xf = xf / self.smooth
+        lead, k = xf.shape[:-1], xf.shape[-1]
+        x2 = xf.reshape(-1, k)
+        if self.dynamic:
+            p = self._dynamic_params(x2)
+            rows = np.broadcast_to(p.scale.reshape(-1, 1), (x2.shape[0], 1))
+            zrow = np.broadcast_to(np.asarray(p.zero_point).reshape(-1, 1), (x2.shape[0], 1))
+            lo, hi = type_range(self.plan.activations.type_name)
+            x = np.clip(np.rint(x2 / rows.astype(np.float64)) + zrow, lo, hi).astype(storage_dtype(
+                self.plan.activations.type_name))
+        else:
+            p = self.x_p
+            x = _quantize(x2, p)
+        common = self._common(self.x_p, self.w_scale, self.w_zp, self.w_type)
+        if self.grouped:
+            if self.dynamic == "per_token":
+                raise InputError(f"layer '{L.name}': per-token activation scales with per-group weights are not "
+                                 f"modelled", field="quant.recipe")
+            kw = dict(common, x_scale=float(p.scale.reshape(-1)[0]),
+                      x_zero_point=np.asarray(p.zero_point).reshape(-1)[0])
+            if self.float_output:
+                for key in ("y_scale", "y_zero_point", "y_type"):
+                    kw.pop(key)
+            y, stats = qlinear_grouped(x, self.w_int, self.bias_q, group_size=self.plan.weights.group_size,
+                                       float_output=self.float_output, **kw)
+        elif self.float_output:
+            from accelsim.numerics.api import qlinear_float_output
+
+            y, stats = qlinear_float_output(x, self.w_int, self.bias_q, x_scale=p.scale.reshape(-1)
+                                            if p.scale.size > 1 else _scale(p),
+                                            x_zero_point=np.asarray(p.zero_point).reshape(-1), w_scale=self.w_scale,
+                                            w_zero_point=self.w_zp, hw=self.profile, x_type=common["x_type"],
+                                            w_type=self.w_type)
+        else:
+            y, stats = qlinear(x, self.w_int, self.bias_q, **common)
+        self._add_events(stats)
+        if p.scale.size > 1:
+            x_deq = (x.astype(np.float64) - np.asarray(p.zero_point, dtype=np.float64).reshape(-1, 1)) * \
+                p.scale.astype(np.float64).reshape(-1, 1)
+        else:
+            x_deq = _dequantize(x, p).astype(np.float64)
+        return y.reshape(*lead, -1), x_deq.reshape(*lead, k)
+
     def __call__(self, env: dict) -> None:
         L = self.L
+        if L.kind == "linear" and not self.qdq and (self.smooth is not None or self.dynamic or self.float_output):
+            y, x_deq = self._linear_recipe(env)
+            y_deq = y.astype(np.float32) if self.float_output else _dequantize(y, self.y_p)
+            ref = x_deq @ np.asarray(self.weight, dtype=np.float64) + (0 if L.bias is None else L.bias)
+            self.run.local.add(y_deq, ref)
+            env[L.y_float] = y_deq
+            env[f"{L.y_float}::accelsim"] = y_deq
+            return
         x = self._input(env, L.x_int, L.x_float, L.x_q, self.x_p)
         if L.kind == "linear" and self.grouped:
             lead = x.shape[:-1]
@@ -264,6 +431,13 @@ def float_conv2d(x: np.ndarray, wk: np.ndarray, scale, *, kernel, strides, pads,
     return np.stack(images)
 
 
+def _format_values(w: np.ndarray, plan: QuantPlan) -> np.ndarray:
+    """The values a linear weight (K, N) takes in its plan's format (per-channel scale if the plan says so)."""
+    q, scale = format_operand(np.asarray(w, dtype=np.float32), plan.weights.type_name, axis=0,
+                              channel_axis=1 if plan.weights.granularity == "per_channel" else None)
+    return np.asarray(q, dtype=np.float64) * np.asarray(scale, dtype=np.float64)
+
+
 class FloatContractLayer:
     """One integer-layer node run in a float or block format (its plan names one): operands in the format
     (:func:`format_operand`: element formats scaled per tensor from the calibration range, weights per output
@@ -272,17 +446,33 @@ class FloatContractLayer:
     and narrower math; fp16/bf16 math accumulates in full fp32 — the scales and the fp32 bias applied after.
     Output in fp32 (the epilogue's output format is not modelled)."""
 
-    def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict):
-        from accelsim.numerics.float_accumulate import FloatAccumulator
+    def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict, recipe: LayerRecipe | None = None):
         from accelsim.operands import FORMATS
 
         self.L, self.plan, self.profile = L, plan, profile
         self.run = LayerRun()
+        self.recipe = recipe = recipe or LayerRecipe()
+        # SmoothQuant / AWQ: x / s before the format cast, s into the weight rows (linear layers)
+        self.smooth = None
+        if L.kind == "linear" and (recipe.smooth_alpha is not None or recipe.awq) and L.x_float in calib:
+            from accelsim.quant.smoothing import awq_scales, smoothquant_scales
+
+            w64 = np.asarray(L.weight, dtype=np.float64)
+            if recipe.smooth_alpha is not None:
+                self.smooth = smoothquant_scales(calib[L.x_float], w64, recipe.smooth_alpha)
+            elif plan.weights.type_name in FORMATS:
+                self.smooth, _ = awq_scales(calib[L.x_float], w64, lambda w: _format_values(w, plan))
+            else:
+                self.smooth, _ = awq_scales(calib[L.x_float], w64, lambda w: ContractLayer._dequantized(w, plan))
+        weight = L.weight if self.smooth is None else np.asarray(L.weight, dtype=np.float64) * self.smooth[:, None]
+        self.weight = weight
         self.x_fmt = plan.activations.type_name if plan.activations.type_name in FORMATS else "fp32"
         self.acc = float_accumulator_for(profile, plan)
 
         def amax(tensor):
             sample = calib.get(tensor)
+            if sample is not None and tensor == L.x_float and self.smooth is not None:
+                sample = np.asarray(sample, dtype=np.float64) / self.smooth
             if sample is None or not np.asarray(sample).size:
                 return None
             lo, hi = calibrate_range(np.asarray(sample, dtype=np.float64), plan.activations.calibration,
@@ -294,7 +484,7 @@ class FloatContractLayer:
         self.b_amax = None if plan.activations.dynamic or L.kind != "matmul" else amax(L.b_float)
         self.w = self.w_scale = None
         if L.kind != "matmul":
-            w = np.asarray(L.weight, dtype=np.float32)
+            w = np.asarray(weight, dtype=np.float32)
             if L.kind == "conv2d":  # (K, O) with K ordered (kh, kw, c), as the patches
                 o, cg, kh, kw = w.shape
                 w = w.transpose(2, 3, 1, 0).reshape(kh * kw * cg, o)
@@ -303,8 +493,19 @@ class FloatContractLayer:
                 self.w, self.w_scale = format_operand(w, plan.weights.type_name, axis=0,
                                                       channel_axis=1 if per_channel else None)
             else:  # integer weights under float math (weight-only quantization, e.g. W4A16): dequantized
-                wp = weight_params(w.astype(np.float64), plan.weights, 1)
-                self.w, self.w_scale = wp.dequantize(wp.quantize(w)).astype(np.float32), np.float32(1.0)
+                codes, scale, zp = _weight_grid(w.astype(np.float64), plan)
+                x_sample = calib.get(L.x_float)
+                if x_sample is not None and self.smooth is not None:
+                    x_sample = np.asarray(x_sample, dtype=np.float64) / self.smooth
+                if recipe.rounding == "gptq" and L.kind == "linear" and x_sample is not None:
+                    from accelsim.quant.gptq import gptq_codes, hessian
+
+                    lo, hi = type_range(plan.weights.type_name)
+                    if plan.weights.narrow and not plan.weights.type_name.startswith("u"):
+                        lo += 1
+                    codes = gptq_codes(w.astype(np.float64), hessian(x_sample, w.shape[0]), scale, zp, lo, hi,
+                                       damp=recipe.gptq_damp)
+                self.w, self.w_scale = ((codes - zp) * scale).astype(np.float32), np.float32(1.0)
         self.bias = None if L.bias is None else np.asarray(L.bias, dtype=np.float32)
 
     def _gemm(self, x2: np.ndarray, w2: np.ndarray) -> np.ndarray:
@@ -317,12 +518,13 @@ class FloatContractLayer:
 
     def __call__(self, env: dict) -> None:
         L = self.L
-        x, sx = format_operand(env[L.x_float], self.x_fmt, amax=self.x_amax, axis=-1,
-                               overflow=self.profile.float_conversion)
+        xin = env[L.x_float] if self.smooth is None else (np.asarray(env[L.x_float], dtype=np.float64) /
+                                                          self.smooth).astype(np.float32)
+        x, sx = format_operand(xin, self.x_fmt, amax=self.x_amax, axis=-1, overflow=self.profile.float_conversion)
         xv = x * sx  # the values the layer computes on, for its own (local) error
         if L.kind == "linear":
             y = self._gemm(x.reshape(-1, x.shape[-1]), self.w).reshape(*x.shape[:-1], -1) * (sx * self.w_scale)
-            ref = xv.astype(np.float64) @ np.asarray(L.weight, dtype=np.float64)
+            ref = xv.astype(np.float64) @ np.asarray(self.weight, dtype=np.float64)
             if self.bias is not None:
                 y, ref = y + self.bias, ref + self.bias
         elif L.kind == "conv2d":

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from accelsim.errors import InputError
 from accelsim.numerics.execute import LayerNumerics
 from accelsim.numerics.metrics import ErrorAccumulator
 from accelsim.operands import FORMATS
@@ -132,6 +133,11 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
     contract: dict = {}
     overrides: dict = {}
     start_codes = None
+    if chain and any(r.scaling != "static" or r.output != "integer" or r.smooth_alpha is not None or r.awq or
+                     r.rounding != "nearest" or r.bias_correction for r in legal.recipes.values()):
+        raise InputError("recipe steps other than calibration and mixed_precision need a graph workload (an ONNX "
+                         "model or a model section): a layer workload's integer chain has no float epilogue",
+                         field="quant.recipe")
     if chain:  # accelsim layers back to back, integer tensors between them (accelsim.graph.layer_chain)
         params = calibrate_chain(g, plans, calib, profile.float_conversion)
         for node in g.nodes:
@@ -143,10 +149,11 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
         for L in g.layers:
             plan = plans[L.name]
             if plan.activations.type_name in FORMATS or plan.weights.type_name in FORMATS:
-                contract[_key(L.node)] = FloatContractLayer(L, plan, profile, calib)
+                contract[_key(L.node)] = FloatContractLayer(L, plan, profile, calib, recipe=legal.recipes.get(L.name))
                 continue
             contract[_key(L.node)] = ContractLayer(L, plan, profile, calib, qdq,
-                                                   requantize_weights=per_channel_weights, folded_relu=g.folded_relu)
+                                                   requantize_weights=per_channel_weights, folded_relu=g.folded_relu,
+                                                   recipe=legal.recipes.get(L.name))
         overrides = {L.y_int: c.y_p for L in g.layers
                      if L.y_int and getattr(c := contract[_key(L.node)], "y_p", L.y_q) is not L.y_q}
 

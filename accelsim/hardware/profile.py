@@ -88,6 +88,8 @@ class RequantSpec:
     rounding: Rounding
     granularity: tuple[Granularity, ...]
     rounding_by_op: tuple[tuple[str, Rounding], ...] = ()
+    outputs: tuple[str, ...] = ("integer",)          # integer | float: what the epilogue can write
+    dynamic_activations: tuple[str, ...] = ()        # per_tensor | per_token: run-time activation scales
 
     def rounding_for(self, op: str) -> Rounding:
         """The rounding used when requantizing ``op``'s accumulators."""

@@ -127,6 +127,22 @@ class RequantModel(_Strict):
                          Literal["half_even", "half_up", "half_away_from_zero", "floor", "double", "single",
                                  "ruy", "float64_away"]] = Field(default_factory=dict)
     granularity: list[Literal["per_tensor", "per_channel", "per_group"]] = Field(min_length=1)
+    # What the epilogue can write besides requantized integers: "float" (the int32 accumulator scaled in
+    # float32: TensorRT's int8 GEMM with fp16/fp32 output, ONNX Runtime's MatMulIntegerToFloat)
+    outputs: list[Literal["integer", "float"]] = Field(default_factory=lambda: ["integer"], min_length=1)
+    # Activation scales the hardware takes at run time, from each tensor as it runs (the epilogue then needs
+    # that scale, so dynamic activations imply float outputs): per_tensor (ONNX Runtime DynamicQuantizeLinear),
+    # per_token (one scale per row: TensorRT-LLM's SmoothQuant per-token mode)
+    dynamic_activations: list[Literal["per_tensor", "per_token"]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _dynamic_needs_float_output(self):
+        if self.dynamic_activations and "float" not in self.outputs:
+            raise ValueError("dynamic_activations need 'float' in outputs (the run-time scale is applied in a "
+                             "float epilogue)")
+        if self.scale != "float32" and "float" in self.outputs:
+            raise ValueError(f"outputs 'float' needs scale float32 (a {self.scale} epilogue has no float datapath)")
+        return self
 
     @model_validator(mode="after")
     def _rounding(self):
@@ -323,7 +339,9 @@ class HardwareModel(_Strict):
                 byte_pairs=acc.byte_pairs),
             requant=hp.RequantSpec(scale=self.requant.scale, rounding=self.requant.rounding,
                                    granularity=tuple(dict.fromkeys(self.requant.granularity)),
-                                   rounding_by_op=tuple(sorted(self.requant.rounding_by_op.items()))),
+                                   rounding_by_op=tuple(sorted(self.requant.rounding_by_op.items())),
+                                   outputs=tuple(dict.fromkeys(self.requant.outputs)),
+                                   dynamic_activations=tuple(dict.fromkeys(self.requant.dynamic_activations))),
             weight_zero_point=self.zero_point.weights,
             activation_zero_point=self.zero_point.activations,
             memory=tuple(hp.MemoryLevel(name=m.name, bandwidth_Bps=float(m.bandwidth_Bps),

@@ -407,9 +407,66 @@ def qmatmul_integer(x_q, w_q, x_zero_point=0, w_zero_point=0, *, hw, x_type=None
     return acc, NumericsStats(events=events, chunk=model.chunk, fast_path=fast, macs=x.size * w.shape[1])
 
 
+def qlinear_float_output(x_q, w_q, bias=None, *, x_scale, x_zero_point, w_scale, w_zero_point, hw, x_type=None,
+                         w_type=None, force_sequential=False):
+    """x (M, K) @ w (K, N) with a float epilogue: the integer sum under the contract's accumulator, written as float32
+    instead of requantized integers (ONNX Runtime's MatMulIntegerToFloat; TensorRT int8 GEMMs with fp32 output).
+
+    ``x_scale`` / ``x_zero_point``: scalars (a static or per-tensor dynamic scale) or shape (M,) (one per row: dynamic
+    per-token scaling); ``w_scale`` / ``w_zero_point``: scalars or (N,); ``bias``: float32 (N,) in real units.
+    Derivation: y[m, n] = sum_k (x[m, k] - zx[m]) (w[k, n] - zw[n]) * sx[m] sw[n] + b[n]. The integer sum is exact
+    (or wraps / saturates as the contract's accumulator does, events counted per channel and K-chunk); the
+    epilogue then rounds three times in float32, as MLAS's scale-bias output processor does:
+    float32(acc) * float32(float32(sx[m]) * float32(sw[n])), then + float32(b[n]).
+    Returns (y float32 (M, N), NumericsStats)."""
+    profile = load_profile(hw)
+    if "float" not in profile.requant.outputs:
+        raise ValueError(f"profile '{profile.name}' has no float epilogue (requant.outputs: "
+                         f"{', '.join(profile.requant.outputs)})")
+    x = np.asarray(x_q)
+    w = np.asarray(w_q)
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise ValueError(f"shape mismatch: x_q {x.shape} @ w_q {w.shape}")
+    m, n = x.shape[0], w.shape[1]
+    xt = _operand_type(x, x_type, "x_q")
+    wt = _operand_type(w, w_type, "w_q")
+    x_range = _check_range(x, xt, "x_q")
+    w_range = _check_range(w, wt, "w_q")
+    xs = np.asarray(x_scale, dtype=np.float64)
+    if xs.size not in (1, m):
+        raise ValueError(f"x_scale: a scalar or one per row ({m}), got shape {xs.shape}")
+    xs = _check_scale(xs.reshape(-1), "x_scale", None)
+    x_zp = _zero_point(np.asarray(x_zero_point).reshape(-1), xt, "x_zero_point", None)
+    if x_zp.size not in (1, m):
+        raise ValueError(f"x_zero_point: a scalar or one per row ({m}), got {x_zp.size} values")
+    ws = _check_scale(w_scale, "w_scale", n)
+    w_zp = _zero_point(w_zero_point, wt, "w_zero_point", n)
+    _check_contract(profile, xt, wt, x_zp, w_zp, ws.size > 1)
+    if xs.size > 1 and "per_token" not in profile.requant.dynamic_activations:
+        raise ValueError(f"x_scale: one scale per row (per-token) is not supported by profile '{profile.name}'")
+    model = accumulator_model(profile, x.shape[1])
+    zx = x_zp.astype(np.int64)
+    if zx.size > 1 and np.any(zx != zx[0]):  # one zero point per row: the corrected rows, zero point 0
+        xc = (x.astype(np.int32) - zx.reshape(-1, 1)).astype(np.int16 if x.dtype.itemsize == 1 else np.int32)
+        acc, events, fast = accumulate_codes(xc, w, 0, w_zp, None, model, w_range=w_range,
+                                             force_sequential=force_sequential)
+    else:
+        acc, events, fast = accumulate_codes(x, w, int(zx[0]), w_zp, None, model, x_range=x_range, w_range=w_range,
+                                             force_sequential=force_sequential)
+    mult = (xs.astype(np.float32).reshape(-1, 1) * ws.astype(np.float32).reshape(1, -1)).astype(np.float32)
+    y = acc.astype(np.float32) * mult
+    if bias is not None:
+        b = np.asarray(bias, dtype=np.float32).reshape(-1)
+        if b.shape != (n,):
+            raise ValueError(f"bias: expected shape ({n},), got {np.shape(bias)}")
+        y = y + b
+    return y.astype(np.float32, copy=False), NumericsStats(events=events, chunk=model.chunk, fast_path=fast,
+                                                           macs=m * x.shape[1] * n)
+
+
 def qlinear_grouped(x_q, w_q, bias=None, *, x_scale, x_zero_point, w_scale, w_zero_point=0, group_size: int,
-                    y_scale, y_zero_point, hw, activation=None, x_type=None, w_type=None, y_type=None,
-                    force_sequential=False):
+                    y_scale=None, y_zero_point=None, hw, activation=None, x_type=None, w_type=None, y_type=None,
+                    force_sequential=False, float_output=False):
     """Per-group weight quantization (e.g. W4A8 with one weight scale per ``group_size`` inputs).
 
     x_q (M, K) integer with per-tensor ``x_scale``; w_q (K, N) with ``w_scale`` / ``w_zero_point``
@@ -444,9 +501,15 @@ def qlinear_grouped(x_q, w_q, bias=None, *, x_scale, x_zero_point, w_scale, w_ze
     w_zp = np.broadcast_to(_zero_point(w_zp.reshape(-1), wt, "w_zero_point", None).reshape(w_zp.shape),
                            (groups, n)).astype(np.int64)
     x_zp = int(_zero_point(x_zero_point, xt, "x_zero_point", 1).reshape(-1)[0])
-    ys = float(_check_scale(y_scale, "y_scale", 1).reshape(-1)[0])
-    yt = _output_type(y_zero_point, xt, y_type)
-    y_zp = int(_zero_point(y_zero_point, yt, "y_zero_point", 1).reshape(-1)[0])
+    if float_output:
+        if "float" not in profile.requant.outputs:
+            raise ValueError(f"float_output: profile '{profile.name}' has no float epilogue")
+    else:
+        if y_scale is None or y_zero_point is None:
+            raise ValueError("y_scale and y_zero_point are required unless float_output")
+        ys = float(_check_scale(y_scale, "y_scale", 1).reshape(-1)[0])
+        yt = _output_type(y_zero_point, xt, y_type)
+        y_zp = int(_zero_point(y_zero_point, yt, "y_zero_point", 1).reshape(-1)[0])
     if "per_group" not in profile.requant.granularity:
         raise ValueError(f"w_scale: per-group scales are not supported by profile '{profile.name}'; "
                          f"allowed granularity: {', '.join(profile.requant.granularity)}")
@@ -469,6 +532,9 @@ def qlinear_grouped(x_q, w_q, bias=None, *, x_scale, x_zero_point, w_scale, w_ze
         y_real += acc.astype(np.float32) * scale32[g][None, :]
     if b is not None:
         y_real += b[None, :]
+    if float_output:
+        return y_real, NumericsStats(events=AccumulationEvents.concat_chunks(per_group_events), chunk=group_size,
+                                     fast_path=fast_all, macs=x.shape[0] * k * n)
     qmin, qmax = type_range(yt)
     lo, hi = _activation_bounds(activation, ys, y_zp, qmin, qmax)
     y = np.clip(np.rint(y_real / np.float32(ys)) + y_zp, lo, hi)

@@ -98,6 +98,7 @@ class QuantPlan:
     activations: OperandPlan
     changes: tuple[LegalizationChange, ...] = ()
     intent: "QuantPlan | None" = None
+    output: str = "integer"   # what the epilogue writes: integer (requantized) | float (a recipe's float output)
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -109,6 +110,9 @@ class LegalizedWorkload:
     workload: Workload
     profile: HardwareProfile
     plans: dict[str, QuantPlan] = field(default_factory=dict)
+    # a recipe's per-layer steps (accelsim.quant.recipe.LayerRecipe) and the recipe itself; empty: the naive recipe
+    recipes: dict = field(default_factory=dict)
+    recipe: object | None = None
 
     @property
     def changes(self) -> list[LegalizationChange]:

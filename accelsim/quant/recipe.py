@@ -1,0 +1,315 @@
+"""Quantization recipes: what a user (or ``accelsim tune``) does beyond the naive recipe, as ordered steps.
+
+The naive recipe is what legalization alone gives: ranges from the workload's calibration method, static
+per-tensor activation scales, weights rounded to nearest, every integer layer requantizing its output to
+integers. A recipe's steps change that per layer, each one legal only where the contract can run it:
+
+- ``calibration``: the activation range method (minmax, percentile, mse, entropy) for static scales;
+- ``dynamic``: activation scales taken from each tensor as it runs, per tensor or per token (row) — the
+  contract's ``requant.dynamic_activations``; the run-time scale is applied in a float epilogue;
+- ``float_output``: the epilogue writes the scaled int32 sum as float instead of requantized integers
+  (``requant.outputs`` has ``float``);
+- ``smoothquant``: SmoothQuant's migration (Xiao et al. 2023): input channel k of x divided by
+  s_k = max|x_k|^alpha / max|w_k|^(1 - alpha), weight row k multiplied by it (x W = (x / s)(s W));
+- ``awq``: AWQ's activation-aware scaling (Lin et al. 2024): s_k = mean|x_k|^alpha with alpha searched per layer
+  on the calibration activations for the smallest output error of the quantized weight;
+- ``gptq``: GPTQ's Hessian-based sequential rounding of the weights (Frantar et al. 2023);
+- ``bias_correction``: the expected output shift of the weight rounding, E[x](W_q - W), removed from the bias
+  (Nagel et al. 2019, "Data-Free Quantization", empirical bias correction);
+- ``mixed_precision``: the named layers run in a wider type the contract has (int16 activations, fp16, ...).
+
+Every step takes ``layers:`` (names or fnmatch patterns; default: every layer it applies to). A recipe is
+written and read as YAML (``recipe: {steps: [...]}``), so ``accelsim tune``'s choice replays exactly.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field, replace
+
+import yaml
+
+from accelsim.errors import InputError
+
+CALIBRATIONS = ("minmax", "percentile", "mse", "entropy")
+SCALINGS = ("per_tensor", "per_token")
+STEP_KINDS = ("calibration", "dynamic", "float_output", "smoothquant", "awq", "gptq", "bias_correction",
+              "mixed_precision")
+#: steps that transform a linear layer's weight (and the matching input scaling)
+WEIGHT_STEPS = ("smoothquant", "awq", "gptq", "bias_correction")
+
+
+@dataclass(frozen=True)
+class LayerRecipe:
+    """What a recipe does to one integer layer; the defaults are the naive recipe."""
+
+    calibration: str | None = None       # activation range method for static scales (None: the workload's)
+    percentile: float | None = None
+    scaling: str = "static"              # static | per_tensor | per_token (dynamic activation scales)
+    output: str = "integer"              # integer | float (the epilogue's output)
+    smooth_alpha: float | None = None    # SmoothQuant migration strength
+    awq: bool = False                    # AWQ activation-aware scaling, alpha searched per layer
+    rounding: str = "nearest"            # nearest | gptq
+    gptq_damp: float = 0.01              # GPTQ's dampening, a fraction of the Hessian's mean diagonal
+    bias_correction: bool = False
+    widen: str | None = None             # a wider operand type for this layer (mixed precision)
+
+    @property
+    def naive(self) -> bool:
+        return self == LayerRecipe()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One recipe step: its kind, its parameters, and the layers it applies to (() = all it applies to)."""
+
+    kind: str
+    params: tuple[tuple[str, object], ...] = ()
+    layers: tuple[str, ...] = ()
+
+    def param(self, name: str, default=None):
+        return dict(self.params).get(name, default)
+
+    def selects(self, layer: str) -> bool:
+        return not self.layers or any(fnmatch.fnmatchcase(layer, p) for p in self.layers)
+
+    def as_dict(self) -> dict:
+        body = dict(self.params)
+        if self.layers:
+            body["layers"] = list(self.layers)
+        return {self.kind: body}
+
+    @property
+    def text(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.params)
+        where = f" on {len(self.layers)} layer(s)" if self.layers else ""
+        return f"{self.kind}({args}){where}" if args else f"{self.kind}{where}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """An ordered list of steps (later steps override earlier ones on the same layer)."""
+
+    steps: tuple[Step, ...] = ()
+    source: str = ""
+
+    @property
+    def text(self) -> str:
+        return " + ".join(s.text for s in self.steps) or "naive"
+
+    def as_dict(self) -> dict:
+        return {"recipe": {"steps": [s.as_dict() for s in self.steps]}}
+
+    def dump(self) -> str:
+        return yaml.safe_dump(self.as_dict(), sort_keys=False)
+
+    def without(self, index: int) -> "Recipe":
+        return replace(self, steps=self.steps[:index] + self.steps[index + 1:])
+
+    def per_layer(self, layers: list[tuple[str, str]]) -> dict[str, LayerRecipe]:
+        """{layer: LayerRecipe} for ``layers`` ((name, op) in order): each step applied to the layers it selects
+        (weight steps and dynamic / float output to linear layers only)."""
+        out = {name: LayerRecipe() for name, _ in layers}
+        for step in self.steps:
+            for name, op in layers:
+                if not step.selects(name):
+                    continue
+                if step.kind in (*WEIGHT_STEPS, "dynamic", "float_output") and op != "linear":
+                    continue
+                out[name] = _apply(out[name], step)
+        return out
+
+
+def _apply(r: LayerRecipe, step: Step) -> LayerRecipe:
+    k = step.kind
+    if k == "calibration":
+        return replace(r, calibration=step.param("method"), percentile=step.param("percentile"))
+    if k == "dynamic":
+        return replace(r, scaling=step.param("granularity", "per_tensor"), output="float")
+    if k == "float_output":
+        return replace(r, output="float")
+    if k == "smoothquant":
+        return replace(r, smooth_alpha=float(step.param("alpha", 0.5)), awq=False)
+    if k == "awq":
+        return replace(r, awq=True, smooth_alpha=None)
+    if k == "gptq":
+        return replace(r, rounding="gptq", gptq_damp=float(step.param("damp", 0.01)))
+    if k == "bias_correction":
+        return replace(r, bias_correction=True)
+    if k == "mixed_precision":
+        return replace(r, widen=step.param("type"))
+    raise ValueError(k)
+
+
+# -- YAML ---------------------------------------------------------------------------------------------
+_PARAMS = {
+    "calibration": {"method": CALIBRATIONS, "percentile": float},
+    "dynamic": {"granularity": SCALINGS},
+    "float_output": {},
+    "smoothquant": {"alpha": float},
+    "awq": {},
+    "gptq": {"damp": float},
+    "bias_correction": {},
+    "mixed_precision": {"type": str},
+}
+
+
+def parse_recipe(data, source: str = "", where: str = "recipe") -> Recipe:
+    """A Recipe from its YAML form: ``{steps: [{kind: {param: value, layers: [...]}}, ...]}`` (or the list alone).
+    Raises InputError naming the field and what is allowed."""
+    def bad(field_: str, msg: str):
+        raise InputError(msg, source=source, field=field_)
+
+    if isinstance(data, dict) and set(data) == {"recipe"}:
+        data = data["recipe"]
+    if isinstance(data, dict):
+        extra = set(data) - {"steps"}
+        if extra:
+            bad(f"{where}.{sorted(extra)[0]}", "unknown key (allowed: steps)")
+        data = data.get("steps", [])
+    if not isinstance(data, list):
+        bad(f"{where}.steps", f"must be a list of steps, each one of: {', '.join(STEP_KINDS)}")
+    steps = []
+    for i, item in enumerate(data):
+        at = f"{where}.steps.{i}"
+        if isinstance(item, str):
+            item = {item: {}}
+        if not isinstance(item, dict) or len(item) != 1:
+            bad(at, f"a step is one mapping {{kind: {{params}}}}; kinds: {', '.join(STEP_KINDS)}")
+        kind, body = next(iter(item.items()))
+        if kind not in STEP_KINDS:
+            bad(at, f"unknown step '{kind}' (allowed: {', '.join(STEP_KINDS)})")
+        body = {} if body is None else body
+        if not isinstance(body, dict):
+            bad(f"{at}.{kind}", "must be a mapping of parameters")
+        layers = body.get("layers", [])
+        if isinstance(layers, str):
+            layers = [layers]
+        if not isinstance(layers, list) or not all(isinstance(x, str) and x for x in layers):
+            bad(f"{at}.{kind}.layers", "must be a list of layer names or patterns")
+        params = []
+        for key, value in body.items():
+            if key == "layers":
+                continue
+            spec = _PARAMS[kind].get(key)
+            if spec is None:
+                allowed = ", ".join([*_PARAMS[kind], "layers"])
+                bad(f"{at}.{kind}.{key}", f"unknown parameter (allowed: {allowed})")
+            if isinstance(spec, tuple):
+                if value not in spec:
+                    bad(f"{at}.{kind}.{key}", f"must be one of {', '.join(spec)}, got {value!r}")
+            elif spec is float:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    bad(f"{at}.{kind}.{key}", f"must be a number, got {value!r}")
+                value = float(value)
+            elif not isinstance(value, str):
+                bad(f"{at}.{kind}.{key}", f"must be a string, got {value!r}")
+            params.append((key, value))
+        p = dict(params)
+        if kind == "smoothquant" and not 0.0 <= p.get("alpha", 0.5) <= 1.0:
+            bad(f"{at}.smoothquant.alpha", f"must be between 0 and 1, got {p['alpha']}")
+        if kind == "gptq" and not 0.0 < p.get("damp", 0.01) <= 1.0:
+            bad(f"{at}.gptq.damp", f"must be in (0, 1], got {p['damp']}")
+        if kind == "calibration":
+            if "method" not in p:
+                bad(f"{at}.calibration.method", f"required: one of {', '.join(CALIBRATIONS)}")
+            if p["method"] == "percentile" and not 50.0 < p.get("percentile", 99.99) <= 100.0:
+                bad(f"{at}.calibration.percentile", f"must be in (50, 100], got {p.get('percentile')}")
+        if kind == "mixed_precision" and "type" not in p:
+            bad(f"{at}.mixed_precision.type", "required: the wider operand type (int16, fp16, bf16, ...)")
+        steps.append(Step(kind=kind, params=tuple(params), layers=tuple(layers)))
+    return Recipe(steps=tuple(steps), source=source)
+
+
+def load_recipe(path: str) -> Recipe:
+    """A recipe YAML file (as ``accelsim tune`` writes it)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"recipe file not found: {path}", source=str(path))
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML: {' '.join(str(exc).split())[:160]}", source=str(path)) from None
+    return parse_recipe(data, source=str(path))
+
+
+@dataclass(frozen=True)
+class RecipeCheck:
+    """Why a recipe cannot run under a contract (empty: legal)."""
+
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def legal(self) -> bool:
+        return not self.problems
+
+
+def check_recipe(recipe: Recipe, profile, layers: list[tuple[str, str]]) -> RecipeCheck:
+    """Each step against the contract: dynamic scaling and float outputs the epilogue has, mixed-precision types
+    the contract runs, and layer patterns that match a layer."""
+    from accelsim.operands import FORMATS
+
+    problems = []
+    names = [n for n, _ in layers]
+    for i, step in enumerate(recipe.steps):
+        at = f"recipe.steps.{i}.{step.kind}"
+        for pat in step.layers:
+            if not any(fnmatch.fnmatchcase(n, pat) for n in names):
+                problems.append(f"{at}.layers: '{pat}' matches no layer (layers: {', '.join(names[:6])}, ...)")
+        if step.kind == "dynamic":
+            g = step.param("granularity", "per_tensor")
+            if g not in profile.requant.dynamic_activations:
+                allowed = ", ".join(profile.requant.dynamic_activations) or "none"
+                problems.append(f"{at}.granularity: profile '{profile.name}' takes no {g} run-time activation "
+                                f"scales (requant.dynamic_activations: {allowed})")
+        if step.kind in ("dynamic", "float_output") and "float" not in profile.requant.outputs:
+            problems.append(f"{at}: profile '{profile.name}' writes integer outputs only (requant.outputs)")
+        if step.kind == "mixed_precision":
+            t = step.param("type")
+            acts, weights = profile.activation_types, profile.weight_types
+            ok = t in acts and (t in weights or t not in FORMATS)
+            if not ok:
+                problems.append(f"{at}.type: profile '{profile.name}' has no {t} operands (activations: "
+                                f"{', '.join(acts)}; weights: {', '.join(weights)})")
+    return RecipeCheck(tuple(problems))
+
+
+def apply_recipe(legal, recipe: Recipe | None):
+    """``legal`` (a LegalizedWorkload) with ``recipe``'s plan changes made and its per-layer steps attached for the
+    numerics; the recipe is checked against the contract first (InputError naming the step if it is not legal)."""
+    from accelsim.operands import FORMATS
+    from accelsim.quant.legalize import OperandPlan
+
+    if recipe is None or not recipe.steps:
+        return legal
+    layers = [(layer.name, layer.op) for layer in legal.workload.layers]
+    check = check_recipe(recipe, legal.profile, layers)
+    if not check.legal:
+        raise InputError(check.problems[0], source=recipe.source or None)
+    per = recipe.per_layer(layers)
+    profile = legal.profile
+    plans = dict(legal.plans)
+    for name, op in layers:
+        r = per[name]
+        plan = plans[name]
+        act, wts = plan.activations, plan.weights
+        if r.calibration is not None:
+            act = replace(act, calibration=r.calibration,
+                          percentile=r.percentile if r.percentile is not None else act.percentile)
+        if r.widen is not None:
+            if r.widen in FORMATS:
+                act = OperandPlan(type_name=r.widen, symmetric=True, granularity="per_tensor",
+                                  calibration=act.calibration, percentile=act.percentile, power_of_two=False)
+                if op in ("linear", "conv2d"):
+                    wg = "per_channel" if "per_channel" in profile.requant.granularity else "per_tensor"
+                    wts = OperandPlan(type_name=r.widen, symmetric=True, granularity=wg, calibration="minmax",
+                                      percentile=wts.percentile, power_of_two=False)
+            else:
+                act = replace(act, type_name=r.widen, narrow=False,
+                              symmetric=act.symmetric or r.widen.startswith("int"))
+        if r.scaling != "static":
+            act = replace(act, dynamic=True, granularity=r.scaling)
+        plans[name] = replace(plan, activations=act, weights=wts, output=r.output)
+    return replace(legal, plans=plans, recipes=per, recipe=recipe)
