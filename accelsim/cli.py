@@ -46,6 +46,18 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--data", metavar="NPZ", help="ONNX models: .npz of model inputs (calibration and evaluation)")
         q.add_argument("--reference", metavar="ONNX", help="QDQ ONNX models: the float model to measure accuracy against "
                                                           "(default: the same graph without Q/DQ)")
+        q.add_argument("--recipe", metavar="YAML|auto",
+                       help="a quantization recipe (as accelsim tune writes it), or 'auto' to search the best legal "
+                            "one per profile; overrides the workload's quant.recipe")
+    tn = sub.add_parser("tune", help="search the quantization recipes legal on a contract: accuracy vs latency and "
+                                     "energy, the best recipe written as YAML")
+    tn.add_argument("workload", help="workload YAML file or built-in workload name (a model or ONNX workload)")
+    tn.add_argument("--hw", required=True, metavar="PROFILE", help="built-in profile name or profile YAML")
+    tn.add_argument("--trials", type=_count("--trials", 10000), default=None,
+                    help="recipes to try (default 40; optuna's NSGA-II, seeded)")
+    tn.add_argument("--out", metavar="YAML", help="where to write the chosen recipe (default: "
+                                                  "reports/<workload>/<profile>/recipe.yaml; tune.json beside it)")
+    tn.add_argument("--format", choices=("table", "json"), default="table", help="json: the search as one object")
     llm = sub.add_parser("llm", help="a whole LLM on a contract: time to first token, time per output token, "
                                      "tokens/s, energy per token (timing only, about a second)")
     llm.add_argument("model", help="built-in model shape (llama2-7b, llama2-13b, llama2-70b, llama3-8b, mistral-7b) "
@@ -119,6 +131,8 @@ def _dispatch(args) -> int:
         return _cmd_validate(args)
     if args.command == "llm":
         return _cmd_llm(args)
+    if args.command == "tune":
+        return _cmd_tune(args)
     return _cmd_run(args)
 
 
@@ -253,6 +267,12 @@ def _simulate(args):
 
     dims = _parse_dims(args.dim)
     workload = load_workload(args.workload, dims=dims or None, data=args.data, reference=args.reference)
+    if args.recipe is not None:
+        import dataclasses
+
+        from accelsim.quant.recipe import load_recipe
+
+        workload = dataclasses.replace(workload, recipe="auto" if args.recipe == "auto" else load_recipe(args.recipe))
     profiles = [load_profile(h) for h in args.hw]
     seen: dict[str, str] = {}
     for h, p in zip(args.hw, profiles):
@@ -425,6 +445,45 @@ def _cmd_compare(args) -> int:
                     worst, title=f"{r.profile.name}: {len(r.changes)} legalization changes (the costliest shown)"))
 
     _emit(args, workload, results, targets, tables)
+    return 0
+
+
+def _cmd_tune(args) -> int:
+    import json
+
+    from accelsim.hardware import load_profile
+    from accelsim.loading import load_workload
+    from accelsim.results.io import atomic_write, resolve_output_dir, resolve_output_file
+    from accelsim.tune import DEFAULT_TRIALS, tune
+
+    workload = load_workload(args.workload)
+    profile = load_profile(args.hw)
+    out = Path(args.out) if args.out else (Path("reports") / _safe_component(workload.name)
+                                           / _safe_component(profile.name) / "recipe.yaml")
+    if not out.name.endswith((".yaml", ".yml")):
+        raise InputError("the recipe is written as YAML: give a path ending in .yaml", source=str(out), field="--out")
+    resolve_output_dir(out.parent, field="--out")
+    recipe_path = resolve_output_file(out, field="--out")
+    search_path = resolve_output_file(out.with_name(out.stem + ".tune.json"), field="--out")
+    trials = args.trials or DEFAULT_TRIALS
+    with _progress(trials) as advance:
+        result = tune(workload, profile, trials=trials,
+                      progress=lambda done, total, text: advance(f"trial {done}/{total}: {text}"))
+    header = (f"# accelsim tune {workload.name} --hw {profile.name}: {result.summary_text}; evaluation records: "
+              f"{result.evaluation['naive']:.6f} naive -> {result.evaluation['tuned']:.6f}\n")
+    recipe_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(recipe_path, header + result.best.recipe.dump())
+    atomic_write(search_path, json.dumps(result.as_dict(), indent=2, default=float))
+    if args.format == "json":
+        print(json.dumps(result.as_dict(), indent=2, default=float))
+        return 0
+    from accelsim.report.terminal import tune_tables
+
+    console = _console()
+    for table in tune_tables(result):
+        console.print(table)
+    console.print(f"written: {recipe_path} (replay: accelsim run {args.workload} --hw {args.hw} --recipe "
+                  f"{recipe_path}), {search_path}")
     return 0
 
 

@@ -40,6 +40,8 @@ class RunResult:
     network: dict | None = None  # the whole-network simulation: latency with prefetch and DRAM contention
     timing_only: bool = False    # numerics were skipped: every numerics field is None
     baseline: dict | None = None  # what quantization buys: this run against the float baseline on the same contract
+    recipe: object | None = None  # the recipe applied (accelsim.quant.recipe.Recipe), None: the naive recipe
+    tuned: object | None = None   # quant.recipe auto: the search (accelsim.tune.TuneResult)
 
     def summary(self) -> dict:
         f = self.frame
@@ -67,12 +69,20 @@ class RunResult:
             "recalibration": self.recalibration,
             "network": self.network,
             "vs_float_baseline": self.baseline,
+            "recipe": None if self.recipe is None else {"text": self.recipe.text,
+                                                        "steps": self.recipe.as_dict()["recipe"]["steps"]},
         }
 
 
 def operand_bits(type_name: str) -> float:
     """Bits per element an operand moves: an integer type's width, or a format's (block scales included)."""
     return format_bits(type_name) if type_name in FORMATS else type_bits(type_name)
+
+
+def output_bits(plan, a_bits: float) -> float:
+    """Bits per output element a MAC layer writes: its activation width, or 32 when a recipe's float epilogue writes
+    float32 (the contract's epilogue output format; an fp16 store would halve it)."""
+    return 32 if plan.output == "float" else a_bits
 
 
 def math_format(plan) -> str:
@@ -163,11 +173,21 @@ def _timing_only_numerics(legal, progress=None) -> NumericsOutcome:
 
 
 def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = None, progress=None, *,
-        diagnose: bool = False, timing_only: bool = False) -> RunResult:
-    """Simulate ``workload`` on ``profile``: legalize, numerics (bit-accurate; skipped with ``timing_only``),
-    timing, energy, results. ``progress(layer_name)`` is called after each layer's numerics; ``diagnose``
-    adds the ONNX re-runs of :func:`simulate_numerics`."""
-    legal = legalize(workload, profile)
+        diagnose: bool = False, timing_only: bool = False, recipe=None) -> RunResult:
+    """Simulate ``workload`` on ``profile``: legalize, apply the recipe (``recipe``, else the workload's; "auto":
+    the best legal recipe ``accelsim.tune`` finds for this contract), numerics (bit-accurate; skipped with
+    ``timing_only``), timing, energy, results. ``progress(layer_name)`` is called after each layer's numerics;
+    ``diagnose`` adds the ONNX re-runs of :func:`simulate_numerics`."""
+    from accelsim.quant.recipe import apply_recipe
+
+    recipe = workload.recipe if recipe is None else recipe
+    tuned = None
+    if recipe == "auto":
+        from accelsim.tune import tune
+
+        tuned = tune(workload, profile)
+        recipe = tuned.best.recipe
+    legal = apply_recipe(legalize(workload, profile), recipe)
     if timing_only:
         outcome = _timing_only_numerics(legal, progress)
     else:
@@ -184,7 +204,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
         a_bits, w_bits = operand_bits(plan.activations.type_name), operand_bits(plan.weights.type_name)
         math = math_format(plan)
         unit = profile if math == "int8" else profile.at_format(math)  # the MAC rate of the layer's format
-        t = layer_timing(layer, unit, a_bits, w_bits, fusion=fusion[layer.name])
+        t = layer_timing(layer, unit, a_bits, w_bits, fusion=fusion[layer.name], out_bits=output_bits(plan, a_bits))
         timings.append((layer.name, t))
         num = numerics[layer.name]
         e = layer_energy(profile, op_energy(profile, a_bits, w_bits, math_format=math), macs=t.macs, outputs=t.outputs,
@@ -229,8 +249,11 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     if workload.llm is not None:
         ctx = workload.llm
         llm = model_llm(profile, ctx.config, prompt=ctx.prompt, decode_steps=ctx.decode_steps).summary()
+    if legal.recipe is not None:
+        notes.insert(0, f"recipe: {legal.recipe.text}" + (f" (searched by accelsim tune: {tuned.summary_text})"
+                                                          if tuned is not None else ""))
     return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,
-                     network=network, timing_only=timing_only,
+                     network=network, timing_only=timing_only, recipe=legal.recipe, tuned=tuned,
                      llm=llm, changes=changes, end_to_end=end_to_end, diagnosis=diagnosis,
                      recalibration=recalibration,
                      event_grids={name: r.events for name, r in numerics.items() if r.events is not None})

@@ -33,10 +33,13 @@ def load_workload(ref: str | Path, *, dims: dict[str, int] | None = None, data: 
     loaded = load_workload_yaml(ref)
     if not isinstance(loaded, GeneratedSection):
         return loaded
+    import dataclasses
+
     if loaded.kind == "model":
         from accelsim.models.minilm_workload import minilm_workload
 
-        return minilm_workload(loaded.section, loaded.quant, loaded.name, loaded.description, loaded.source)
+        return dataclasses.replace(minilm_workload(loaded.section, loaded.quant, loaded.name, loaded.description,
+                                                   loaded.source), recipe=loaded.recipe)
     _require_onnx(loaded.source)
     from accelsim.onnx.workload import onnx_workload
 
@@ -46,8 +49,10 @@ def load_workload(ref: str | Path, *, dims: dict[str, int] | None = None, data: 
         return None if p is None else str(p if Path(p).is_absolute() else base / p)
 
     o = loaded.section
-    return onnx_workload(rel(o.path), dims=dict(o.dims), data=rel(o.data), reference=rel(o.reference),
-                         name=loaded.name, quant=loaded.quant, description=loaded.description, source=loaded.source)
+    return dataclasses.replace(onnx_workload(rel(o.path), dims=dict(o.dims), data=rel(o.data),
+                                             reference=rel(o.reference), name=loaded.name, quant=loaded.quant,
+                                             description=loaded.description, source=loaded.source),
+                               recipe=loaded.recipe)
 
 
 def load_graph_checked(path: str):

@@ -227,3 +227,24 @@ def comparison_table(results, workload) -> Table:
                   f"{acc:.4g} (#{r_acc[i]})", f"{100 * util:.0f}%", f"{events:,}",
                   f"{n_changes} changes, worst {cost:+.1f} dB" if n_changes else "none")
     return t
+
+
+def tune_tables(result) -> list[Table]:
+    """``accelsim tune``'s answer: the Pareto front (accuracy vs latency and energy), and the chosen recipe on the
+    evaluation records with each step's gain (the accuracy lost when that step alone is removed)."""
+    front = Table(title=f"{result.profile}: Pareto front of {len(result.trials)} recipes (tuning records: "
+                        f"{result.metric})", title_justify="left", header_style="bold")
+    for col in ("recipe", "accuracy", "latency", "energy"):
+        front.add_column(col, justify="left" if col == "recipe" else "right")
+    for t in sorted(result.pareto, key=lambda t: -t.accuracy):
+        mark = " (chosen)" if t.recipe.text == result.best.recipe.text else ""
+        front.add_row(t.recipe.text + mark, f"{t.accuracy:.4f}", _si(t.latency_s, "s"), _si(t.energy_pj * 1e-12, "J"))
+    naive, tuned = result.evaluation["naive"], result.evaluation["tuned"]
+    steps = Table(title=f"chosen recipe on the evaluation records: {naive:.4f} naive -> {tuned:.4f} tuned; "
+                        f"latency {_si(result.naive.latency_s, 's')} -> {_si(result.best.latency_s, 's')}",
+                  title_justify="left", header_style="bold")
+    for col in ("step", "accuracy without it", "its gain"):
+        steps.add_column(col, justify="left" if col == "step" else "right")
+    for step, without in result.ablation:
+        steps.add_row(step, f"{without:.4f}", f"{tuned - without:+.4f}")
+    return [front, steps]

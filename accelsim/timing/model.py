@@ -166,9 +166,10 @@ def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, fus
 
 
 def layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int = 8, w_bits: int = 8,
-                 b_bits: int | None = None, fusion: Fusion = UNFUSED) -> LayerTiming:
-    """Timing of one layer with activation / weight widths in bits (``b_bits``: a matmul's B operand) and its
-    fusion with its neighbours (:func:`accelsim.timing.fusion.plan_fusion`)."""
+                 b_bits: int | None = None, fusion: Fusion = UNFUSED, out_bits: float | None = None) -> LayerTiming:
+    """Timing of one layer with activation / weight widths in bits (``b_bits``: a matmul's B operand; ``out_bits``:
+    a MAC layer's output, default ``a_bits``) and its fusion with its neighbours
+    (:func:`accelsim.timing.fusion.plan_fusion`)."""
     if layer.is_mac:
-        return mac_layer_timing(layer, profile, a_bits, w_bits, b_bits=b_bits, fusion=fusion)
+        return mac_layer_timing(layer, profile, a_bits, w_bits, b_bits=b_bits, out_bits=out_bits, fusion=fusion)
     return vector_layer_timing(layer, profile, a_bits, fusion)

@@ -49,6 +49,7 @@ class GeneratedSection:
     description: str
     quant: LayerQuant
     source: str
+    recipe: object | None = None
 
 
 def load_workload_yaml(ref: str | Path) -> Workload | GeneratedSection:
@@ -82,6 +83,21 @@ def _padding(v) -> tuple[int, int, int, int]:
     raise ValueError
 
 
+def _recipe(value, src: str, fail):
+    """quant.recipe: None, "auto", a recipe file (relative to the workload) or the steps inline."""
+    from accelsim.quant.recipe import load_recipe, parse_recipe
+
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, str):
+        path = Path(value) if Path(value).is_absolute() else Path(src).parent / value
+        if not path.is_file():
+            raise fail(("quant", "recipe"), f"recipe file not found: {value} (a recipe YAML, 'auto', or the steps "
+                                            f"inline)")
+        return load_recipe(str(path))
+    return parse_recipe(value, source=src, where="quant.recipe")
+
+
 def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
     src = loaded.source
 
@@ -93,10 +109,11 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
     defaults = LayerQuant(weights=_merge(_DEFAULT_WEIGHTS, model.quant.weights),
                           activations=_merge(_DEFAULT_ACTIVATIONS, model.quant.activations))
     _check_quant(defaults, ("quant",), fail)
+    recipe = _recipe(model.quant.recipe, src, fail)
     for kind in ("model", "onnx"):
         if getattr(model, kind) is not None:
             return GeneratedSection(kind=kind, section=getattr(model, kind), name=model.name,
-                                    description=model.description, quant=defaults, source=src)
+                                    description=model.description, quant=defaults, source=src, recipe=recipe)
 
     first = next(iter(model.inputs))
     inputs = tuple(TensorSpec(name=n, shape=tuple(m.shape), sampled=(m.sampled if m.sampled is not None
@@ -159,7 +176,7 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
                         kv_cache_bits=m.kv_cache_bits)
         llm = LlmContext(config=cfg, prompt=m.prompt, decode_steps=m.decode_steps)
     return Workload(name=model.name, description=model.description, inputs=inputs, layers=tuple(layers),
-                    data=data, sample=sample, source=src, llm=llm)
+                    data=data, sample=sample, source=src, llm=llm, recipe=recipe)
 
 
 #: results columns are int64: a layer's MACs or cycles must fit (2^62 leaves headroom for sums)

@@ -49,6 +49,12 @@ class LayerQuantModel(_Strict):
     activations: QuantIntentModel = Field(default_factory=QuantIntentModel)
 
 
+class WorkloadQuantModel(LayerQuantModel):
+    # a recipe beyond the naive one (accelsim.quant.recipe): a recipe YAML path (relative to the workload), "auto"
+    # (accelsim tune's search, run inside run/compare), or the steps inline
+    recipe: Union[str, list, dict, None] = None
+
+
 class InputModel(_Strict):
     shape: list[Annotated[int, Field(gt=0, le=1 << 40)]] = Field(min_length=1, max_length=6)
     sampled: bool | None = None  # leading dimension is sampled by numerics (default: first input only)
@@ -225,7 +231,7 @@ class WorkloadModel(_Strict):
     model: ModelSource | None = None
     onnx: OnnxSource | None = None
     inputs: dict[str, InputModel] | None = Field(default=None, min_length=1)
-    quant: LayerQuantModel = Field(default_factory=LayerQuantModel)
+    quant: WorkloadQuantModel = Field(default_factory=WorkloadQuantModel)
     data: DataModel = Field(default_factory=DataModel)
     numerics: NumericsModel = Field(default_factory=NumericsModel)
     layers: list[LayerModel] | None = Field(default=None, min_length=1)

@@ -83,6 +83,7 @@ class Workload:
     llm: LlmContext | None = None
     model: ModelSpec | None = None
     graph: object | None = None  # accelsim.graph.run.GraphSpec: an ONNX model or a real model, run as a graph
+    recipe: object | None = None  # accelsim.quant.recipe.Recipe, or "auto" (searched per contract), or None (naive)
 
     @property
     def total_macs(self) -> int:

@@ -1,0 +1,282 @@
+"""``accelsim tune``: the best quantization recipe a contract can run, and what it costs.
+
+The search space is built per contract from what it can legally run (accelsim.quant.recipe.check_recipe):
+activation range method; static, per-tensor dynamic or per-token dynamic scales (``requant.dynamic_activations``);
+integer or float epilogue outputs (``requant.outputs``); SmoothQuant with alpha, or AWQ for weight-only
+formats; GPTQ or nearest rounding; bias correction; and mixed precision (the k layers with the lowest own-error
+SQNR under the naive recipe run in the widest type the contract has beside its integer type).
+
+Each trial runs the contract's bit-accurate numerics on the workload's *calibration* records (the tuning set:
+the evaluation records are never seen by the search) and its timing model; optuna's NSGA-II sampler (seeded,
+so a search is reproducible) explores the space on three objectives: accuracy (maximized: the end-to-end
+metric's minimum over records, or the last layer's SQNR for a layer workload), latency and energy (minimized).
+The chosen recipe is the most accurate trial (ties: the faster); it is then run once on the evaluation records,
+and an ablation removes each of its steps in turn to give each step's gain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from accelsim.errors import InputError
+from accelsim.quant.recipe import Recipe, Step, check_recipe
+
+#: trials of a search unless told otherwise (about 1-5 s each on MiniLM on 2 cores)
+DEFAULT_TRIALS = 40
+#: how many of the most sensitive layers mixed precision may widen
+WIDEN_COUNTS = (0, 2, 4, 8)
+SMOOTH_ALPHAS = (0.3, 0.5, 0.7)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One recipe tried: accuracy on the tuning records, latency (s) and energy (pJ) from the timing model."""
+
+    recipe: Recipe
+    accuracy: float
+    latency_s: float
+    energy_pj: float
+    pareto: bool = False
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """A search's trials, its Pareto front, the chosen recipe, and how it does on the evaluation records."""
+
+    profile: str
+    workload: str
+    metric: str
+    trials: tuple[Trial, ...]
+    best: Trial
+    naive: Trial
+    evaluation: dict = field(default_factory=dict)   # {"naive": accuracy, "tuned": accuracy} on the evaluation records
+    ablation: tuple[tuple[str, float], ...] = ()      # (step, evaluation accuracy without it)
+    space: dict = field(default_factory=dict)         # the legal options per dimension
+
+    @property
+    def pareto(self) -> list[Trial]:
+        return [t for t in self.trials if t.pareto]
+
+    @property
+    def summary_text(self) -> str:
+        return (f"{len(self.trials)} trials, tuning-set {self.metric} {self.naive.accuracy:.4f} naive -> "
+                f"{self.best.accuracy:.4f}")
+
+    def as_dict(self) -> dict:
+        def t(x: Trial) -> dict:
+            return {"recipe": x.recipe.text, "steps": x.recipe.as_dict()["recipe"]["steps"], "accuracy": x.accuracy,
+                    "latency_s": x.latency_s, "energy_pj": x.energy_pj, "pareto": x.pareto}
+        return {"profile": self.profile, "workload": self.workload, "metric": self.metric, "space": self.space,
+                "best": t(self.best), "naive": t(self.naive), "evaluation": self.evaluation,
+                "ablation": [{"without": s, "accuracy": a} for s, a in self.ablation],
+                "pareto": [t(x) for x in self.pareto], "trials": [t(x) for x in self.trials]}
+
+
+def pareto_flags(points: list[tuple[float, ...]], maximize: tuple[bool, ...]) -> list[bool]:
+    """True for each point no other point dominates (at least as good on every objective, better on one)."""
+    signed = [tuple(v if mx else -v for v, mx in zip(p, maximize)) for p in points]
+    flags = []
+    for i, p in enumerate(signed):
+        dominated = any(all(q[j] >= p[j] for j in range(len(p))) and any(q[j] > p[j] for j in range(len(p)))
+                        for k, q in enumerate(signed) if k != i)
+        flags.append(not dominated)
+    return flags
+
+
+class _Evaluator:
+    """Runs a recipe: numerics on the tuning records (or the evaluation records), timing cached by what it reads."""
+
+    def __init__(self, workload, profile):
+        from accelsim.engine import layer_chain_spec
+        from accelsim.quant import legalize
+        from accelsim.workload.data import DataSource
+
+        self.workload, self.profile = workload, profile
+        self.base = legalize(workload, profile)
+        self.spec = workload.graph if workload.graph is not None else layer_chain_spec(workload, DataSource(workload))
+        self.tuning = dataclasses.replace(self.spec, evaluation=self.spec.calibration)
+        self._timing: dict = {}
+        self.runs = 0
+
+    def legal(self, recipe: Recipe):
+        from accelsim.quant.recipe import apply_recipe
+
+        return apply_recipe(self.base, recipe)
+
+    def accuracy(self, recipe: Recipe, evaluation: bool = False) -> tuple[float, dict]:
+        from accelsim.graph.run import run_graph_numerics
+
+        self.runs += 1
+        results, e2e, _ = run_graph_numerics(self.legal(recipe), diagnose=False,
+                                             spec=self.spec if evaluation else self.tuning)
+        if e2e is not None:
+            return e2e["min"], results
+        last = results[self.workload.layers[-1].name].sqnr_db
+        return (last if last is not None and math.isfinite(last) else 200.0), results
+
+    def cost(self, recipe: Recipe) -> tuple[float, float]:
+        from accelsim.engine import run
+
+        legal = self.legal(recipe)
+        key = tuple((n, p.output, p.activations.type_name, p.weights.type_name) for n, p in sorted(legal.plans.items()))
+        if key not in self._timing:
+            s = run(self.workload, self.profile, timing_only=True, recipe=recipe).summary()
+            self._timing[key] = (s["latency_s"], s["energy_pj"])
+        return self._timing[key]
+
+
+def _wider_type(profile, plans) -> str | None:
+    """The widest-accuracy type mixed precision can move a layer to on this contract: int16 activations (with the
+    layer's integer weights), else the contract's fp16 / bf16; None if it has none."""
+    if "int16" in profile.activation_types:
+        return "int16"
+    for fmt in ("fp16", "bf16"):
+        if fmt in profile.activation_types and fmt in profile.weight_types:
+            return fmt
+    return None
+
+
+def search_space(workload, profile, base) -> dict:
+    """The legal options per dimension of the recipe space on ``profile``."""
+    graph = workload.graph is not None
+    linear = [lyr.name for lyr in workload.layers if lyr.op == "linear"]
+    from accelsim.operands import FORMATS
+
+    weight_only = any(p.activations.type_name in FORMATS and p.weights.type_name not in FORMATS
+                      for p in base.plans.values())
+    space = {"calibration": ["minmax", "percentile", "mse"]}
+    if graph and linear:
+        space["scaling"] = ["static", *profile.requant.dynamic_activations]
+        space["output"] = ["integer", *(["float"] if "float" in profile.requant.outputs else [])]
+        space["migration"] = ["none", *(["awq"] if weight_only else [f"smoothquant:{a}" for a in SMOOTH_ALPHAS])]
+        space["rounding"] = ["nearest", "gptq"]
+        space["bias_correction"] = [False, True]
+    wide = _wider_type(profile, base.plans)
+    if wide is not None:
+        space["widen"] = list(WIDEN_COUNTS)
+        space["widen_type"] = wide
+    return space
+
+
+def recipe_from(choice: dict, sensitive: list[str], space: dict) -> Recipe:
+    """The Recipe of one point of the space (``sensitive``: layers, most sensitive first)."""
+    steps = []
+    if choice.get("calibration", "minmax") != "minmax":
+        method = choice["calibration"]
+        steps.append(Step("calibration", (("method", method),) + ((("percentile", 99.99),)
+                                                                    if method == "percentile" else ())))
+    mig = choice.get("migration", "none")
+    if mig.startswith("smoothquant:"):
+        steps.append(Step("smoothquant", (("alpha", float(mig.split(":")[1])),)))
+    elif mig == "awq":
+        steps.append(Step("awq"))
+    if choice.get("rounding") == "gptq":
+        steps.append(Step("gptq"))
+    if choice.get("bias_correction"):
+        steps.append(Step("bias_correction"))
+    scaling = choice.get("scaling", "static")
+    if scaling != "static":
+        steps.append(Step("dynamic", (("granularity", scaling),)))
+    elif choice.get("output") == "float":
+        steps.append(Step("float_output"))
+    k = int(choice.get("widen", 0))
+    if k and sensitive:
+        steps.append(Step("mixed_precision", (("type", space["widen_type"]),), tuple(sensitive[:k])))
+    return Recipe(tuple(steps))
+
+
+def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: int = 0) -> TuneResult:
+    """Search the recipes legal on ``profile`` for ``workload`` (see the module docstring). ``progress(done, total,
+    text)`` is called after each trial."""
+    try:
+        import optuna
+    except ImportError:  # an optional extra
+        raise InputError("accelsim tune needs optuna: pip install 'accelsim[tune]'", field="tune") from None
+    if trials < 1:
+        raise InputError(f"must be at least 1, got {trials}", field="--trials")
+    ev = _Evaluator(workload, profile)
+    space = search_space(workload, profile, ev.base)
+    naive_recipe = Recipe()
+    naive_acc, naive_results = ev.accuracy(naive_recipe)
+    # mixed precision widens the layers that lose most on their own under the naive recipe
+    own = [(r.sqnr_local_db if r.sqnr_local_db is not None else (r.sqnr_db if r.sqnr_db is not None else math.inf),
+            name) for name, r in naive_results.items()
+           if any(lyr.name == name and lyr.is_mac for lyr in workload.layers)]
+    sensitive = [name for _, name in sorted(own)]
+    naive = Trial(naive_recipe, naive_acc, *ev.cost(naive_recipe))
+    seen: dict[str, Trial] = {naive_recipe.text: naive}
+    done = [0]
+
+    def objective(trial):
+        choice = {k: trial.suggest_categorical(k, v) for k, v in space.items() if isinstance(v, list)}
+        recipe = recipe_from(choice, sensitive, space)
+        if not check_recipe(recipe, profile, [(lyr.name, lyr.op) for lyr in workload.layers]).legal:
+            raise optuna.TrialPruned()
+        if recipe.text not in seen:
+            acc, _ = ev.accuracy(recipe)
+            seen[recipe.text] = Trial(recipe, acc, *ev.cost(recipe))
+        t = seen[recipe.text]
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], trials, f"{t.accuracy:.4f} {recipe.text[:60]}")
+        return t.accuracy, t.latency_s, t.energy_pj
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, trials // 3)))
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=sampler)
+    # the recipes a practitioner tries first, so that a short search always covers them
+    for choice in _seeds(space):
+        study.enqueue_trial(choice, skip_if_exists=True)
+    study.optimize(objective, n_trials=trials, catch=())
+    found = list(seen.values())
+    best = _simplified(max(found, key=lambda t: (round(t.accuracy, 6), -t.latency_s, -len(t.recipe.steps))), ev)
+    if best.recipe.text not in {t.recipe.text for t in found}:
+        found.append(best)
+    flags = pareto_flags([(t.accuracy, t.latency_s, t.energy_pj) for t in found], (True, False, False))
+    found = [dataclasses.replace(t, pareto=f) for t, f in zip(found, flags)]
+    best = next(t for t in found if t.recipe.text == best.recipe.text)
+    naive = next(t for t in found if t.recipe.text == naive_recipe.text)
+    evaluation = {"naive": ev.accuracy(naive_recipe, evaluation=True)[0],
+                  "tuned": ev.accuracy(best.recipe, evaluation=True)[0]}
+    ablation = tuple((best.recipe.steps[i].text, ev.accuracy(best.recipe.without(i), evaluation=True)[0])
+                     for i in range(len(best.recipe.steps)))
+    metric = ("min " + (workload.graph.metric or "metric")) if workload.graph is not None else \
+        "final-layer SQNR (dB)"
+    return TuneResult(profile=profile.name, workload=workload.name, metric=metric, trials=tuple(found), best=best,
+                      naive=naive, evaluation=evaluation, ablation=ablation, space=space)
+
+
+def _simplified(best: Trial, ev: _Evaluator) -> Trial:
+    """``best`` without the steps that do not help on the tuning records (a step is dropped when the recipe without
+    it is at least as accurate and no slower): the written recipe says only what matters."""
+    current = best
+    i = 0
+    while i < len(current.recipe.steps):
+        candidate = current.recipe.without(i)
+        acc, _ = ev.accuracy(candidate)
+        latency, energy = ev.cost(candidate)
+        if acc >= current.accuracy and latency <= current.latency_s:
+            current = Trial(candidate, acc, latency, energy, current.pareto)
+        else:
+            i += 1
+    return current
+
+
+def _seeds(space: dict) -> list[dict]:
+    """A few canonical points: the naive recipe plus one change at a time, and all the cheap ones together."""
+    base = {k: v[0] for k, v in space.items() if isinstance(v, list)}
+    out = []
+    for key, values in space.items():
+        if not isinstance(values, list):
+            continue
+        for v in values[1:2] if key != "scaling" else values[1:]:
+            out.append({**base, key: v})
+    best_guess = dict(base)
+    if "scaling" in space and len(space["scaling"]) > 1:
+        best_guess["scaling"] = space["scaling"][-1]
+    if "output" in space and "float" in space["output"]:
+        best_guess["output"] = "float"
+    out.append(best_guess)
+    return out
