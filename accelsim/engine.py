@@ -69,8 +69,11 @@ class RunResult:
             "recalibration": self.recalibration,
             "network": self.network,
             "vs_float_baseline": self.baseline,
-            "recipe": None if self.recipe is None else {"text": self.recipe.text,
-                                                        "steps": self.recipe.as_dict()["recipe"]["steps"]},
+            "recipe": None if self.recipe is None else {
+                "text": self.recipe.text, "steps": self.recipe.as_dict()["recipe"]["steps"],
+                "searched": None if self.tuned is None else {
+                    "trials": len(self.tuned.trials), "naive": self.tuned.evaluation["naive"],
+                    "tuned": self.tuned.evaluation["tuned"], "metric": self.tuned.metric}},
         }
 
 
@@ -178,15 +181,11 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     the best legal recipe ``accelsim.tune`` finds for this contract), numerics (bit-accurate; skipped with
     ``timing_only``), timing, energy, results. ``progress(layer_name)`` is called after each layer's numerics;
     ``diagnose`` adds the ONNX re-runs of :func:`simulate_numerics`."""
-    from accelsim.quant.recipe import apply_recipe
+    from accelsim.quant.recipe import apply_recipe, resolve_recipe
 
-    recipe = workload.recipe if recipe is None else recipe
-    tuned = None
-    if recipe == "auto":
-        from accelsim.tune import tune
-
-        tuned = tune(workload, profile)
-        recipe = tuned.best.recipe
+    recipe = resolve_recipe(workload.recipe if recipe is None else recipe, workload.source)
+    if recipe == "auto":  # the search runs above the engine (accelsim.tune), which then runs its recipe here
+        raise ValueError("recipe 'auto': search first (accelsim.tune.tune) and pass the recipe it chose")
     legal = apply_recipe(legalize(workload, profile), recipe)
     if timing_only:
         outcome = _timing_only_numerics(legal, progress)
@@ -250,10 +249,9 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
         ctx = workload.llm
         llm = model_llm(profile, ctx.config, prompt=ctx.prompt, decode_steps=ctx.decode_steps).summary()
     if legal.recipe is not None:
-        notes.insert(0, f"recipe: {legal.recipe.text}" + (f" (searched by accelsim tune: {tuned.summary_text})"
-                                                          if tuned is not None else ""))
+        notes.insert(0, f"recipe: {legal.recipe.text}")
     return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,
-                     network=network, timing_only=timing_only, recipe=legal.recipe, tuned=tuned,
+                     network=network, timing_only=timing_only, recipe=legal.recipe,
                      llm=llm, changes=changes, end_to_end=end_to_end, diagnosis=diagnosis,
                      recalibration=recalibration,
                      event_grids={name: r.events for name, r in numerics.items() if r.events is not None})

@@ -7,6 +7,7 @@ one way, from here down.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from accelsim.errors import InputError
@@ -20,6 +21,13 @@ def load_workload(ref: str | Path, *, dims: dict[str, int] | None = None, data: 
 
     ``dims`` (dynamic dimensions), ``data`` (.npz of model inputs) and ``reference`` (the float model) apply to
     ONNX files."""
+    from accelsim.quant.recipe import resolve_recipe
+
+    wl = _load(ref, dims=dims, data=data, reference=reference)
+    return dataclasses.replace(wl, recipe=resolve_recipe(wl.recipe, wl.source))
+
+
+def _load(ref, *, dims, data, reference) -> Workload:
     if str(ref).endswith(".onnx"):
         _require_onnx(str(ref))
         from accelsim.onnx.workload import onnx_workload
@@ -33,8 +41,6 @@ def load_workload(ref: str | Path, *, dims: dict[str, int] | None = None, data: 
     loaded = load_workload_yaml(ref)
     if not isinstance(loaded, GeneratedSection):
         return loaded
-    import dataclasses
-
     if loaded.kind == "model":
         from accelsim.models.minilm_workload import minilm_workload
 

@@ -77,6 +77,16 @@ class LayerRun:
     saturation_events: int = 0
 
 
+def dynamic_quantize(x2: np.ndarray, p: QParams, type_name: str) -> np.ndarray:
+    """Codes of ``x2`` (rows, K) with run-time params ``p`` (one scale / zero point, or one per row), in float32:
+    saturate(round_half_even(x / scale) + zero_point) (ONNX DynamicQuantizeLinear)."""
+    lo, hi = type_range(type_name)
+    scale = np.asarray(p.scale, dtype=np.float32).reshape(-1, 1)
+    zp = np.asarray(p.zero_point).astype(np.float32).reshape(-1, 1)
+    q = np.rint(np.asarray(x2, dtype=np.float32) / scale) + zp
+    return np.clip(q, lo, hi).astype(storage_dtype(type_name))
+
+
 def _grid_of(w_scale, w_zp, k: int, group_size: int | None) -> tuple[np.ndarray, np.ndarray]:
     """A weight's scales and zero points broadcast to one row per input (K, N) or (1, N)."""
     scale = np.asarray(w_scale, dtype=np.float64)
@@ -207,14 +217,16 @@ class ContractLayer:
     def _gptq(self, weight: np.ndarray, x_sample: np.ndarray, damp: float) -> np.ndarray:
         """GPTQ codes on the same quantization grid (scales and zero points) as round-to-nearest's."""
         from accelsim.inttypes import type_range
-        from accelsim.quant.gptq import gptq_codes, hessian
+        from accelsim.quant.gptq import auto_damp, gptq_codes, hessian
 
         k = weight.shape[0]
         scale, zp = _grid_of(self.w_scale, self.w_zp, k, self.plan.weights.group_size if self.grouped else None)
         lo, hi = type_range(self.w_type)
         if self.plan.weights.narrow and not self.w_type.startswith("u"):
             lo += 1
-        codes = gptq_codes(weight, hessian(x_sample, k), scale, zp, lo, hi, damp=damp)
+        rows = int(np.asarray(x_sample).size // k)
+        codes = gptq_codes(weight, hessian(x_sample, k), scale, zp, lo, hi,
+                           damp=auto_damp(k, rows) if damp is None else damp)
         return codes.astype(np.asarray(self.w_int).dtype)
 
     def _corrected_bias(self, weight: np.ndarray, x_sample: np.ndarray) -> np.ndarray:
@@ -266,19 +278,19 @@ class ContractLayer:
         scale = (max - min) / 255, zero point rounded half to even; symmetric: amax / qmax)."""
         act = self.plan.activations
         lo_t, hi_t = type_range(act.type_name)
-        rows = x2 if self.dynamic == "per_token" else x2.reshape(1, -1)
-        lo = np.minimum(rows.min(axis=1, initial=0.0), 0.0)
-        hi = np.maximum(rows.max(axis=1, initial=0.0), 0.0)
+        rows = (x2 if self.dynamic == "per_token" else x2.reshape(1, -1)).astype(np.float32)
+        # in float32, as the run-time quantizer computes (ONNX DynamicQuantizeLinear)
+        lo = np.minimum(rows.min(axis=1, initial=0.0), np.float32(0.0))
+        hi = np.maximum(rows.max(axis=1, initial=0.0), np.float32(0.0))
         if act.symmetric:
             qmax = hi_t if not act.type_name.startswith("u") else (hi_t - lo_t) // 2
-            scale = np.maximum(np.maximum(-lo, hi), 1e-30) / qmax
+            scale = np.maximum(np.maximum(-lo, hi), np.float32(1e-30)) / np.float32(qmax)
             mid = 0 if not act.type_name.startswith("u") else (hi_t + 1) // 2
             zp = np.full(scale.shape, mid)
         else:
-            scale = np.maximum(hi - lo, 1e-30) / (hi_t - lo_t)
-            zp = np.clip(np.rint(lo_t - lo / scale), lo_t, hi_t)
-        scale = scale.astype(np.float32)
-        return QParams(scale=scale, zero_point=zp.astype(storage_dtype(act.type_name)))
+            scale = np.maximum(hi - lo, np.float32(1e-30)) / np.float32(hi_t - lo_t)
+            zp = np.rint(np.clip(np.float32(lo_t) - lo / scale, lo_t, hi_t))
+        return QParams(scale=scale.astype(np.float32), zero_point=zp.astype(storage_dtype(act.type_name)))
 
     def _linear_recipe(self, env: dict):
         """A float graph's linear layer under its recipe: x / s (smoothing) in the quantizer, static or run-time
@@ -291,11 +303,7 @@ class ContractLayer:
         x2 = xf.reshape(-1, k)
         if self.dynamic:
             p = self._dynamic_params(x2)
-            rows = np.broadcast_to(p.scale.reshape(-1, 1), (x2.shape[0], 1))
-            zrow = np.broadcast_to(np.asarray(p.zero_point).reshape(-1, 1), (x2.shape[0], 1))
-            lo, hi = type_range(self.plan.activations.type_name)
-            x = np.clip(np.rint(x2 / rows.astype(np.float64)) + zrow, lo, hi).astype(storage_dtype(
-                self.plan.activations.type_name))
+            x = dynamic_quantize(x2, p, self.plan.activations.type_name)
         else:
             p = self.x_p
             x = _quantize(x2, p)
@@ -498,13 +506,15 @@ class FloatContractLayer:
                 if x_sample is not None and self.smooth is not None:
                     x_sample = np.asarray(x_sample, dtype=np.float64) / self.smooth
                 if recipe.rounding == "gptq" and L.kind == "linear" and x_sample is not None:
-                    from accelsim.quant.gptq import gptq_codes, hessian
+                    from accelsim.quant.gptq import auto_damp, gptq_codes, hessian
 
                     lo, hi = type_range(plan.weights.type_name)
                     if plan.weights.narrow and not plan.weights.type_name.startswith("u"):
                         lo += 1
-                    codes = gptq_codes(w.astype(np.float64), hessian(x_sample, w.shape[0]), scale, zp, lo, hi,
-                                       damp=recipe.gptq_damp)
+                    k = w.shape[0]
+                    damp = recipe.gptq_damp if recipe.gptq_damp is not None else auto_damp(
+                        k, int(np.asarray(x_sample).size // k))
+                    codes = gptq_codes(w.astype(np.float64), hessian(x_sample, k), scale, zp, lo, hi, damp=damp)
                 self.w, self.w_scale = ((codes - zp) * scale).astype(np.float32), np.float32(1.0)
         self.bias = None if L.bias is None else np.asarray(L.bias, dtype=np.float32)
 

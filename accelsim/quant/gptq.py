@@ -25,6 +25,16 @@ import numpy as np
 BLOCK = 128
 
 
+def auto_damp(k: int, rows: int) -> float:
+    """GPTQ's dampening when the user gives none: the paper's 0.01 x mean(diag H) when the calibration has many
+    more rows than the layer has inputs, growing as 0.25 K / rows up to 1 when it has few. H estimated from fewer
+    rows than inputs is rank-deficient, and the sequential corrections then fit the calibration rows rather than
+    the layer (measured on all-MiniLM-L6-v2's 36 linear layers, int4 per group of 128, 113 calibration tokens:
+    damp 0.01 gains 0.1 dB of output SQNR over round-to-nearest on held-out sentences, damp 0.3-1 gains 1.8-1.9 dB;
+    docs/recipes.md)."""
+    return float(min(1.0, max(0.01, 0.25 * k / max(1, rows))))
+
+
 def hessian(x: np.ndarray, k: int) -> np.ndarray:
     """H = 2 X^T X / rows for calibration inputs ``x`` (.., K) (float64)."""
     xs = np.asarray(x, dtype=np.float64).reshape(-1, k)

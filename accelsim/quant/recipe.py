@@ -50,7 +50,7 @@ class LayerRecipe:
     smooth_alpha: float | None = None    # SmoothQuant migration strength
     awq: bool = False                    # AWQ activation-aware scaling, alpha searched per layer
     rounding: str = "nearest"            # nearest | gptq
-    gptq_damp: float = 0.01              # GPTQ's dampening, a fraction of the Hessian's mean diagonal
+    gptq_damp: float | None = None       # GPTQ's dampening (fraction of the Hessian's mean diagonal); None: auto_damp
     bias_correction: bool = False
     widen: str | None = None             # a wider operand type for this layer (mixed precision)
 
@@ -133,7 +133,8 @@ def _apply(r: LayerRecipe, step: Step) -> LayerRecipe:
     if k == "awq":
         return replace(r, awq=True, smooth_alpha=None)
     if k == "gptq":
-        return replace(r, rounding="gptq", gptq_damp=float(step.param("damp", 0.01)))
+        damp = step.param("damp")
+        return replace(r, rounding="gptq", gptq_damp=None if damp is None else float(damp))
     if k == "bias_correction":
         return replace(r, bias_correction=True)
     if k == "mixed_precision":
@@ -233,6 +234,15 @@ def load_recipe(path: str) -> Recipe:
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {' '.join(str(exc).split())[:160]}", source=str(path)) from None
     return parse_recipe(data, source=str(path))
+
+
+def resolve_recipe(value, source: str = ""):
+    """A workload's quant.recipe as a Recipe: None and "auto" stay; a path is loaded; inline steps are parsed."""
+    if value is None or value == "auto" or isinstance(value, Recipe):
+        return value
+    if isinstance(value, str):
+        return load_recipe(value)
+    return parse_recipe(value, source=source, where="quant.recipe")
 
 
 @dataclass(frozen=True)

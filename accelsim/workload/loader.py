@@ -84,18 +84,14 @@ def _padding(v) -> tuple[int, int, int, int]:
 
 
 def _recipe(value, src: str, fail):
-    """quant.recipe: None, "auto", a recipe file (relative to the workload) or the steps inline."""
-    from accelsim.quant.recipe import load_recipe, parse_recipe
-
-    if value is None or value == "auto":
+    """quant.recipe as written: None, "auto", a recipe file (made absolute, relative to the workload) or the steps
+    inline; accelsim.loading parses it (accelsim.quant.recipe.resolve_recipe)."""
+    if value is None or value == "auto" or not isinstance(value, str):
         return value
-    if isinstance(value, str):
-        path = Path(value) if Path(value).is_absolute() else Path(src).parent / value
-        if not path.is_file():
-            raise fail(("quant", "recipe"), f"recipe file not found: {value} (a recipe YAML, 'auto', or the steps "
-                                            f"inline)")
-        return load_recipe(str(path))
-    return parse_recipe(value, source=src, where="quant.recipe")
+    path = Path(value) if Path(value).is_absolute() else Path(src).parent / value
+    if not path.is_file():
+        raise fail(("quant", "recipe"), f"recipe file not found: {value} (a recipe YAML, 'auto', or the steps inline)")
+    return str(path)
 
 
 def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:

@@ -348,6 +348,40 @@ CASES = [
           - {name: c1, op: conv2d, out_channels: 4, kernel: 3}
           - {name: fc, op: linear, out_features: 10}
         """), "--hw", "tensorcore-int8"), ("c.yaml:5", "layers[1].input", "flatten")),
+    # --- recipes ------------------------------------------------------------------------------------------------
+    Case("recipe-unknown-step", lambda t: _run(_workload(t), "--hw", "tensorcore-int8", "--recipe",
+                                               _w(t, "r.yaml", "recipe: {steps: [{quantize_harder: {}}]}\n")),
+         ("r.yaml", "recipe.steps.0", "unknown step", "smoothquant")),
+    Case("recipe-bad-alpha", lambda t: _run(_workload(t), "--hw", "tensorcore-int8", "--recipe",
+                                            _w(t, "r.yaml", "recipe: {steps: [{smoothquant: {alpha: 2}}]}\n")),
+         ("r.yaml", "recipe.steps.0.smoothquant.alpha", "between 0 and 1")),
+    Case("recipe-missing-file", lambda t: _run(_workload(t), "--hw", "tensorcore-int8", "--recipe", "nope.yaml"),
+         ("nope.yaml", "recipe file not found")),
+    Case("recipe-not-yaml", lambda t: _run(_workload(t), "--hw", "tensorcore-int8", "--recipe",
+                                           _w(t, "r.yaml", "recipe: [unclosed\n")), ("r.yaml", "not valid YAML")),
+    Case("recipe-illegal-on-contract", lambda t: _run(_workload(t), "--hw", "onnxruntime-cpu", "--recipe",
+                                                      _w(t, "r.yaml", "recipe: {steps: [{dynamic: {granularity: "
+                                                                      "per_token}}]}\n")),
+         ("r.yaml", "per_token", "onnxruntime-cpu", "dynamic_activations")),
+    Case("recipe-float-output-on-integer-npu", lambda t: _run(_workload(t), "--hw", "edge-npu-pot16", "--recipe",
+                                                              _w(t, "r.yaml", "- float_output\n")),
+         ("float_output", "integer outputs only")),
+    Case("recipe-layer-pattern-matches-nothing", lambda t: _run(_workload(t), "--hw", "tensorcore-int8", "--recipe",
+                                                                _w(t, "r.yaml", "- {mixed_precision: {type: int16, "
+                                                                                "layers: [attn*]}}\n")),
+         ("recipe.steps.0.mixed_precision.layers", "'attn*' matches no layer")),
+    Case("recipe-weight-step-on-layer-chain", lambda t: _run(_workload(t), "--hw", "tensorcore-int8", "--recipe",
+                                                             _w(t, "r.yaml", "- float_output\n")),
+         ("quant.recipe", "graph workload")),
+    Case("workload-recipe-missing", lambda t: _run(_workload(t, extra="quant: {recipe: gone.yaml}\n"),
+                                                   "--hw", "tensorcore-int8"),
+         ("w.yaml", "quant.recipe", "recipe file not found: gone.yaml")),
+    Case("recipe-auto-timing-only", lambda t: _run(_workload(t), "--hw", "tensorcore-int8", "--recipe", "auto",
+                                                   "--timing-only"), ("--recipe", "--timing-only")),
+    Case("tune-out-not-yaml", lambda t: ["tune", _workload(t), "--hw", "tensorcore-int8", "--out", "r.txt"],
+         ("r.txt", "--out", ".yaml")),
+    Case("tune-zero-trials", lambda t: ["tune", _workload(t), "--hw", "tensorcore-int8", "--trials", "0"],
+         ("--trials", "whole number")),
 ]
 
 
