@@ -75,6 +75,7 @@ class LayerRun:
     notes: list = field(default_factory=list)
     overflow_events: int = 0
     saturation_events: int = 0
+    track: bool = True    # measure the layer's own error (off when only the end-to-end metric is wanted)
 
 
 def dynamic_quantize(x2: np.ndarray, p: QParams, type_name: str) -> np.ndarray:
@@ -342,8 +343,9 @@ class ContractLayer:
         if L.kind == "linear" and not self.qdq and (self.smooth is not None or self.dynamic or self.float_output):
             y, x_deq = self._linear_recipe(env)
             y_deq = y.astype(np.float32) if self.float_output else _dequantize(y, self.y_p)
-            ref = x_deq @ np.asarray(self.weight, dtype=np.float64) + (0 if L.bias is None else L.bias)
-            self.run.local.add(y_deq, ref)
+            if self.run.track:
+                ref = x_deq @ np.asarray(self.weight, dtype=np.float64) + (0 if L.bias is None else L.bias)
+                self.run.local.add(y_deq, ref)
             env[L.y_float] = y_deq
             env[f"{L.y_float}::accelsim"] = y_deq
             return
@@ -385,6 +387,17 @@ class ContractLayer:
                 self._add_events(stats)
             y = np.stack(outs).reshape(*batch, x.shape[-2], b.shape[-1])
         y_deq = _dequantize(y, self.y_p)
+        if self.run.track:
+            self._local(x, b if L.kind == "matmul" else None, y_deq)
+        if L.y_int is not None:  # a QDQ graph: downstream DequantizeLinear reads the integers
+            env[L.y_int] = y
+            env.setdefault("::params", {})[L.y_int] = self.y_p
+        env[L.y_float] = y_deq
+        env[f"{L.y_float}::accelsim"] = y_deq
+
+    def _local(self, x, b, y_deq) -> None:
+        """The layer's own error: its output against the float op on the same (quantized) inputs."""
+        L = self.L
         x_deq = _dequantize(x, self.x_p).astype(np.float64)
         if L.kind == "linear":
             ref = x_deq @ np.asarray(L.weight, dtype=np.float64) + (0 if L.bias is None else L.bias)
@@ -400,11 +413,6 @@ class ContractLayer:
         if L.y_float in self.folded_relu:  # the layer's op includes the Relu quantize_static folded into its range
             ref = np.maximum(ref, 0.0)
         self.run.local.add(y_deq, ref)
-        if L.y_int is not None:  # a QDQ graph: downstream DequantizeLinear reads the integers
-            env[L.y_int] = y
-            env.setdefault("::params", {})[L.y_int] = self.y_p
-        env[L.y_float] = y_deq
-        env[f"{L.y_float}::accelsim"] = y_deq
 
 
 def float_accumulator_for(profile, plan):
@@ -560,7 +568,8 @@ class FloatContractLayer:
                 *batch, x.shape[-2], b.shape[-1]) * (sx * sb)
             ref = xv.astype(np.float64) @ (b * sb).astype(np.float64)
         y = np.asarray(y, dtype=np.float32)
-        self.run.local.add(y, ref)
+        if self.run.track:
+            self.run.local.add(y, ref)
         env[L.y_float] = y
         env[f"{L.y_float}::accelsim"] = y
         if L.y_int is not None:  # a QDQ graph: its output DequantizeLinear passes the format's values through

@@ -98,12 +98,15 @@ def _first_inputs(g, ref_g, feed) -> dict[str, np.ndarray]:
 
 def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None, diagnose: bool = True,
                        float_glue: bool = False, per_channel_weights: bool = False, *, spec: GraphSpec | None = None,
-                       progress=None):
+                       progress=None, metric_only: bool = False, cache: dict | None = None):
     """(results per layer name, end-to-end metric, diagnosis rows) for ``legal.profile``.
 
     Diagnosis variants: ``recalibrate`` (accelsim's calibration method for every integer layer's
     activation ranges), ``float_glue`` (Q/DQ outside the integer layers removed: what quantizing the
     glue costs), ``per_channel_weights`` (per-tensor weights re-quantized per channel, if the contract can).
+    ``metric_only``: the end-to-end metric (and the last layer's error) without the per-layer errors or the
+    legalization costs (a recipe search's inner loop); ``cache``: a dict kept across calls on the same ``spec``
+    that holds its calibration tensors and the float model's outputs per record.
     """
     wl = legal.workload
     spec = spec or wl.graph
@@ -115,8 +118,12 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
     planned = [layer.name for layer in wl.layers] if chain else [L.name for L in g.layers]
     kinds = {layer.name: layer.op for layer in wl.layers} if chain else {L.name: L.kind for L in g.layers}
     # calibration and legalization costs use the model's own graph (its float version): its tensor names
-    calib = _calibrate(g, g, spec.calibration, wanted=set(g.producer) | {i.name for i in g.inputs} if chain else None)
-    first = {} if chain else _first_inputs(g, g, spec.calibration[0])
+    cache = {} if cache is None else cache
+    if "calib" not in cache:
+        cache["calib"] = _calibrate(g, g, spec.calibration,
+                                    wanted=set(g.producer) | {i.name for i in g.inputs} if chain else None)
+        cache["first"] = {} if chain else _first_inputs(g, g, spec.calibration[0])
+    calib, first = cache["calib"], cache["first"]
     layers_by_name = {layer.name: layer for layer in wl.layers}
     plans = dict(legal.plans)
     qdq = g.is_qdq and recalibrate is None
@@ -173,8 +180,21 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
     cosines = []
     # a chain calibrated on its one evaluation record already holds the float run of it (every tensor)
     reuse = chain and ref_g is g and spec.calibration is spec.evaluation and len(spec.evaluation) == 1
-    for feed in spec.evaluation:
-        r_env = calib if reuse else run_graph(ref_g, feed)
+    if metric_only:
+        for c in contract.values():
+            c.run.track = False
+        tensor_of = {name: t for name, t in tensor_of.items() if name == points[-1]}
+    for i, feed in enumerate(spec.evaluation):
+        if reuse:
+            r_env = calib
+        elif metric_only:  # only the compared tensors of the float run are kept, once per record
+            kept = {t for t, _ in tensor_of.values()} | {g.outputs[0]}
+            r_env = cache.setdefault("reference", {}).get(i)
+            if r_env is None or not kept <= set(r_env):
+                r_env = {k: v for k, v in run_graph(ref_g, feed).items() if k in kept}
+                cache["reference"][i] = r_env
+        else:
+            r_env = run_graph(ref_g, feed)
         q_feed = feed if start_codes is None else {**feed, "::codes": start_codes(feed)}
         q_env = run_graph(g, q_feed, executors=contract, dq_override=overrides, strip_q=float_glue)
         for name, (rt, qt) in tensor_of.items():
@@ -201,7 +221,7 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
             res.overflow_events, res.saturation_events = run.overflow_events, run.saturation_events
             res.ran_in_float = layer.is_float
             plan = plans[name]
-            if plan.changes and recalibrate is None:
+            if plan.changes and recalibrate is None and not metric_only:
                 node = g.producer[name]
                 _, weight, bias = split_operands(node, [g.constants.get(i) if i in g.constants else calib.get(i)
                                                         for i in node.inputs])
@@ -221,7 +241,7 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
             else:  # as the integer kernel counted them
                 res.saturation_events, res.overflow_events = c.run.saturation_events, c.run.overflow_events
             plan = legal.plans[name]
-            if plan.changes and recalibrate is None:
+            if plan.changes and recalibrate is None and not metric_only:
                 ins = [first[L.x_float]] + ([first[L.b_float]] if L.kind == "matmul" else [])
                 res.changes = measure_changes(layer, ins, L.weight, L.bias, plan)
         else:

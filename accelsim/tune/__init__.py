@@ -98,6 +98,7 @@ class _Evaluator:
         self.spec = workload.graph if workload.graph is not None else layer_chain_spec(workload, DataSource(workload))
         self.tuning = dataclasses.replace(self.spec, evaluation=self.spec.calibration)
         self._timing: dict = {}
+        self._caches = {False: {}, True: {}}   # calibration and float outputs, per record set
         self.runs = 0
 
     def legal(self, recipe: Recipe):
@@ -105,14 +106,15 @@ class _Evaluator:
 
         return apply_recipe(self.base, recipe)
 
-    def accuracy(self, recipe: Recipe, evaluation: bool = False) -> tuple[float, dict]:
+    def accuracy(self, recipe: Recipe, evaluation: bool = False, per_layer: bool = False) -> tuple[float, dict]:
         """(accuracy, per-layer results): the end-to-end metric's minimum over the records, or the last layer's
         SQNR (dB) for a layer workload; ``self.last_mean`` keeps the metric's mean."""
         from accelsim.graph.run import run_graph_numerics
 
         self.runs += 1
         results, e2e, _ = run_graph_numerics(self.legal(recipe), diagnose=False,
-                                             spec=self.spec if evaluation else self.tuning)
+                                             spec=self.spec if evaluation else self.tuning, metric_only=not per_layer,
+                                             cache=self._caches[evaluation])
         if e2e is not None:
             self.last_mean = e2e["mean"]
             return e2e["min"], results
@@ -203,7 +205,7 @@ def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: i
     ev = _Evaluator(workload, profile)
     space = search_space(workload, profile, ev.base)
     naive_recipe = Recipe()
-    naive_acc, naive_results = ev.accuracy(naive_recipe)
+    naive_acc, naive_results = ev.accuracy(naive_recipe, per_layer=True)
     # mixed precision widens the layers that lose most on their own under the naive recipe
     own = [(r.sqnr_local_db if r.sqnr_local_db is not None else (r.sqnr_db if r.sqnr_db is not None else math.inf),
             name) for name, r in naive_results.items()
