@@ -281,8 +281,8 @@ def float_baseline(result: RunResult, data: DataSource | None = None) -> dict:
     if fmt is None:
         return {"format": None, "reason": f"profile '{profile.name}' has no fp16/bf16 math: no float baseline on it"}
     quant = LayerQuant(weights=QuantIntent(format=fmt), activations=QuantIntent(format=fmt))
-    base_wl = dataclasses.replace(workload, layers=tuple(dataclasses.replace(layer, quant=quant)
-                                                         for layer in workload.layers))
+    base_wl = dataclasses.replace(workload, recipe=None, layers=tuple(dataclasses.replace(layer, quant=quant)
+                                                                      for layer in workload.layers))
     base = run(base_wl, profile, data, timing_only=result.timing_only)
     q, b = result.summary(), base.summary()
     if result.end_to_end:

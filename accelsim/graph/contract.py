@@ -8,6 +8,7 @@ from their dequantized values. For a float model every parameter comes from cali
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,9 +120,9 @@ class ContractLayer:
         self.run = LayerRun()
         self.grouped = False  # per-group weights (e.g. int4, one scale per group of K): the grouped kernel
         self.recipe = recipe = recipe or LayerRecipe()
-        if qdq and not recipe.naive:
-            raise InputError(f"layer '{L.name}': recipes run on float models (a QDQ model's Q/DQ are its recipe)",
-                             field="quant.recipe")
+        if qdq and not dataclasses.replace(recipe, output="integer").naive:
+            raise InputError(f"layer '{L.name}': a QDQ model's Q/DQ are its recipe: it takes float_output and "
+                             f"remove_qdq steps only", field="quant.recipe")
         changed = {c.operand for c in plan.changes}
         act = plan.activations
         # a recipe's per-input-channel migration (SmoothQuant, AWQ): x / s into the quantizer, s into the weight rows
@@ -350,6 +351,9 @@ class ContractLayer:
             env[f"{L.y_float}::accelsim"] = y_deq
             return
         x = self._input(env, L.x_int, L.x_float, L.x_q, self.x_p)
+        if L.kind == "linear" and self.qdq and self.float_output and not self.grouped:
+            self._qdq_float_output(env, x)
+            return
         if L.kind == "linear" and self.grouped:
             lead = x.shape[:-1]
             common = self._common(self.x_p, self.w_scale, self.w_zp, self.w_type)
@@ -394,6 +398,31 @@ class ContractLayer:
             env.setdefault("::params", {})[L.y_int] = self.y_p
         env[L.y_float] = y_deq
         env[f"{L.y_float}::accelsim"] = y_deq
+
+    def _qdq_float_output(self, env: dict, x: np.ndarray) -> None:
+        """A QDQ layer whose output QuantizeLinear a recipe removed: the model's integer operands, the float
+        epilogue (MatMulIntegerToFloat: ONNX Runtime's fusion of DQ -> MatMul with no Q after it), and the float
+        output passed through the DequantizeLinear that read the removed Q's integers."""
+        from accelsim.graph.execute import _Pass
+        from accelsim.numerics.api import qlinear_float_output
+
+        L = self.L
+        lead = x.shape[:-1]
+        common = self._common(self.x_p, self.w_scale, self.w_zp, self.w_type)
+        y, stats = qlinear_float_output(x.reshape(-1, x.shape[-1]), self.w_int,
+                                        None if L.bias is None else np.asarray(L.bias, dtype=np.float32),
+                                        x_scale=common["x_scale"], x_zero_point=common["x_zero_point"],
+                                        w_scale=self.w_scale, w_zero_point=self.w_zp, hw=self.profile,
+                                        x_type=common["x_type"], w_type=self.w_type)
+        self._add_events(stats)
+        y = y.reshape(*lead, -1)
+        if self.run.track:
+            x_deq = _dequantize(x, self.x_p).astype(np.float64)
+            self.run.local.add(y, x_deq @ np.asarray(L.weight, dtype=np.float64) + (0 if L.bias is None else L.bias))
+        env[L.y_float] = y
+        env[f"{L.y_float}::accelsim"] = y
+        if L.y_int is not None:
+            env[L.y_int] = _Pass(y)
 
     def _local(self, x, b, y_deq) -> None:
         """The layer's own error: its output against the float op on the same (quantized) inputs."""

@@ -31,7 +31,8 @@ def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None
     """Execute ``g``; returns every tensor by name. ``executors``: node name -> fn(env) that writes the
     layer's outputs (then its output QuantizeLinear is skipped); without executors, the float version.
     ``dq_override``: integer tensor -> QParams to dequantize it with (legalized output params).
-    ``strip_q``: with executors, QuantizeLinear nodes outside the integer layers pass their float through."""
+    ``strip_q``: with executors, QuantizeLinear nodes outside the integer layers pass their float through (True: all
+    of them; a set: the nodes named in it)."""
     env: dict = dict(g.constants)
     env.update(feeds)
     float_version = executors is None
@@ -48,7 +49,8 @@ def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None
         if name in executors:
             executors[name](env)
             continue
-        if (float_version or strip_q) and node.op_type == "QuantizeLinear":
+        stripped = strip_q is True or (bool(strip_q) and not isinstance(strip_q, bool) and name in strip_q)
+        if (float_version or stripped) and node.op_type == "QuantizeLinear":
             env[node.outputs[0]] = _Pass(env[node.inputs[0]])
             continue
         if node.op_type == "DequantizeLinear":
@@ -72,7 +74,9 @@ def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None
             shapes = ", ".join(str(list(np.shape(v))) for v in inputs if v is not None)
             raise InputError(f"node '{name}' ({node.op_type}) cannot run on inputs {shapes}: "
                              f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}", source=str(g.path)) from None
-        if (float_version or strip_q) and node.outputs[0] in g.folded_relu:  # the Relu quantize_static folded away
+        if node.outputs[0] in g.folded_relu and (float_version or strip_q is True or (
+                bool(strip_q) and not isinstance(strip_q, bool)
+                and any(c.key in strip_q for c in g.consumers.get(node.outputs[0], [])))):  # the Relu quantize_static folded away
             outs = [np.maximum(outs[0], 0).astype(np.asarray(outs[0]).dtype), *outs[1:]]
         for o, v in zip(node.outputs, outs):
             env[o] = v

@@ -176,6 +176,14 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
             n = next((n for n in g.nodes if n.key == layer.name.split("#")[0]), None)
             if n is not None:
                 tensor_of[layer.name] = (n.outputs[0], n.outputs[0])
+    strip = float_glue or (legal.recipe.removed_qdq if legal.recipe is not None else False)
+    if strip and strip is not True:
+        layer_qs = {L.y_q_node.key for L in g.layers if L.y_q_node is not None}
+        for n in sorted(strip):
+            node = next((x for x in g.nodes if x.key == n), None)
+            if node is None or node.op_type != "QuantizeLinear" or n in layer_qs:
+                raise InputError(f"remove_qdq: '{n}' is not a QuantizeLinear outside the integer layers (an integer "
+                                 f"layer's output Q is removed by float_output on that layer)", field="quant.recipe")
     errors: dict[str, ErrorAccumulator] = {}
     cosines = []
     # a chain calibrated on its one evaluation record already holds the float run of it (every tensor)
@@ -196,7 +204,7 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
         else:
             r_env = run_graph(ref_g, feed)
         q_feed = feed if start_codes is None else {**feed, "::codes": start_codes(feed)}
-        q_env = run_graph(g, q_feed, executors=contract, dq_override=overrides, strip_q=float_glue)
+        q_env = run_graph(g, q_feed, executors=contract, dq_override=overrides, strip_q=strip)
         for name, (rt, qt) in tensor_of.items():
             if rt in r_env and qt in q_env and np.asarray(q_env[qt]).dtype.kind == "f":
                 errors.setdefault(name, ErrorAccumulator()).add(q_env[qt], r_env[rt])

@@ -16,7 +16,10 @@ integers. A recipe's steps change that per layer, each one legal only where the 
 - ``gptq``: GPTQ's Hessian-based sequential rounding of the weights (Frantar et al. 2023);
 - ``bias_correction``: the expected output shift of the weight rounding, E[x](W_q - W), removed from the bias
   (Nagel et al. 2019, "Data-Free Quantization", empirical bias correction);
-- ``mixed_precision``: the named layers run in a wider type the contract has (int16 activations, fp16, ...).
+- ``mixed_precision``: the named layers run in a wider type the contract has (int16 activations, fp16, ...);
+- ``remove_qdq``: a QDQ model's QuantizeLinear nodes (``nodes:``, outside the integer layers) pass float through:
+  the glue they quantized runs in float (what ``accelsim tune`` advises for a QDQ model, with ``float_output``
+  for the integer layers whose output Q costs most).
 
 Every step takes ``layers:`` (names or fnmatch patterns; default: every layer it applies to). A recipe is
 written and read as YAML (``recipe: {steps: [...]}``), so ``accelsim tune``'s choice replays exactly.
@@ -34,7 +37,7 @@ from accelsim.errors import InputError
 CALIBRATIONS = ("minmax", "percentile", "mse", "entropy")
 SCALINGS = ("per_tensor", "per_token")
 STEP_KINDS = ("calibration", "dynamic", "float_output", "smoothquant", "awq", "gptq", "bias_correction",
-              "mixed_precision")
+              "mixed_precision", "remove_qdq")
 #: steps that transform a linear layer's weight (and the matching input scaling)
 WEIGHT_STEPS = ("smoothquant", "awq", "gptq", "bias_correction")
 
@@ -74,14 +77,14 @@ class Step:
         return not self.layers or any(fnmatch.fnmatchcase(layer, p) for p in self.layers)
 
     def as_dict(self) -> dict:
-        body = dict(self.params)
+        body = {k: list(v) if isinstance(v, tuple) else v for k, v in self.params}
         if self.layers:
             body["layers"] = list(self.layers)
         return {self.kind: body}
 
     @property
     def text(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in self.params)
+        args = ", ".join(f"{k}={'+'.join(v) if isinstance(v, tuple) else v}" for k, v in self.params)
         where = f" on {len(self.layers)} layer(s)" if self.layers else ""
         return f"{self.kind}({args}){where}" if args else f"{self.kind}{where}"
 
@@ -97,6 +100,11 @@ class Recipe:
     def text(self) -> str:
         return " + ".join(s.text for s in self.steps) or "naive"
 
+    @property
+    def removed_qdq(self) -> frozenset[str]:
+        """QuantizeLinear node names a ``remove_qdq`` step strips."""
+        return frozenset(n for s in self.steps if s.kind == "remove_qdq" for n in s.param("nodes", ()))
+
     def as_dict(self) -> dict:
         return {"recipe": {"steps": [s.as_dict() for s in self.steps]}}
 
@@ -111,6 +119,8 @@ class Recipe:
         (weight steps and dynamic / float output to linear layers only)."""
         out = {name: LayerRecipe() for name, _ in layers}
         for step in self.steps:
+            if step.kind == "remove_qdq":
+                continue
             for name, op in layers:
                 if not step.selects(name):
                     continue
@@ -152,6 +162,7 @@ _PARAMS = {
     "gptq": {"damp": float},
     "bias_correction": {},
     "mixed_precision": {"type": str},
+    "remove_qdq": {"nodes": list},
 }
 
 
@@ -203,6 +214,10 @@ def parse_recipe(data, source: str = "", where: str = "recipe") -> Recipe:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     bad(f"{at}.{kind}.{key}", f"must be a number, got {value!r}")
                 value = float(value)
+            elif spec is list:
+                if not isinstance(value, list) or not value or not all(isinstance(x, str) and x for x in value):
+                    bad(f"{at}.{kind}.{key}", "must be a non-empty list of node names")
+                value = tuple(value)
             elif not isinstance(value, str):
                 bad(f"{at}.{kind}.{key}", f"must be a string, got {value!r}")
             params.append((key, value))
@@ -216,6 +231,8 @@ def parse_recipe(data, source: str = "", where: str = "recipe") -> Recipe:
                 bad(f"{at}.calibration.method", f"required: one of {', '.join(CALIBRATIONS)}")
             if p["method"] == "percentile" and not 50.0 < p.get("percentile", 99.99) <= 100.0:
                 bad(f"{at}.calibration.percentile", f"must be in (50, 100], got {p.get('percentile')}")
+        if kind == "remove_qdq" and "nodes" not in p:
+            bad(f"{at}.remove_qdq.nodes", "required: the QuantizeLinear nodes to remove")
         if kind == "mixed_precision" and "type" not in p:
             bad(f"{at}.mixed_precision.type", "required: the wider operand type (int16, fp16, bf16, ...)")
         steps.append(Step(kind=kind, params=tuple(params), layers=tuple(layers)))

@@ -54,6 +54,7 @@ class TuneResult:
     evaluation: dict = field(default_factory=dict)   # {"naive": accuracy, "tuned": accuracy} on the evaluation records
     ablation: tuple[tuple[str, float], ...] = ()      # (step, evaluation accuracy without it)
     space: dict = field(default_factory=dict)         # the legal options per dimension
+    qdq: tuple = ()                                   # QDQ models: every Q/DQ change measured (accelsim.tune.qdq)
 
     @property
     def pareto(self) -> list[Trial]:
@@ -68,7 +69,14 @@ class TuneResult:
         def t(x: Trial) -> dict:
             return {"recipe": x.recipe.text, "steps": x.recipe.as_dict()["recipe"]["steps"], "accuracy": x.accuracy,
                     "latency_s": x.latency_s, "energy_pj": x.energy_pj, "pareto": x.pareto}
+        def q(c) -> dict:
+            return {"kind": c.kind, "target": c.target, "legal": c.legal, "why": c.why,
+                    "accuracy": None if math.isnan(c.accuracy) else c.accuracy,
+                    "gain": None if math.isnan(c.gain) else c.gain,
+                    "extra_latency_s": None if math.isnan(c.extra_latency_s) else c.extra_latency_s,
+                    "extra_bytes": c.extra_bytes}
         return {"profile": self.profile, "workload": self.workload, "metric": self.metric, "space": self.space,
+                "qdq_changes": [q(c) for c in self.qdq],
                 "best": t(self.best), "naive": t(self.naive), "evaluation": self.evaluation,
                 "ablation": [{"without": s, "accuracy": a} for s, a in self.ablation],
                 "pareto": [t(x) for x in self.pareto], "trials": [t(x) for x in self.trials]}
@@ -203,6 +211,8 @@ def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: i
     if trials < 1:
         raise InputError(f"must be at least 1, got {trials}", field="--trials")
     ev = _Evaluator(workload, profile)
+    if workload.graph is not None and workload.graph.view.is_qdq:
+        return _tune_qdq(ev, workload, profile, progress)
     space = search_space(workload, profile, ev.base)
     naive_recipe = Recipe()
     naive_acc, naive_results = ev.accuracy(naive_recipe, per_layer=True)
@@ -244,7 +254,12 @@ def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: i
     found = [dataclasses.replace(t, pareto=f) for t, f in zip(found, flags)]
     best = next(t for t in found if t.recipe.text == best.recipe.text)
     naive = next(t for t in found if t.recipe.text == naive_recipe.text)
-    evaluation = {"naive": ev.accuracy(naive_recipe, evaluation=True)[0]}
+    return _result(ev, workload, profile, found, best, naive, space)
+
+
+def _result(ev, workload, profile, found, best, naive, space, qdq=()) -> TuneResult:
+    """The search's result: the chosen and the naive recipe on the evaluation records, and the ablation."""
+    evaluation = {"naive": ev.accuracy(naive.recipe, evaluation=True)[0]}
     evaluation["naive_mean"] = ev.last_mean
     evaluation["tuned"] = ev.accuracy(best.recipe, evaluation=True)[0]
     evaluation["tuned_mean"] = ev.last_mean
@@ -253,7 +268,30 @@ def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: i
     metric = ("min " + (workload.graph.metric or "metric")) if workload.graph is not None else \
         "final-layer SQNR (dB)"
     return TuneResult(profile=profile.name, workload=workload.name, metric=metric, trials=tuple(found), best=best,
-                      naive=naive, evaluation=evaluation, ablation=ablation, space=space)
+                      naive=naive, evaluation=evaluation, ablation=ablation, space=space, qdq=tuple(qdq))
+
+
+def _tune_qdq(ev, workload, profile, progress) -> TuneResult:
+    """A QDQ model: which of its Q/DQ to remove (accelsim.tune.qdq), as a recipe."""
+    from accelsim.tune.qdq import qdq_advice
+
+    changes, chosen, _ = qdq_advice(ev, workload, profile, progress)
+    naive = Trial(Recipe(), ev.accuracy(Recipe())[0], *ev.cost(Recipe()))
+    found = {naive.recipe.text: naive}
+    for c in changes:
+        if c.legal:
+            r = Recipe((c.step(),))
+            found[r.text] = Trial(r, c.accuracy, *ev.cost(r))
+    if chosen.text not in found:
+        found[chosen.text] = Trial(chosen, ev.accuracy(chosen)[0], *ev.cost(chosen))
+    trials = list(found.values())
+    flags = pareto_flags([(t.accuracy, t.latency_s, t.energy_pj) for t in trials], (True, False, False))
+    trials = [dataclasses.replace(t, pareto=f) for t, f in zip(trials, flags)]
+    best = next(t for t in trials if t.recipe.text == chosen.text)
+    naive = next(t for t in trials if t.recipe.text == "naive")
+    space = {"layer output Q": sorted({c.target for c in changes if c.kind == "layer output Q"}),
+             "glue Q/DQ": sorted({c.target for c in changes if c.kind == "glue Q/DQ"})}
+    return _result(ev, workload, profile, trials, best, naive, space, qdq=changes)
 
 
 def _simplified(best: Trial, ev: _Evaluator) -> Trial:

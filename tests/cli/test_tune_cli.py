@@ -41,3 +41,17 @@ def test_recipe_auto_in_run_searches_per_contract(tmp_path, monkeypatch, capsys)
     assert main(["run", "w.yaml", "--hw", "tensorcore-int8", "--format", "json"]) == 0
     summary = json.loads(capsys.readouterr().out)["summary"]["profiles"][0]
     assert summary["recipe"]["searched"]["trials"] >= 1
+
+
+def test_compare_ranks_each_contract_with_its_best_recipe(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.yaml").write_text(TINY_WORKLOAD)
+    import accelsim.tune as tune_mod
+
+    original = tune_mod.tune
+    monkeypatch.setattr(tune_mod, "tune", lambda w, p, **kw: original(w, p, trials=3))
+    assert main(["compare", "w.yaml", "--hw", "h100-sxm", "--hw", "ethos-u55", "--recipe", "auto", "--out", "c"]) == 0
+    out = capsys.readouterr().out
+    assert "best legal recipe" in out and "naive recipe" in out
+    profiles = json.loads((tmp_path / "c" / "results.json").read_text())["summary"]["profiles"]
+    assert all(p["recipe"] is None or p["recipe"]["searched"]["trials"] >= 1 for p in profiles)
