@@ -145,6 +145,7 @@ class HardwareProfile:
     #: fixed cost of starting one kernel (s): launch latency and the idle tail, paid by every layer that is not
     #: fused into another (GPUs without CUDA graphs: a few microseconds)
     kernel_launch_s: float = 0.0
+    interconnect: tuple[float, float] | None = None   # (bandwidth B/s per direction, latency s) between devices
     #: LLM decode steps are replayed from a captured graph (CUDA graphs: TensorRT-LLM's generation phase), so they
     #: pay no per-kernel launch cost; prefill (shapes vary per request) does
     decode_graphs: bool = False

@@ -196,6 +196,15 @@ class MemoryModel(_Strict):
 ENERGY_OVERRIDE_KEYS = ("mac_pj", "add_pj", "requant_pj")
 
 
+class InterconnectModel(_Strict):
+    """The device-to-device link tensor parallelism all-reduces over (per direction, per device)."""
+    bandwidth_Bps: float
+    latency_s: float = 5e-6
+
+    _bw = field_validator("bandwidth_Bps")(_in_range(*BANDWIDTH_BPS, "B/s"))
+    _lat = field_validator("latency_s")(_in_range(0.0, 1.0, "s"))
+
+
 class EnergyModel(_Strict):
     node_nm: float = 45.0
     static_power_w: float = 0.0
@@ -227,6 +236,7 @@ class HardwareModel(_Strict):
     fusion: list[Literal["activation", "residual", "norm", "attention"]] = Field(default_factory=list)
     kernel_launch_s: float = 0.0
     decode_graphs: StrictBool = False
+    interconnect: InterconnectModel | None = None
     float_rates: dict[Literal["fp32", "fp16", "bf16", "fp8", "fp4"], float] = Field(default_factory=dict)
     # the float MAC unit's accumulator (float and block operand formats): its format, promotion into a full
     # fp32 register every N products of K (Hopper FP8 GEMMs: 128, DeepSeek-V3), overflow to inf or saturating
@@ -353,6 +363,8 @@ class HardwareModel(_Strict):
                                  static_power_w=float(self.energy.static_power_w)),
             source=source, fusion=tuple(dict.fromkeys(self.fusion)), kernel_launch_s=float(self.kernel_launch_s),
             decode_graphs=self.decode_graphs, float_rates=tuple(sorted(self.float_rates.items())),
+            interconnect=None if self.interconnect is None else (float(self.interconnect.bandwidth_Bps),
+                                                                 float(self.interconnect.latency_s)),
             float_accumulator=(self.float_accumulator.format, self.float_accumulator.promote_every,
                                self.float_accumulator.overflow),
             float_conversion=self.float_conversion,

@@ -214,6 +214,54 @@ def _step(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwarePr
     return timings
 
 
+def iteration_layers(cfg: LlmConfig, groups: tuple[tuple[int, int, int], ...]) -> list[Layer]:
+    """One decoder block for an iteration of a serving engine that batches sequences in different phases:
+    ``groups`` of (new tokens, context, sequences) — a decode batch (1, context, b), a prefill chunk (n, c, 1).
+    The projections and elementwise ops see every new token as one GEMM (the weights are read once per
+    iteration); attention runs per group. One group is exactly :func:`decoder_block`."""
+    if len(groups) == 1:
+        t, c, b = groups[0]
+        return decoder_block(cfg, t, c, b)
+    total = sum(t * b for t, _, b in groups)
+    base = decoder_block(cfg, total, 1, 1)
+    attention = []
+    for i, (t, c, b) in enumerate(groups):
+        for layer in decoder_block(cfg, t, c, b):
+            if layer.name in ("scores", "probs", "context"):
+                inputs = tuple(f"{x}#{i}" if x in ("scores", "probs") else x for x in layer.inputs)
+                attention.append(dataclasses.replace(layer, name=f"{layer.name}#{i}", inputs=inputs))
+    cut = next(i for i, layer in enumerate(base) if layer.name == "scores")
+    rest = [layer for layer in base[cut:] if layer.name not in ("scores", "probs", "context")]
+    return base[:cut] + attention + rest
+
+
+def iteration_cost(timer: "_Timer", cfg: LlmConfig, profile: HardwareProfile, groups: tuple[tuple[int, int, int], ...],
+                   logits_rows: int, simulate: bool = True) -> PhaseTotals:
+    """The whole model for one serving iteration (:func:`iteration_layers`): embedding of every new token, the
+    blocks, KV writes, and the lm_head on ``logits_rows`` positions (one per sequence that emits a token). With
+    one group and one logits row per sequence it is :func:`_step` exactly."""
+    phase = PhaseTotals()
+    total = sum(t * b for t, _, b in groups)
+    before, after = model_head(cfg, total, 1, logits_tokens=logits_rows)
+    for layer in before + after:
+        t, e = timer(layer)
+        phase.add(t, e)
+    layers = iteration_layers(cfg, groups)
+    fusion = plan_fusion(layers, profile.fusion)
+    timings = []
+    for layer in layers:
+        t, e = timer(layer, fusion[layer.name])
+        phase.add(t, e, times=cfg.layers, regime=t.regime if layer.op == "linear" else None)
+        timings.append((layer.name, t))
+    kv = _kv_write(profile, cfg, total)
+    kv_static = profile.energy.static_power_w * kv.cycles / profile.clock_hz * 1e12
+    phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte + kv_static, times=cfg.layers)
+    timings.append(("kv_write", kv))
+    if simulate:
+        phase.overlap(block_overlap(profile, timings, cfg.layers), _static_pj_per_cycle(profile))
+    return phase
+
+
 def _static_pj_per_cycle(profile: HardwareProfile) -> float:
     return profile.energy.static_power_w / profile.clock_hz * 1e12
 

@@ -36,6 +36,10 @@ class LlmConfig:
     #: the format the GEMMs run in (their activations): an integer type or a float one (fp16, bf16, fp8), whose
     #: MAC rate the profile states (HardwareProfile.float_rates). Timing only: no float numerics here.
     math_format: str = "int8"
+    #: tensor parallelism (Megatron-LM sharding): each of ``tp`` devices holds heads / tp query heads, its share of
+    #: the KV heads (at least one: with fewer KV heads than devices they are replicated), ffn / tp of the MLP and
+    #: vocab / tp of the lm_head; the shapes below are one device's
+    tp: int = 1
 
     @property
     def head_dim(self) -> int:
@@ -43,14 +47,26 @@ class LlmConfig:
 
     @property
     def kv_dim(self) -> int:
-        return self.kv_heads * self.head_dim
+        """K (or V) width of one device's KV heads."""
+        return -(-self.kv_heads // self.tp) * self.head_dim
+
+    @property
+    def q_dim(self) -> int:
+        """Query (and attention output) width of one device's heads."""
+        return self.heads // self.tp * self.head_dim
+
+    @property
+    def ffn_device(self) -> int:
+        return self.ffn // self.tp
 
     def kv_bytes_per_token(self) -> int:
-        """K and V of one token in one block (bytes)."""
+        """K and V of one token in one block on one device (bytes)."""
         return 2 * self.kv_dim * self.kv_cache_bits // 8
 
     def weight_bytes_per_block(self) -> int:
-        params = self.hidden * (self.hidden + 2 * self.kv_dim) + self.hidden * self.hidden + 3 * self.hidden * self.ffn
+        """One block's weights on one device (bytes)."""
+        params = (self.hidden * (self.q_dim + 2 * self.kv_dim) + self.q_dim * self.hidden
+                  + 3 * self.hidden * self.ffn_device)
         return math.ceil(params * self.weight_bits / 8)  # block formats: fractional bits per element
 
 
@@ -84,28 +100,29 @@ def decoder_block(cfg: LlmConfig, tokens: int, context: int, batch: int = 1) -> 
     vec = lambda name, op, srcs, shape: Layer(name=name, op=op, inputs=srcs,  # noqa: E731
                                               in_shapes=tuple(shape for _ in srcs), out_shape=shape, quant=q)
     # attention per query head; with GQA a query head reads its group's K/V (same bytes per head read)
-    sh = batch * cfg.heads  # attention: one GEMM per sequence and head
+    sh = batch * (cfg.heads // cfg.tp)  # attention: one GEMM per sequence and head (this device's heads)
+    qd, f = cfg.q_dim, cfg.ffn_device
     scores = Layer(name="scores", op="matmul", inputs=("q_proj", "k_cache"), in_shapes=((sh, tokens, hd),
                    (sh, c, hd)), out_shape=(sh, tokens, c), quant=q, transpose_b=True)
     context_mm = Layer(name="context", op="matmul", inputs=("probs", "v_cache"), in_shapes=((sh, tokens, c),
                        (sh, c, hd)), out_shape=(sh, tokens, hd), quant=q)
     return [
         vec("attn_norm", "rmsnorm", ("x",), (t, h)),
-        lin("q_proj", "attn_norm", h, h),
+        lin("q_proj", "attn_norm", h, qd),
         lin("k_proj", "attn_norm", h, cfg.kv_dim),
         lin("v_proj", "attn_norm", h, cfg.kv_dim),
         scores,
         vec("probs", "softmax", ("scores",), (sh, tokens, c)),
         context_mm,
-        lin("o_proj", "context", h, h),
+        lin("o_proj", "context", qd, h),
         vec("attn_residual", "add", ("o_proj", "x"), (t, h)),
         vec("mlp_norm", "rmsnorm", ("attn_residual",), (t, h)),
         # gate and up projections as one GEMM (vLLM's gate_up_proj, TensorRT-LLM's fused MLP), then SwiGLU:
         # silu(gate) * up, in that GEMM's epilogue where the hardware fuses activations
-        lin("gate_up_proj", "mlp_norm", h, 2 * cfg.ffn),
-        Layer(name="swiglu", op="swiglu", inputs=("gate_up_proj",), in_shapes=((t, 2 * cfg.ffn),),
-              out_shape=(t, cfg.ffn), quant=q),
-        lin("down_proj", "swiglu", cfg.ffn, h),
+        lin("gate_up_proj", "mlp_norm", h, 2 * f),
+        Layer(name="swiglu", op="swiglu", inputs=("gate_up_proj",), in_shapes=((t, 2 * f),),
+              out_shape=(t, f), quant=q),
+        lin("down_proj", "swiglu", f, h),
         vec("mlp_residual", "add", ("down_proj", "attn_residual"), (t, h)),
     ]
 
@@ -123,7 +140,7 @@ def model_head(cfg: LlmConfig, tokens: int, batch: int = 1, logits_tokens: int =
     norm = Layer(name="final_norm", op="rmsnorm", inputs=("x",), in_shapes=((last, cfg.hidden),),
                  out_shape=(last, cfg.hidden), quant=q)
     head = Layer(name="lm_head", op="linear", inputs=("final_norm",), in_shapes=((last, cfg.hidden),),
-                 out_shape=(last, cfg.vocab), quant=q)
+                 out_shape=(last, cfg.vocab // cfg.tp), quant=q)
     return [embed], [norm, head]
 
 

@@ -1,0 +1,146 @@
+"""What one serving iteration costs, and how much KV cache a device holds.
+
+An iteration runs every sequence the scheduler batched: decode sequences (one new token each) and prefill
+chunks (their prompt tokens), as one forward pass (accelsim.timing.llm.iteration_cost: the weights are read
+once, attention runs per group). Its time and energy come from the timing model (the same layers, mapping and
+whole-network simulation as ``accelsim llm``), memoized per batch shape so that a long simulation stays fast:
+
+- a decode group's context is the mean context of its sequences, timed at the two neighbouring points of a
+  grid of ``CONTEXT_GRID`` tokens and interpolated linearly (attention's cost is linear in the context; the
+  projections do not depend on it);
+- a prefill chunk's length is rounded up to a multiple of ``CHUNK_GRID`` tokens (padding, as engines do).
+
+Tensor parallelism (``tp`` devices, Megatron-LM sharding: accelsim.workload.llm.LlmConfig.tp) adds two ring
+all-reduces per block of the iteration's activations (fp16), 2 (tp - 1) / tp x bytes over the profile's
+``interconnect`` link plus 2 (tp - 1) link latencies, not overlapped with compute; link energy is not counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from accelsim.errors import InputError
+
+#: decode contexts are timed on this grid (tokens) and interpolated between grid points
+CONTEXT_GRID = 256
+#: prefill chunks are padded to a multiple of this many tokens
+CHUNK_GRID = 16
+#: the fraction of device memory the engine may use (vLLM's gpu_memory_utilization default)
+MEMORY_FRACTION = 0.90
+#: tokens per KV-cache block (vLLM's default block size)
+BLOCK_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A model on ``tp`` devices of a profile: per-device bytes and the KV-cache capacity in blocks."""
+
+    profile: object
+    cfg: object                 # LlmConfig with tp set: one device's shapes
+    tp: int
+    weight_bytes: int           # one device's weights (blocks, embedding, lm_head)
+    workspace_bytes: int        # activations of the largest iteration
+    kv_bytes_per_token: int     # every layer's K and V of one token on one device
+    kv_blocks: int              # KV-cache capacity (blocks of BLOCK_TOKENS tokens)
+    block_tokens: int = BLOCK_TOKENS
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        return self.kv_blocks * self.block_tokens
+
+    def as_dict(self) -> dict:
+        return {"tp": self.tp, "weight_bytes_per_device": self.weight_bytes, "workspace_bytes": self.workspace_bytes,
+                "kv_bytes_per_token_per_device": self.kv_bytes_per_token, "kv_cache_blocks": self.kv_blocks,
+                "kv_block_tokens": self.block_tokens, "kv_capacity_tokens": self.kv_capacity_tokens,
+                "memory_fraction": MEMORY_FRACTION}
+
+
+def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int = 8192) -> Deployment:
+    """The deployment of ``cfg`` on ``tp`` devices of ``profile`` (InputError if it does not fit or shard)."""
+    cap = profile.dram.bytes
+    if cap is None:
+        raise InputError(f"profile '{profile.name}' states no device memory size (memory[0].bytes): serving needs it "
+                         f"for the KV-cache capacity", field="--hw")
+    for what, n in (("heads", cfg.heads), ("ffn", cfg.ffn), ("vocab", cfg.vocab or tp)):
+        if n % tp:
+            raise InputError(f"{cfg.name}'s {what} ({n}) does not split over {tp} devices", field="--tp")
+    if tp > 1 and profile.interconnect is None:
+        raise InputError(f"profile '{profile.name}' has no interconnect (bandwidth_Bps, latency_s) for --tp {tp}",
+                         field="--tp")
+    dev = dataclasses.replace(cfg, tp=tp)
+    weights = dev.weight_bytes_per_block() * dev.layers
+    if dev.vocab:  # the embedding table (fp16, sharded like the lm_head) and the lm_head at the weights' width
+        weights += dev.vocab // tp * dev.hidden * 2 + math.ceil(dev.vocab // tp * dev.hidden * dev.weight_bits / 8)
+    workspace = max_batch_tokens * (4 * dev.hidden + 2 * dev.ffn_device) * 2
+    kv_token = dev.kv_bytes_per_token() * dev.layers
+    free = cap * MEMORY_FRACTION - weights - workspace
+    blocks = int(free // (kv_token * BLOCK_TOKENS)) if free > 0 else 0
+    if blocks < 1:
+        raise InputError(f"{cfg.name} with {cfg.weight_bits:g}-bit weights needs {weights / 1e9:.1f} GB per device: "
+                         f"no room for a KV cache in {MEMORY_FRACTION:.0%} of {cap / 1e9:.1f} GB on "
+                         f"'{profile.name}' (try --tp or narrower --weights)", field="--weights")
+    return Deployment(profile=profile, cfg=dev, tp=tp, weight_bytes=weights, workspace_bytes=workspace,
+                      kv_bytes_per_token=kv_token, kv_blocks=blocks)
+
+
+class IterationCosts:
+    """Memoized (seconds, joules) of serving iterations for one deployment."""
+
+    def __init__(self, dep: Deployment):
+        from accelsim.timing.llm import _Timer
+
+        self.dep = dep
+        self.profile = dep.profile.at_format(dep.cfg.math_format)
+        self.timer = _Timer(self.profile, dep.cfg)
+        self.cache: dict[tuple, tuple[float, float]] = {}
+        self.evaluations = 0
+
+    def _exact(self, groups: tuple[tuple[int, int, int], ...], logits: int) -> tuple[float, float]:
+        from accelsim.timing.llm import iteration_cost
+
+        key = (groups, logits)
+        hit = self.cache.get(key)
+        if hit is None:
+            self.evaluations += 1
+            phase = iteration_cost(self.timer, self.dep.cfg, self.profile, groups, logits)
+            seconds = phase.cycles / self.profile.clock_hz
+            tokens = sum(t * b for t, _, b in groups)
+            seconds += self._all_reduce_s(tokens)
+            joules = phase.energy_pj * 1e-12
+            hit = self.cache[key] = (seconds, joules)
+        return hit
+
+    def _all_reduce_s(self, tokens: int) -> float:
+        tp = self.dep.tp
+        if tp <= 1:
+            return 0.0
+        bw, lat = self.profile.interconnect
+        nbytes = tokens * self.dep.cfg.hidden * 2
+        one = 2 * (tp - 1) / tp * nbytes / bw + 2 * (tp - 1) * lat
+        return 2 * self.dep.cfg.layers * one
+
+    def iteration(self, prefill: list[tuple[int, int]], decode_batch: int, decode_context: float,
+                  logits: int) -> tuple[float, float]:
+        """(seconds, joules) of one iteration: ``prefill`` chunks (new tokens, context at the chunk's end), a decode
+        group of ``decode_batch`` sequences at mean context ``decode_context``, ``logits`` sequences emitting a
+        token."""
+        chunks: dict[tuple[int, int], int] = {}
+        for n, ctx in prefill:
+            pad = -(-n // CHUNK_GRID) * CHUNK_GRID
+            c = max(pad, -(-ctx // CHUNK_GRID) * CHUNK_GRID)
+            chunks[(pad, c)] = chunks.get((pad, c), 0) + 1
+        base = tuple(sorted((n, c, b) for (n, c), b in chunks.items()))
+        logits = max(1, logits)
+        if not decode_batch:
+            return self._exact(base, logits)
+        ctx = max(1.0, float(decode_context))
+        lo = int(ctx // CONTEXT_GRID) * CONTEXT_GRID or 1
+        hi = CONTEXT_GRID if lo == 1 else lo + CONTEXT_GRID
+        s0, j0 = self._exact(tuple(sorted(base + ((1, lo, decode_batch),))), logits)
+        if ctx <= lo:
+            return s0, j0
+        s1, j1 = self._exact(tuple(sorted(base + ((1, hi, decode_batch),))), logits)
+        w = (ctx - lo) / (hi - lo)
+        return s0 + w * (s1 - s0), j0 + w * (j1 - j0)
