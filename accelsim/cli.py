@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input (one-line message on stderr, nothing written)
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -77,6 +78,38 @@ def _parser() -> argparse.ArgumentParser:
     llm.add_argument("--format", choices=("table", "json"), default="table",
                      help="json: one object with ttft_s, tpot_s, tokens_per_s, energy_per_token_j, ... (a list of "
                           "them for several --hw)")
+    sv = sub.add_parser("serve", help="an LLM inference server on a contract: a discrete-event simulation of "
+                                      "arrivals, batching and the KV cache (throughput, TTFT/TPOT percentiles)")
+    sv.add_argument("model", help="built-in model shape or a workload YAML with an 'llm:' section")
+    sv.add_argument("--hw", required=True, metavar="PROFILE", help="built-in profile name or profile YAML")
+    sv.add_argument("--rate", type=_positive("--rate", 1e6), default=None,
+                    help="Poisson arrivals per second (or --trace)")
+    sv.add_argument("--trace", metavar="CSV", help="requests from a trace: arrival_s, prompt_tokens, output_tokens")
+    sv.add_argument("--prompt-dist", default="uniform:128,1024", metavar="DIST",
+                    help="prompt lengths: fixed:N, uniform:LO,HI or a CSV of lengths (default uniform:128,1024)")
+    sv.add_argument("--output-dist", default="uniform:64,512", metavar="DIST",
+                    help="output lengths: fixed:N, uniform:LO,HI or a CSV of lengths (default uniform:64,512)")
+    sv.add_argument("--weights", action="append", choices=("int8", "int4", "fp8", "fp16", "bf16", "mxfp8", "mxfp4",
+                                                           "nvfp4"),
+                    help="weight precision (repeat with --kv to compare deployments; default fp16)")
+    sv.add_argument("--kv", action="append", choices=("int8", "fp8", "fp16"), help="KV-cache precision (default fp16)")
+    sv.add_argument("--batch-policy", choices=("continuous", "static"), default="continuous")
+    sv.add_argument("--prefill", choices=("separate", "chunked"), default="separate",
+                    help="continuous batching: prefill iterations of their own (vLLM) or chunks mixed into decode "
+                         "iterations (Sarathi-Serve)")
+    sv.add_argument("--max-batch", type=_count("--max-batch", 1 << 16), default=256, help="sequences running at once")
+    sv.add_argument("--chunk-tokens", type=_count("--chunk-tokens", 1 << 20), default=512,
+                    help="chunked prefill: tokens per iteration")
+    sv.add_argument("--duration", type=_positive("--duration", 86400.0), default=60.0,
+                    help="seconds of arrivals (default 60)")
+    sv.add_argument("--drain", action="store_true", help="run until every arrived request has finished")
+    sv.add_argument("--slo-ttft", type=_positive("--slo-ttft", 3600.0), default=None, metavar="S",
+                    help="also find the largest rate whose p99 TTFT stays under S seconds (bounded search)")
+    sv.add_argument("--tp", type=_count("--tp", 64), default=1, help="tensor-parallel devices")
+    sv.add_argument("--seed", type=int, default=0)
+    sv.add_argument("--format", choices=("table", "json"), default="table",
+                    help="json: requests_arrived, requests_completed, ..., ttft_p99_s, kv_cache_peak_fraction")
+    sv.add_argument("--html", metavar="PATH", help="latency CDFs and KV-cache occupancy over time (self-contained)")
     hw = sub.add_parser("hw", help="hardware profiles")
     hw_sub = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)
     hw_sub.add_parser("list", help="list built-in profiles")
@@ -85,6 +118,19 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="validate hardware-profile and workload YAML files")
     v.add_argument("files", nargs="+")
     return p
+
+
+def _positive(flag: str, limit: float):
+    """argparse type: a number in (0, limit] (one-line error otherwise)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (0 < value <= limit):
+            raise argparse.ArgumentTypeError(f"{flag} takes a number in (0, {limit:g}], got '{text[:40]}'")
+        return value
+    return parse
 
 
 def _count(flag: str, limit: int):
@@ -133,6 +179,8 @@ def _dispatch(args) -> int:
         return _cmd_llm(args)
     if args.command == "tune":
         return _cmd_tune(args)
+    if args.command == "serve":
+        return _cmd_serve(args)
     return _cmd_run(args)
 
 
@@ -459,6 +507,70 @@ def _cmd_compare(args) -> int:
                     worst, title=f"{r.profile.name}: {len(r.changes)} legalization changes (the costliest shown)"))
 
     _emit(args, workload, results, targets, tables)
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    import json
+
+    from accelsim.hardware import load_profile
+    from accelsim.results.io import atomic_write, resolve_output_file
+    from accelsim.serve import (ServeConfig, deploy, max_rate, parse_length, poisson_requests, simulate,
+                                trace_requests)
+
+    weights, kvs = args.weights or ["fp16"], args.kv or ["fp16"]
+    if len(weights) != len(kvs) and 1 not in (len(weights), len(kvs)):
+        raise InputError(f"{len(weights)} --weights and {len(kvs)} --kv: give one of each per deployment (or one "
+                         f"of either for all)", field="--kv")
+    n = max(len(weights), len(kvs))
+    pairs = [(weights[i if len(weights) > 1 else 0], kvs[i if len(kvs) > 1 else 0]) for i in range(n)]
+    if (args.rate is None) == (args.trace is None):
+        raise InputError("give the arrivals: --rate R (Poisson) or --trace CSV", field="--rate")
+    if args.slo_ttft is not None and args.trace is not None:
+        raise InputError("--slo-ttft searches Poisson rates: it needs --rate, not --trace", field="--slo-ttft")
+    html = resolve_output_file(args.html, field="--html") if args.html else None
+    profile = load_profile(args.hw)
+    prompt = parse_length(args.prompt_dist, "--prompt-dist", "prompt_tokens")
+    output = parse_length(args.output_dist, "--output-dist", "output_tokens")
+    requests = trace_requests(args.trace) if args.trace else poisson_requests(args.rate, args.duration, prompt, output,
+                                                                             seed=args.seed)
+    duration = args.duration if not args.trace else max(r.arrival_s for r in requests)
+    config = ServeConfig(batch_policy=args.batch_policy, prefill=args.prefill, max_batch=args.max_batch,
+                         chunk_tokens=args.chunk_tokens)
+    deployments = [(w, kv, deploy(profile, _llm_config(args.model, w, kv), tp=args.tp)) for w, kv in pairs]
+    summaries, results = [], []
+    with _progress(len(deployments)) as advance:
+        for w, kv, dep in deployments:
+            from accelsim.serve import IterationCosts
+
+            costs = IterationCosts(dep)
+            result = simulate(dep, requests, config, duration_s=duration, drain=args.drain, costs=costs)
+            s = {"model": dep.cfg.name, "profile": profile.name, "weights": w, "kv_cache": kv,
+                 "rate_per_s": args.rate, **result.summary()}
+            if args.slo_ttft is not None:
+                s["max_rate"] = max_rate(dep, prompt, output, args.slo_ttft, min(args.duration, 120.0), config,
+                                         seed=args.seed, costs=costs)
+                s["max_rate"]["slo_ttft_s"] = args.slo_ttft
+            summaries.append(s)
+            results.append((f"{w} weights / {kv} KV", result))
+            advance(f"{w}/{kv}")
+    if html is not None:
+        from accelsim.report.serve_html import render_serve_report
+
+        atomic_write(html, render_serve_report(results, title=f"accelsim serve {args.model} on {profile.name}",
+                                               command=_command_line(args)))
+    if args.format == "json":
+        print(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2, default=float))
+        return 0
+    from accelsim.report.terminal import serve_table
+
+    console = _console()
+    console.print(serve_table(summaries, args))
+    for s in summaries:
+        for note in s["notes"]:
+            console.print(f"note ({s['weights']}/{s['kv_cache']}): {note}")
+    if html is not None:
+        console.print(f"written: {html}")
     return 0
 
 

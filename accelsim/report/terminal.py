@@ -279,3 +279,33 @@ def tune_tables(result) -> list[Table]:
                       f"{c.extra_bytes:,}")
         tables.append(q)
     return tables
+
+
+def serve_table(summaries: list[dict], args) -> Table:
+    """``accelsim serve``: one row per deployment (weights / KV precision) at the same traffic."""
+    first = summaries[0]
+    traffic = (f"{args.rate:g} req/s Poisson for {args.duration:g} s" if args.rate else f"trace {args.trace}")
+    t = Table(title=f"{first['model']} on {first['profile']} x{first['tp']}: {traffic}, {first['batch_policy']} "
+                    f"batching ({first['prefill']} prefill), max batch {first['max_batch']}",
+              title_justify="left", header_style="bold")
+    cols = ["weights / KV", "KV capacity", "done / arrived", "tokens/s", "TTFT p50 / p99", "TPOT p50 / p99",
+            "queueing p99", "KV peak", "energy/token"]
+    if any("max_rate" in s for s in summaries):
+        cols.append("max rate at p99 TTFT")
+    for c in cols:
+        t.add_column(c, justify="left" if c == "weights / KV" else "right")
+
+    def ms(v):
+        return "-" if v is None else _si(v, "s")
+    for s in summaries:
+        row = [f"{s['weights']} / {s['kv_cache']}", f"{s['kv_capacity_tokens']:,} tok",
+               f"{s['requests_completed']:,} / {s['requests_arrived']:,}", f"{s['throughput_tokens_per_s']:,.0f}",
+               f"{ms(s['ttft_p50_s'])} / {ms(s['ttft_p99_s'])}", f"{ms(s['tpot_p50_s'])} / {ms(s['tpot_p99_s'])}",
+               ms(s["queueing_delay_p99_s"]), f"{s['kv_cache_peak_fraction']:.0%}",
+               "-" if s["energy_per_token_j"] is None else _si(s["energy_per_token_j"], "J")]
+        if "max_rate" in s:
+            m = s["max_rate"]
+            row.append(f"{m['rate']:.3g} req/s (<= {m['slo_ttft_s']:g} s)" + ("" if m.get("bounded", True)
+                                                                               else ", search unbounded"))
+        t.add_row(*row)
+    return t

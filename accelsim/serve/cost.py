@@ -8,7 +8,8 @@ whole-network simulation as ``accelsim llm``), memoized per batch shape so that 
 - a decode group's context is the mean context of its sequences, timed at the two neighbouring points of a
   grid of ``CONTEXT_GRID`` tokens and interpolated linearly (attention's cost is linear in the context; the
   projections do not depend on it);
-- a prefill chunk's length is rounded up to a multiple of ``CHUNK_GRID`` tokens (padding, as engines do).
+- a prefill chunk's length is rounded up to a multiple of ``CHUNK_GRID`` tokens (padding, as engines do);
+- a decode batch is padded to the sizes engines capture CUDA graphs for (``graph_batch``).
 
 Tensor parallelism (``tp`` devices, Megatron-LM sharding: accelsim.workload.llm.LlmConfig.tp) adds two ring
 all-reduces per block of the iteration's activations (fp16), 2 (tp - 1) / tp x bytes over the profile's
@@ -27,6 +28,14 @@ from accelsim.errors import InputError
 CONTEXT_GRID = 256
 #: prefill chunks are padded to a multiple of this many tokens
 CHUNK_GRID = 16
+
+
+def graph_batch(n: int) -> int:
+    """The decode batch an engine runs ``n`` sequences as: padded to the next size it captured a CUDA graph for
+    (vLLM: 1, 2, 4, then multiples of 8), as replayed decode steps have fixed shapes."""
+    if n <= 4:
+        return 1 if n <= 1 else (2 if n == 2 else 4)
+    return -(-n // 8) * 8
 #: the fraction of device memory the engine may use (vLLM's gpu_memory_utilization default)
 MEMORY_FRACTION = 0.90
 #: tokens per KV-cache block (vLLM's default block size)
@@ -94,6 +103,11 @@ class IterationCosts:
         self.dep = dep
         self.profile = dep.profile.at_format(dep.cfg.math_format)
         self.timer = _Timer(self.profile, dep.cfg)
+        # decode-only iterations replay captured CUDA graphs where the profile says the runtime does (no kernel
+        # launches), as accelsim llm's decode steps; prefill and mixed iterations launch their kernels
+        self.graph_profile = (dataclasses.replace(self.profile, kernel_launch_s=0.0) if self.profile.decode_graphs
+                              else self.profile)
+        self.graph_timer = _Timer(self.graph_profile, dep.cfg) if self.graph_profile is not self.profile else self.timer
         self.cache: dict[tuple, tuple[float, float]] = {}
         self.evaluations = 0
 
@@ -104,8 +118,10 @@ class IterationCosts:
         hit = self.cache.get(key)
         if hit is None:
             self.evaluations += 1
-            phase = iteration_cost(self.timer, self.dep.cfg, self.profile, groups, logits)
-            seconds = phase.cycles / self.profile.clock_hz
+            decode_only = all(t == 1 for t, _, _ in groups)
+            profile, timer = (self.graph_profile, self.graph_timer) if decode_only else (self.profile, self.timer)
+            phase = iteration_cost(timer, self.dep.cfg, profile, groups, logits)
+            seconds = phase.cycles / profile.clock_hz
             tokens = sum(t * b for t, _, b in groups)
             seconds += self._all_reduce_s(tokens)
             joules = phase.energy_pj * 1e-12
@@ -135,6 +151,7 @@ class IterationCosts:
         logits = max(1, logits)
         if not decode_batch:
             return self._exact(base, logits)
+        decode_batch = graph_batch(decode_batch)
         ctx = max(1.0, float(decode_context))
         lo = int(ctx // CONTEXT_GRID) * CONTEXT_GRID or 1
         hi = CONTEXT_GRID if lo == 1 else lo + CONTEXT_GRID

@@ -36,7 +36,7 @@ import simpy
 from accelsim.serve.cost import Deployment, IterationCosts
 
 
-@dataclass
+@dataclass(eq=False)  # identity: the scheduler's membership tests are per sequence object
 class _Seq:
     req: object
     prompt: int                  # tokens to prefill (the prompt, plus generated tokens after a preemption)
@@ -154,7 +154,8 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
     capacity = dep.kv_blocks
     static_w = dep.profile.energy.static_power_w * dep.tp
     window = duration_s if duration_s is not None else (requests[-1].arrival_s if requests else 0.0)
-    state = {"used": 0, "busy": 0.0, "energy": 0.0, "iterations": 0, "preempt": 0, "in_system": 0}
+    state = {"used": 0, "busy": 0.0, "energy": 0.0, "iterations": 0, "preempt": 0, "in_system": 0,
+             "arrivals_done": False}
     seqs: list[_Seq] = []
     waiting: deque[_Seq] = deque()
     running: list[_Seq] = []
@@ -206,6 +207,9 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
             mark(concurrency, state["in_system"])
             if not wake["event"].triggered:
                 wake["event"].succeed()
+        state["arrivals_done"] = True
+        if not wake["event"].triggered:
+            wake["event"].succeed()
 
     def finish(seq: _Seq) -> None:
         seq.done_s = env.now
@@ -242,7 +246,8 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
             while s in running and not allocate(s, s.tokens + 1):
                 if not preempt_for(s):
                     break
-        batch = [s for s in batch if s in running]
+        alive = set(map(id, running))
+        batch = [s for s in batch if id(s) in alive]
         if not batch:
             return
         yield run_iteration([], batch, len(batch))
@@ -272,7 +277,7 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
             if not drain and env.now >= window:
                 return
             if not waiting and not running:
-                if env.now >= window:
+                if state["arrivals_done"]:
                     return
                 wake["event"] = env.event()
                 yield wake["event"]    # the next arrival (the run ends at the window, or when nothing is left)
@@ -363,18 +368,16 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
     def engine_static():
         while True:
             if not waiting:
-                if env.now >= window:
+                if state["arrivals_done"]:
                     return
                 wake["event"] = env.event()
                 yield wake["event"]
                 continue
-            # a batch forms when max_batch requests wait, or at the end of the arrival window
-            if len(waiting) < config.max_batch and env.now < window:
+            # a batch forms when max_batch requests wait, or when no more will arrive
+            if len(waiting) < config.max_batch and not state["arrivals_done"]:
                 wake["event"] = env.event()
-                yield wake["event"] | env.timeout(window - env.now)
+                yield wake["event"]
                 continue
-            if not drain and env.now >= window and len(waiting) < config.max_batch:
-                return
             batch = []
             longest = 0
             while waiting and len(batch) < config.max_batch:
