@@ -139,6 +139,47 @@ def published_section() -> list[str]:
                       "streaming at the full HBM bandwidth).", ""]
 
 
+def serving_section() -> list[str]:
+    """The same static-batch rows through the serving simulation (accelsim.serve): every request of a batch
+    arriving together, static batching, drained; as shipped, and with the GEMMs at the efficiency TensorRT-LLM's
+    own batch-1 2048-token first-token latency implies (one number per GPU, taken from a different published
+    measurement than the rows it predicts)."""
+    from accelsim.serve import ServeConfig, deploy, simulate
+    from accelsim.serve.traffic import Request
+
+    out = ["### Serving simulation, static batch, against the same TensorRT-LLM throughput rows", "",
+           "`accelsim.serve.simulate`: the batch arrives at once, static batching (the prompt padded to the longest, "
+           "every slot held until the longest output ends), decode batches padded to CUDA-graph sizes, drained. "
+           "*Calibrated*: the GEMMs' efficiency set to accelsim's / TensorRT-LLM's batch-1 2048-token first-token "
+           "latency (H100 FP8 and A100 FP16 context kernels of v0.5), then every throughput row predicted with it.",
+           "", "| GPU | batch, in / out | published | serving sim, as shipped | error | calibrated (efficiency) | error |",
+           "|---|---|---|---|---|---|---|"]
+    for name, (fmt, first_token, throughput) in TRTLLM.items():
+        p = load_profile(name)
+        bits = 16 if fmt == "fp16" else 8
+        cfg = dataclasses.replace(MODELS["llama2-7b"], weight_bits=bits, activation_bits=bits, kv_cache_bits=bits,
+                                  math_format=fmt)
+        ttft = model_llm(p, cfg, prompt=2048, decode_steps=0).prefill_s * 1e3
+        eff = ttft / first_token[2048]
+        slow = dataclasses.replace(p, array=dataclasses.replace(p.array, efficiency=p.array.efficiency * eff))
+        for batch, tin, tout, pub in throughput:
+            reqs = [Request(i, 0.0, tin, tout) for i in range(batch)]
+            tput = []
+            for prof in (p, slow):
+                r = simulate(deploy(prof, cfg), reqs, ServeConfig(batch_policy="static", max_batch=batch),
+                             duration_s=0.0, drain=True).summary()
+                tput.append(r["throughput_tokens_per_s"])
+            out.append(f"| {name} | {batch}, {tin} / {tout} | {pub:,} tok/s | {tput[0]:,.0f} | {_err(tput[0], pub)} | "
+                       f"{tput[1]:,.0f} ({eff:.2f}) | {_err(tput[1], pub)} |")
+    return out + ["", "With the one calibrated number per GPU, six of the seven rows are within 25 %; the H100 "
+                      "128-in / 2048-out row stays about a third fast. Its 2,048 decode steps are bound by reading the "
+                      "KV cache and the weights, which accelsim moves at the full HBM bandwidth; TensorRT-LLM v0.6.1's "
+                      "masked multi-head attention kernel and its per-step host work (sampling, the batch manager) "
+                      "take longer, and neither is in the contract; no per-step overhead is fitted to these rows. The "
+                      "A100 128-in / 2048-out row shows the KV-cache limit: 60 sequences of 2,176 fp16 tokens need "
+                      "more than the 90 % of 80 GB left after the weights, so the static batch runs smaller.", ""]
+
+
 def cpu_section(repeats: int = 10) -> list[str]:
     try:
         import numpy as np
@@ -201,7 +242,7 @@ def main() -> int:
     lines = ["# Timing fidelity: accelsim beside outside references", "",
              "Regenerate with `python benchmarks/validate_timing.py --write` (the machine section times ONNX Runtime "
              "on the machine that runs it).", ""]
-    lines += scalesim_section() + genz_section() + published_section() + cpu_section()
+    lines += scalesim_section() + genz_section() + published_section() + serving_section() + cpu_section()
     lines += [f"_generated in {time.perf_counter() - t0:.1f} s_", ""]
     text = "\n".join(lines)
     print(text)
