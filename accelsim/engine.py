@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from accelsim.energy import layer_energy, op_energy
+from accelsim.energy.area import contract_area
 from accelsim.hardware import HardwareProfile
 from accelsim.inttypes import type_bits
 from accelsim.operands import FORMATS, format_bits, rate_class
@@ -69,6 +70,7 @@ class RunResult:
             "recalibration": self.recalibration,
             "network": self.network,
             "vs_float_baseline": self.baseline,
+            "area_mm2": contract_area(self.profile).total_mm2,
             "recipe": None if self.recipe is None else {
                 "text": self.recipe.text, "steps": self.recipe.as_dict()["recipe"]["steps"],
                 "searched": None if self.tuned is None else {

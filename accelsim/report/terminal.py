@@ -128,10 +128,18 @@ def profile_table(p: HardwareProfile) -> Table:
                     + "".join(f", {op}: {r}" for op, r in p.requant.rounding_by_op)
                     + f"; {', '.join(p.requant.granularity)}"),
     ]
+    if p.requant.outputs != ("integer",) or p.requant.dynamic_activations:
+        rows.append(("epilogue", f"outputs {', '.join(p.requant.outputs)}; run-time activation scales "
+                                 f"{', '.join(p.requant.dynamic_activations) or 'none'}"))
     for level in p.memory:
         size = _si(level.bytes, "B") if level.bytes else "unbounded"
         rows.append((f"memory {level.name}", f"{size}, {_si(level.bandwidth_Bps, 'B/s')}, "
                                              f"{level.energy_pj_per_byte:g} pJ/B, latency {level.latency_cycles} cycles"))
+    from accelsim.energy.area import contract_area
+
+    a = contract_area(p)
+    rows.append(("area (estimate)", f"{a.total_mm2:.3g} mm² at {p.energy.node_nm:g} nm: MACs {a.mac_mm2:.3g}, float "
+                                    f"units {a.float_mm2:.3g}, SRAM {a.sram_mm2:.3g} (docs/hardware-profiles.md)"))
     for k, v in rows:
         t.add_row(k, v)
     return t
