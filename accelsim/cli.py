@@ -110,6 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--format", choices=("table", "json"), default="table",
                     help="json: requests_arrived, requests_completed, ..., ttft_p99_s, kv_cache_peak_fraction")
     sv.add_argument("--html", metavar="PATH", help="latency CDFs and KV-cache occupancy over time (self-contained)")
+    sw = sub.add_parser("sweep", help="a design-space sweep over a base profile: a table per point, Pareto front, "
+                                      "cached, on Dask")
+    sw.add_argument("file", help="sweep YAML (workload, base, axes, sample, objectives: docs/sweeps.md)")
+    sw.add_argument("--out", metavar="DIR", help="where sweep.parquet and sweep.csv go (default reports/sweep-<name>)")
+    sw.add_argument("--html", metavar="PATH", help="the Pareto front and each axis's effect (self-contained HTML)")
+    sw.add_argument("--cache", metavar="DIR", help="numerics and rows cache (default DIR/cache; delete it any time)")
+    sw.add_argument("--no-cache", action="store_true", help="run every point afresh and keep nothing")
+    sw.add_argument("--scheduler", metavar="ADDR", help="a running Dask scheduler (tcp://host:8786 or a scheduler "
+                                                        "file .json) instead of a local cluster")
+    sw.add_argument("--workers", type=_count("--workers", 1024), default=2, help="local cluster worker processes")
     hw = sub.add_parser("hw", help="hardware profiles")
     hw_sub = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)
     hw_sub.add_parser("list", help="list built-in profiles")
@@ -181,6 +191,8 @@ def _dispatch(args) -> int:
         return _cmd_tune(args)
     if args.command == "serve":
         return _cmd_serve(args)
+    if args.command == "sweep":
+        return _cmd_sweep(args)
     return _cmd_run(args)
 
 
@@ -507,6 +519,45 @@ def _cmd_compare(args) -> int:
                     worst, title=f"{r.profile.name}: {len(r.changes)} legalization changes (the costliest shown)"))
 
     _emit(args, workload, results, targets, tables)
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from accelsim.results.io import atomic_write, resolve_output_dir, resolve_output_file
+    from accelsim.sweep import load_sweep, run_sweep, write_tables
+
+    spec = load_sweep(args.file)
+    out = Path(args.out) if args.out else Path("reports") / f"sweep-{_safe_component(spec.name)}"
+    resolve_output_dir(out, field="--out")
+    for name in ("sweep.parquet", "sweep.csv"):
+        resolve_output_file(out / name, field="--out")
+    html = resolve_output_file(args.html, field="--html") if args.html else None
+    cache = None if args.no_cache else (args.cache or str(out / "cache"))
+    total = (len(spec.points) if spec.sample != "optimize" else spec.count) * len(spec.workloads)
+    counts = {"done": 0, "failed": 0, "cached": 0}
+    with _progress(total) as advance:
+        def progress(rows):
+            for r in rows:
+                counts["done"] += 1
+                counts["failed"] += r.get("source") in ("invalid", "failed")
+                counts["cached"] += r.get("source") == "cached"
+                advance(f"points {counts['done']}/{total}, failed {counts['failed']}, cached {counts['cached']}")
+        result = run_sweep(spec, cache=cache, scheduler=args.scheduler, workers=args.workers, progress=progress)
+    parquet, csv = write_tables(result.frame, out)
+    if html is not None:
+        from accelsim.report.sweep_html import render_sweep_report
+
+        atomic_write(html, render_sweep_report(result, command=_command_line(args)))
+    from accelsim.report.terminal import sweep_table
+
+    console = _console()
+    console.print(sweep_table(result))
+    c = result.counts
+    console.print(f"{len(result.frame)} rows ({c.get('run', 0)} with numerics, {c.get('timing', 0)} timing only, "
+                  f"{c.get('cached', 0)} cached, {c.get('invalid', 0)} invalid, {c.get('failed', 0)} failed) in "
+                  f"{result.wall_s:.1f} s; written: {parquet}, {csv}" + (f", {html}" if html else ""))
+    for _, r in result.frame[~result.frame["valid"]].head(5).iterrows():
+        console.print(f"point {r['point']}: {r['error']}")
     return 0
 
 

@@ -43,6 +43,7 @@ class RunResult:
     baseline: dict | None = None  # what quantization buys: this run against the float baseline on the same contract
     recipe: object | None = None  # the recipe applied (accelsim.quant.recipe.Recipe), None: the naive recipe
     tuned: object | None = None   # quant.recipe auto: the search (accelsim.tune.TuneResult)
+    outcome: object | None = None  # the NumericsOutcome the run used (reusable for the same numerics contract)
 
     def summary(self) -> dict:
         f = self.frame
@@ -178,18 +179,22 @@ def _timing_only_numerics(legal, progress=None) -> NumericsOutcome:
 
 
 def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = None, progress=None, *,
-        diagnose: bool = False, timing_only: bool = False, recipe=None) -> RunResult:
+        diagnose: bool = False, timing_only: bool = False, recipe=None,
+        numerics: NumericsOutcome | None = None) -> RunResult:
     """Simulate ``workload`` on ``profile``: legalize, apply the recipe (``recipe``, else the workload's; "auto":
     the best legal recipe ``accelsim.tune`` finds for this contract), numerics (bit-accurate; skipped with
     ``timing_only``), timing, energy, results. ``progress(layer_name)`` is called after each layer's numerics;
-    ``diagnose`` adds the ONNX re-runs of :func:`simulate_numerics`."""
+    ``diagnose`` adds the ONNX re-runs of :func:`simulate_numerics`; ``numerics``: an outcome already computed
+    for this workload on a contract with the same numerics (the timing is recomputed)."""
     from accelsim.quant.recipe import apply_recipe, resolve_recipe
 
     recipe = resolve_recipe(workload.recipe if recipe is None else recipe, workload.source)
     if recipe == "auto":  # the search runs above the engine (accelsim.tune), which then runs its recipe here
         raise ValueError("recipe 'auto': search first (accelsim.tune.tune) and pass the recipe it chose")
     legal = apply_recipe(legalize(workload, profile), recipe)
-    if timing_only:
+    if numerics is not None:  # the numerics of the same workload, plan and numerics contract (a sweep's cache)
+        outcome = numerics
+    elif timing_only:
         outcome = _timing_only_numerics(legal, progress)
     else:
         outcome = simulate_numerics(legal, data or DataSource(workload), progress, diagnose)
@@ -253,7 +258,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     if legal.recipe is not None:
         notes.insert(0, f"recipe: {legal.recipe.text}")
     return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,
-                     network=network, timing_only=timing_only, recipe=legal.recipe,
+                     network=network, timing_only=timing_only, recipe=legal.recipe, outcome=outcome,
                      llm=llm, changes=changes, end_to_end=end_to_end, diagnosis=diagnosis,
                      recalibration=recalibration,
                      event_grids={name: r.events for name, r in numerics.items() if r.events is not None})

@@ -43,14 +43,16 @@ def render_serve_report(results: list, title: str, command: str) -> str:
         f"<td>{s['throughput_tokens_per_s']:,.0f}</td><td>{_fmt(s['ttft_p99_s'])}</td><td>{_fmt(s['tpot_p99_s'])}</td>"
         f"<td>{s['kv_cache_peak_fraction']:.0%}</td></tr>"
         for label, s in ((label, r.summary()) for label, r in results))
+    from accelsim.report.html import _ERROR_HOOK, _RENDER_CHECK
+
     body = fig.to_html(full_html=False, include_plotlyjs=False, div_id="serve-plots")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<script>{plotly.offline.get_plotlyjs()}</script>"
+            f"{_ERROR_HOOK}<script>{plotly.offline.get_plotlyjs()}</script>"
             "<style>body{font-family:sans-serif;margin:24px}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>"
             f"<h1>{html.escape(title)}</h1><p><code>{html.escape(command)}</code></p>"
             "<table><tr><th>deployment</th><th>done / arrived</th><th>output tokens/s</th><th>TTFT p99</th>"
-            f"<th>TPOT p99</th><th>KV peak</th></tr>{rows}</table>{body}</body></html>")
+            f"<th>TPOT p99</th><th>KV peak</th></tr>{rows}</table>{body}{_RENDER_CHECK}</body></html>")
 
 
 def _fmt(v) -> str:

@@ -317,3 +317,25 @@ def serve_table(summaries: list[dict], args) -> Table:
                                                                                else ", search unbounded"))
         t.add_row(*row)
     return t
+
+
+def sweep_table(result, limit: int = 15) -> Table:
+    """``accelsim sweep``: the Pareto points (first objective ascending or descending as it is ranked)."""
+    from accelsim.sweep.spec import OBJECTIVES
+
+    f = result.frame
+    sw = result.sweep
+    axes = [p for p, _ in sw.axes]
+    obj = list(sw.objectives)
+    front = f[f["pareto"]].sort_values(obj[0], ascending=not OBJECTIVES[obj[0]])
+    t = Table(title=f"sweep {sw.name}: {int(f['pareto'].sum())} Pareto points of {int(f['valid'].sum())} valid "
+                    f"({', '.join(o + (' max' if OBJECTIVES[o] else ' min') for o in obj)})",
+              title_justify="left", header_style="bold")
+    for c in ["point", *(["workload"] if len(sw.workloads) > 1 else []), *axes, *obj]:
+        t.add_column(c, justify="right")
+    for _, r in front.head(limit).iterrows():
+        cells = [str(r["point"]), *([str(r["workload"])] if len(sw.workloads) > 1 else [])]
+        cells += [f"{r[a]:g}" if isinstance(r[a], float) else str(r[a]) for a in axes]
+        cells += [f"{r[o]:.4g}" if r[o] is not None and r[o] == r[o] else "-" for o in obj]
+        t.add_row(*cells)
+    return t

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from accelsim.errors import InputError
 from accelsim.quant.recipe import Recipe, Step, check_recipe
+from accelsim.results.pareto import pareto_flags
 
 #: trials of a search unless told otherwise (about 1-5 s each on MiniLM on 2 cores)
 DEFAULT_TRIALS = 40
@@ -81,17 +82,6 @@ class TuneResult:
                 "best": t(self.best), "naive": t(self.naive), "evaluation": self.evaluation,
                 "ablation": [{"without": s, "accuracy": a} for s, a in self.ablation],
                 "pareto": [t(x) for x in self.pareto], "trials": [t(x) for x in self.trials]}
-
-
-def pareto_flags(points: list[tuple[float, ...]], maximize: tuple[bool, ...]) -> list[bool]:
-    """True for each point no other point dominates (at least as good on every objective, better on one)."""
-    signed = [tuple(v if mx else -v for v, mx in zip(p, maximize)) for p in points]
-    flags = []
-    for i, p in enumerate(signed):
-        dominated = any(all(q[j] >= p[j] for j in range(len(p))) and any(q[j] > p[j] for j in range(len(p)))
-                        for k, q in enumerate(signed) if k != i)
-        flags.append(not dominated)
-    return flags
 
 
 class _Evaluator:

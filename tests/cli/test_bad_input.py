@@ -402,6 +402,31 @@ CASES = [
                                                     "int8", "--kv", "fp8"], ("--kv", "one of each")),
     Case("serve-html-is-a-directory", lambda t: (t / "d").mkdir() or ["serve", "llama2-7b", "--hw", "h100-sxm",
                                                                       "--rate", "1", "--html", "d"], ("--html",)),
+    # --- sweep ----------------------------------------------------------------------------------------------------
+    Case("sweep-unknown-path", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\naxes:\n"
+                                                                 "  array.rowz: [8, 16]\n")],
+         ("s.yaml", "axes.array.rowz", "unknown path")),
+    Case("sweep-index-beyond", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\naxes:\n"
+                                                                 "  memory.7.bytes: [1024]\n")],
+         ("axes.memory.7.bytes", "unknown path", "memory.7")),
+    Case("sweep-empty-axis", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\naxes:\n"
+                                                               "  array.rows: []\n")],
+         ("axes.array.rows", "empty axis")),
+    Case("sweep-wrong-type", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\naxes:\n"
+                                                               "  array.rows: [eight]\n")],
+         ("axes.array.rows", "wrong type")),
+    Case("sweep-axis-not-a-list", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\naxes:\n"
+                                                                    "  array.rows: 8\n")],
+         ("s.yaml", "axes")),
+    Case("sweep-unknown-objective", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\n"
+                                                                      "axes: {array.rows: [8]}\n"
+                                                                      "objectives: [speed]\n")],
+         ("objectives", "unknown objective 'speed'", "latency_s")),
+    Case("sweep-unknown-base", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: nope.yaml\n"
+                                                                 "axes: {array.rows: [8]}\n")],
+         ("base", "not found")),
+    Case("sweep-no-workload", lambda t: ["sweep", _w(t, "s.yaml", "base: edge-npu-pot16\naxes: {array.rows: [8]}\n")],
+         ("workload",)),
     Case("tune-zero-trials", lambda t: ["tune", _workload(t), "--hw", "tensorcore-int8", "--trials", "0"],
          ("--trials", "whole number")),
 ]

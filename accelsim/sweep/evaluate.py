@@ -1,0 +1,161 @@
+"""One sweep point: the base profile with the point's values, validated, run, reduced to a row; with a cache.
+
+Cache (a directory the user may delete; entries are pickles written atomically, named by a SHA-256 key):
+
+- ``numerics/<key>``: the numerics outcome, keyed by what numerics depends on: the workload's content (layers and
+  their quantization intent, data, the files they come from) and the contract's numerics fields (operand types,
+  zero-point policies, accumulator, requant, float accumulator and conversion). A point that changes only
+  timing fields (bandwidths, sizes, clock, array shape when the K-chunk does not follow it) reuses it.
+- ``rows/<key>``: the finished row, keyed by the numerics key and every other profile field: a rerun of the same
+  point does no work at all; an interrupted sweep resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import os
+import pickle
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from accelsim.errors import InputError
+from accelsim.sweep.spec import NUMERICS_OBJECTIVES, Sweep, set_path
+
+#: a profile's fields that decide what the numerics compute (accelsim.hardware.profile.HardwareProfile)
+NUMERICS_FIELDS = ("weight_types", "activation_types", "weight_zero_point", "activation_zero_point", "accumulator",
+                   "requant", "float_accumulator", "float_conversion")
+
+
+def _digest(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(repr(p).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _file_digest(path) -> str:
+    if not path or not Path(path).is_file():
+        return ""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=16)
+def load_workload_cached(ref: str):
+    """A workload per process (workers load each once) and its content digest."""
+    from accelsim.loading import load_workload
+
+    wl = load_workload(ref)
+    files = [wl.source, getattr(wl.data, "path", None)]
+    if wl.graph is not None:
+        files += [str(getattr(wl.graph.view, "path", "") or ""), wl.graph.reference_path]
+    digest = _digest(wl.name, wl.layers, wl.data, wl.sample, wl.recipe, [_file_digest(f) for f in files],
+                     __import__("accelsim").__version__)
+    return wl, digest
+
+
+class Cache:
+    """Numerics outcomes and finished rows on disk (None: no cache)."""
+
+    def __init__(self, root: str | None):
+        self.root = Path(root) if root else None
+
+    def _path(self, kind: str, key: str) -> Path | None:
+        return None if self.root is None else self.root / kind / key[:2] / f"{key}.pkl"
+
+    def get(self, kind: str, key: str):
+        p = self._path(kind, key)
+        if p is None or not p.is_file():
+            return None
+        try:
+            with open(p, "rb") as fh:
+                return pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            return None  # a torn or stale entry: recompute (and overwrite it)
+
+    def put(self, kind: str, key: str, value) -> None:
+        p = self._path(kind, key)
+        if p is None:
+            return
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, p)  # atomic: a reader sees the old entry or the new one
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def point_profile(sweep: Sweep, point: dict, index: int):
+    """The base profile with ``point``'s values (InputError naming the axis and the problem if invalid)."""
+    from accelsim.configfile import LoadedYaml, validate
+    from accelsim.hardware.schema import HardwareModel
+
+    data = copy.deepcopy(sweep.base_data)
+    for path, value in point.items():
+        set_path(data, path, value)
+    data["name"] = f"{str(data.get('name', 'point'))[:80]}-p{index}"
+    model = validate(HardwareModel, LoadedYaml(data, {}, source=f"{sweep.source} point {index}"))
+    return model.to_profile(source=f"{sweep.source} point {index}")
+
+
+def evaluate(sweep: Sweep, workload_ref: str, point: dict, index: int, cache_root: str | None) -> dict:
+    """The row of one point on one workload: axis values, summary metrics, how it was obtained (``source``: run,
+    timing (numerics from the cache), cached), or the error that made the point invalid."""
+    from accelsim.engine import run
+
+    row = {"point": index, "workload": workload_ref, **{p: v for p, v in point.items()}}
+    try:
+        profile = point_profile(sweep, point, index)
+    except InputError as exc:
+        return {**row, "valid": False, "error": str(exc), "source": "invalid"}
+    cache = Cache(cache_root)
+    wl, wl_digest = load_workload_cached(workload_ref)
+    timing_only = not sweep.needs_numerics
+    neutral = dataclasses.replace(profile, name="point", description="", source="")
+    numerics_key = _digest(wl_digest, timing_only, [getattr(profile, f) for f in NUMERICS_FIELDS])
+    row_key = _digest(numerics_key, neutral, sweep.objectives)
+    hit = cache.get("rows", row_key)
+    if hit is not None:
+        return {**hit, **row, "source": "cached"}
+    outcome = None if timing_only else cache.get("numerics", numerics_key)
+    source = "timing" if outcome is not None or timing_only else "run"
+    try:
+        result = run(wl, profile, timing_only=timing_only, numerics=outcome)
+    except (InputError, ValueError) as exc:
+        return {**row, "valid": False, "error": " ".join(str(exc).split())[:300], "source": "failed"}
+    if outcome is None and not timing_only:
+        cache.put("numerics", numerics_key, result.outcome)
+    metrics = summary_metrics(result)
+    cache.put("rows", row_key, metrics)
+    return {**metrics, **row, "source": source}
+
+
+def summary_metrics(result) -> dict:
+    """A run's row: the summary metrics under the results schema's names, plus the end-to-end metric."""
+    s = result.summary()
+    row = {k: s[k] for k in ("latency_s", "energy_pj", "cycles", "utilization", "macs", "overflow_events",
+                             "saturation_events", "final_sqnr_db", "area_mm2")}
+    row["energy_static_pj"] = float(result.frame["energy_static_pj"].sum())
+    row["dram_bytes"] = int(result.frame["dram_bytes"].sum())
+    e2e = result.end_to_end or {}
+    row["cosine_mean"], row["cosine_min"] = e2e.get("mean"), e2e.get("min")
+    row["valid"], row["error"] = True, ""
+    return row
+
+
+def evaluate_chunk(sweep: Sweep, items: list, cache_root: str | None) -> list[dict]:
+    """Several points in one task (amortizes the scheduler's per-task cost); ``items``: (workload, point, index)."""
+    return [evaluate(sweep, w, p, i, cache_root) for w, p, i in items]
+
+
+__all__ = ["Cache", "NUMERICS_OBJECTIVES", "evaluate", "evaluate_chunk", "point_profile", "summary_metrics"]
