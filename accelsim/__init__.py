@@ -26,4 +26,14 @@ def run(workload, profile, *, timing_only: bool = False, diagnose: bool = False)
     return _run(wl, load_profile(profile), timing_only=timing_only, diagnose=diagnose)
 
 
-__all__ = ["__version__", "load_results", "run"]
+def sweep(path, *, out=None, cache=None, scheduler=None, workers=None):
+    """Run a sweep file (docs/sweeps.md): a pandas DataFrame, one row per point and workload, a column per axis,
+    the summary metrics, ``valid``/``error``, ``source`` and ``pareto``; with ``out`` also out/sweep.parquet and
+    out/sweep.csv. ``scheduler``: a running Dask scheduler's address or scheduler file; ``workers``: local worker
+    processes (default 2). See docs/api.md."""
+    from accelsim.sweep import sweep as _sweep
+
+    return _sweep(path, out=out, cache=cache, scheduler=scheduler, workers=workers)
+
+
+__all__ = ["__version__", "load_results", "run", "sweep"]

@@ -180,7 +180,7 @@ def _timing_only_numerics(legal, progress=None) -> NumericsOutcome:
 
 def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = None, progress=None, *,
         diagnose: bool = False, timing_only: bool = False, recipe=None,
-        numerics: NumericsOutcome | None = None) -> RunResult:
+        numerics: NumericsOutcome | None = None, network: bool = True) -> RunResult:
     """Simulate ``workload`` on ``profile``: legalize, apply the recipe (``recipe``, else the workload's; "auto":
     the best legal recipe ``accelsim.tune`` finds for this contract), numerics (bit-accurate; skipped with
     ``timing_only``), timing, energy, results. ``progress(layer_name)`` is called after each layer's numerics;
@@ -242,12 +242,15 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
             for ch, chunk in sorted(zip(*grid.nonzero()), key=lambda ij: -grid[ij])[:5]:
                 locations.append({"layer": layer.name, "channel": int(ch), "k_chunk": int(chunk),
                                   "events": int(grid[ch, chunk])})
-    net = simulate_profile_network(timings, profile)
-    spans = {name: (start / clock, end / clock) for name, start, end in net.spans}
-    for row in rows:
-        row["network_start_s"], row["network_end_s"] = spans[row["layer"]]
-    network = {"latency_s": net.cycles / clock, "isolated_latency_s": net.isolated_cycles / clock,
-               "prefetched_layers": list(net.prefetched), "dram_busy": net.dram_busy, "events": net.events}
+    network_summary = None
+    if network:  # the whole-network simulation (a sweep's rows, which read the per-layer sums, skip it)
+        net = simulate_profile_network(timings, profile)
+        spans = {name: (start / clock, end / clock) for name, start, end in net.spans}
+        for row in rows:
+            row["network_start_s"], row["network_end_s"] = spans[row["layer"]]
+        network_summary = {"latency_s": net.cycles / clock, "isolated_latency_s": net.isolated_cycles / clock,
+                           "prefetched_layers": list(net.prefetched), "dram_busy": net.dram_busy,
+                           "events": net.events}
     changes = [c for layer in workload.layers for c in numerics[layer.name].changes]
     notes = [c.text for c in changes] + [n for r in numerics.values() for n in r.notes]
     frame = pd.DataFrame(rows, columns=ALL_COLUMNS)
@@ -258,7 +261,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     if legal.recipe is not None:
         notes.insert(0, f"recipe: {legal.recipe.text}")
     return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,
-                     network=network, timing_only=timing_only, recipe=legal.recipe, outcome=outcome,
+                     network=network_summary, timing_only=timing_only, recipe=legal.recipe, outcome=outcome,
                      llm=llm, changes=changes, end_to_end=end_to_end, diagnosis=diagnosis,
                      recalibration=recalibration,
                      event_grids={name: r.events for name, r in numerics.items() if r.events is not None})

@@ -160,22 +160,29 @@ def _level_candidates(view: GemmView, capacity: int, a_bits: int, b_bits: int, c
     c_bytes = _bytes(view.c_elements, c_bits)
     shape = np.broadcast_shapes(tm.shape, tk.shape, tn.shape)
     tiles = np.broadcast_to(view.batch * mt * kt * nt, shape)
-    out = []
-    for order, a, b in (("mnk", a_mnk, b_mnk), ("nmk", a_nmk, b_nmk)):
-        a_b = np.broadcast_to(a, shape) * view.batch
-        b_b = np.broadcast_to(b, shape) * view.batch
-        for idx in zip(*np.nonzero(np.broadcast_to(fits, shape))):
-            out.append((int(a_b[idx] + b_b[idx]), int(tiles[idx]), order, idx, int(a_b[idx]), int(b_b[idx])))
+    # every fitting (tile, loop order), mnk first then nmk, each in C order of the tile grid
+    fit_idx = np.nonzero(np.broadcast_to(fits, shape))
+    a_parts, b_parts = [], []
+    for a, b in ((a_mnk, b_mnk), (a_nmk, b_nmk)):
+        a_parts.append(np.broadcast_to(a, shape)[fit_idx].astype(np.int64) * view.batch)
+        b_parts.append(np.broadcast_to(b, shape)[fit_idx].astype(np.int64) * view.batch)
+    a_all, b_all = np.concatenate(a_parts), np.concatenate(b_parts)
+    total = a_all + b_all
+    ntiles = np.tile(tiles[fit_idx].astype(np.int64), 2)
     # the Pareto front: fewer bytes moved, or more (smaller) tiles for a finer pipeline; nothing else matters
-    # to the schedule (accelsim.mapping.schedule.layer_cycles)
-    out.sort(key=lambda r: (r[0], -r[1]))
-    front, most_tiles = [], 0
-    for total, ntiles, order, idx, a_bytes, b_bytes in out:
-        if ntiles > most_tiles:
-            most_tiles = ntiles
-            bm, bk, bn = int(tm[idx[0], 0, 0]), int(tk[0, idx[1], 0]), int(tn[0, 0, idx[2]])
-            front.append((Tiling(level="", tile_m=bm, tile_k=bk, tile_n=bn, loop_order=order, tiles=ntiles),
-                          LevelTraffic(level="", a_bytes=a_bytes, b_bytes=b_bytes, c_bytes=c_bytes)))
+    # to the schedule (accelsim.mapping.schedule.layer_cycles). Sorted by (bytes, -tiles), stable; a candidate
+    # joins the front when it has more tiles than every one before it
+    order_idx = np.lexsort((-ntiles, total))
+    t_sorted = ntiles[order_idx]
+    before = np.concatenate(([0], np.maximum.accumulate(t_sorted)[:-1]))
+    front = []
+    n_fit = fit_idx[0].size
+    for j in order_idx[t_sorted > before]:
+        i = j % n_fit
+        bm, bk, bn = int(tm[fit_idx[0][i], 0, 0]), int(tk[0, fit_idx[1][i], 0]), int(tn[0, 0, fit_idx[2][i]])
+        front.append((Tiling(level="", tile_m=bm, tile_k=bk, tile_n=bn, loop_order="mnk" if j < n_fit else "nmk",
+                             tiles=int(ntiles[j])),
+                      LevelTraffic(level="", a_bytes=int(a_all[j]), b_bytes=int(b_all[j]), c_bytes=c_bytes)))
     return front
 
 

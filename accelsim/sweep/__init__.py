@@ -35,6 +35,7 @@ class SweepRun:
     frame: pd.DataFrame
     counts: dict = field(default_factory=dict)
     wall_s: float = 0.0
+    startup_s: float = 0.0     # of wall_s: starting the local cluster (or connecting to the scheduler)
 
     @property
     def numerics_runs(self) -> int:
@@ -89,6 +90,12 @@ def run_sweep(sweep: Sweep, *, cache: str | None = None, scheduler: str | None =
     """Run ``sweep`` (a Sweep from :func:`load_sweep`); ``progress(rows)`` after each finished chunk."""
     t0 = time.perf_counter()
     client, cluster = _client(scheduler, workers)
+    if cluster is not None:
+        client.wait_for_workers(workers or 2, timeout=120)
+    from accelsim.sweep.evaluate import warm_up
+
+    client.run(warm_up, list(sweep.workloads))  # each worker loads the workloads (and JIT-compiles) once, up front
+    startup = time.perf_counter() - t0
     try:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
         if sweep.sample == "optimize":
@@ -104,10 +111,10 @@ def run_sweep(sweep: Sweep, *, cache: str | None = None, scheduler: str | None =
                     key = (item[0], _numerics_group(item[1]))
                     (rest if key in seen else first).append(item)
                     seen.add(key)
-                size = chunk or max(1, min(64, math.ceil(len(first) / (4 * n_workers))))
+                size = chunk or max(1, min(32, math.ceil(len(first) / (8 * n_workers))))
                 rows += _rows_on(client, sweep, first, cache, size, progress)
                 items = rest
-            size = chunk or max(1, min(64, math.ceil(len(items) / (4 * n_workers))))
+            size = chunk or max(1, min(32, math.ceil(len(items) / (8 * n_workers))))
             rows += _rows_on(client, sweep, items, cache, size, progress) if items else []
     finally:
         client.close()
@@ -115,7 +122,7 @@ def run_sweep(sweep: Sweep, *, cache: str | None = None, scheduler: str | None =
             cluster.close()
     frame = _frame(sweep, rows)
     counts = frame["source"].value_counts().to_dict() if len(frame) else {}
-    return SweepRun(sweep=sweep, frame=frame, counts=counts, wall_s=time.perf_counter() - t0)
+    return SweepRun(sweep=sweep, frame=frame, counts=counts, wall_s=time.perf_counter() - t0, startup_s=startup)
 
 
 #: profile sections whose values can change what the numerics compute (array: its rows can set the K-chunk)

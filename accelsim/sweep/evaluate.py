@@ -61,6 +61,15 @@ def load_workload_cached(ref: str):
     return wl, digest
 
 
+def warm_up(refs: list) -> None:
+    """Load the sweep's workloads in this worker process before its first point (errors surface at the point)."""
+    for ref in refs:
+        try:
+            load_workload_cached(ref)
+        except InputError:
+            pass
+
+
 class Cache:
     """Numerics outcomes and finished rows on disk (None: no cache)."""
 
@@ -130,7 +139,7 @@ def evaluate(sweep: Sweep, workload_ref: str, point: dict, index: int, cache_roo
     outcome = None if timing_only else cache.get("numerics", numerics_key)
     source = "timing" if outcome is not None or timing_only else "run"
     try:
-        result = run(wl, profile, timing_only=timing_only, numerics=outcome)
+        result = run(wl, profile, timing_only=timing_only, numerics=outcome, network=False)
     except (InputError, ValueError) as exc:
         return {**row, "valid": False, "error": " ".join(str(exc).split())[:300], "source": "failed"}
     if outcome is None and not timing_only:

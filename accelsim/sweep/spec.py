@@ -186,6 +186,12 @@ def load_sweep(path: str) -> Sweep:
             return str(p if p.is_absolute() else here / p)
         return ref  # a built-in workload name
     workloads = tuple(resolve(r) for r in refs)
+    for ref in workloads:  # a missing workload is the sweep file's error, not every point's
+        if ref != Path(ref).name and not Path(ref).is_file():
+            raise InputError(f"workload not found: {ref}", source=src, field="workload")
+        if ref == Path(ref).name and ref not in builtin_names("workloads") and not Path(ref).is_file():
+            raise InputError(f"unknown workload '{ref}' (a workload YAML or ONNX path, or a built-in name: "
+                             f"{', '.join(builtin_names('workloads'))})", source=src, field="workload")
     for o in model.objectives:
         if o not in OBJECTIVES:
             raise InputError(f"unknown objective '{o}' (allowed: {', '.join(OBJECTIVES)})", source=src,
