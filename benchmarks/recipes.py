@@ -116,7 +116,7 @@ def main() -> int:
         "(`accelsim.quant.gptq.auto_damp`: 0.25 K / rows, capped at 1; the paper's 0.01 applies with many more rows "
         "than inputs).",
         "",
-        f"_generated in {time.perf_counter() - t0:.0f} s_",
+        f"_generated in {time.perf_counter() - t0:.0f} s (tune wall times include whatever else shares the cores)_",
         ""])
     if args.write:
         (ROOT / "docs" / "recipes.md").write_text(text)
