@@ -163,3 +163,21 @@ def test_sampling_random_and_lhs():
     lhs = sample_points(axes, "lhs", 10, 2)
     assert sorted(p["a"] for p in lhs) == list(range(10))   # one point per stratum of each axis
     assert np.bincount([int(p["b"]) for p in lhs])[1:].tolist() == [5, 5]
+
+
+def test_optimize_samples_with_nsga2(tmp_path):
+    pytest.importorskip("optuna")
+    (tmp_path / "s.yaml").write_text(f"""\
+workload: {REPO / 'workloads' / 'mlp.yaml'}
+base: edge-npu-pot16
+axes:
+  array.rows: [4, 8, 16, 32]
+  array.cols: [4, 8, 16, 32]
+  memory.1.bytes: [16384, 65536, 262144]
+sample: {{optimize: 10}}
+objectives: [latency_s, area_mm2]
+""")
+    r = run_sweep(load_sweep(str(tmp_path / "s.yaml")), workers=1)
+    f = r.frame
+    assert len(f) == 10 and f["point"].tolist() == list(range(10))
+    assert f["valid"].sum() >= 1 and f.loc[f["valid"], "pareto"].any()
