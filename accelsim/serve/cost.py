@@ -8,7 +8,9 @@ whole-network simulation as ``accelsim llm``), memoized per batch shape so that 
 - a decode group's context is the mean context of its sequences, timed at the two neighbouring points of a
   grid of ``CONTEXT_GRID`` tokens and interpolated linearly (attention's cost is linear in the context; the
   projections do not depend on it);
-- a prefill chunk's length is rounded up to a multiple of ``CHUNK_GRID`` tokens (padding, as engines do);
+- a prefill chunk's length is rounded up to a multiple of ``CHUNK_GRID`` tokens (padding, as engines do); a chunk
+  mixed with decodes (chunked prefill) to 4 x ``CHUNK_GRID`` tokens and its context to ``CONTEXT_GRID`` (an
+  overestimate of at most that padding);
 - a decode batch is padded to the sizes engines capture CUDA graphs for (``graph_batch``).
 
 Tensor parallelism (``tp`` devices, Megatron-LM sharding: accelsim.workload.llm.LlmConfig.tp) adds two ring
@@ -143,9 +145,12 @@ class IterationCosts:
         group of ``decode_batch`` sequences at mean context ``decode_context``, ``logits`` sequences emitting a
         token."""
         chunks: dict[tuple[int, int], int] = {}
+        # a chunk mixed with decodes (chunked prefill) is timed at a coarser grid: those iterations have many more
+        # distinct shapes than separate prefills (measured: 7,300 shapes in a 10-minute run at 16 tokens)
+        grid, ctx_grid = (CHUNK_GRID, CHUNK_GRID) if not decode_batch else (4 * CHUNK_GRID, CONTEXT_GRID)
         for n, ctx in prefill:
-            pad = -(-n // CHUNK_GRID) * CHUNK_GRID
-            c = max(pad, -(-ctx // CHUNK_GRID) * CHUNK_GRID)
+            pad = -(-n // grid) * grid
+            c = max(pad, -(-ctx // ctx_grid) * ctx_grid)
             chunks[(pad, c)] = chunks.get((pad, c), 0) + 1
         base = tuple(sorted((n, c, b) for (n, c), b in chunks.items()))
         logits = max(1, logits)
