@@ -189,23 +189,33 @@ def block_overlap(profile: HardwareProfile, timings: list[tuple[str, LayerTiming
 
 def _step(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwareProfile, tokens: int,
           context: int, batch: int, simulate: bool = True) -> list[tuple[str, LayerTiming]]:
-    """One forward step of the whole model: embedding, every block (timed once, times the block count), the KV
-    writes, the final norm and lm_head on each sequence's last position. With ``simulate``, the blocks run in
-    the whole-network simulation (accelsim.timing.network): the phase is shortened by what prefetching the next
+    """One forward step of the whole model for ``batch`` sequences of ``tokens`` new tokens each: embedding,
+    every block, the KV writes, the final norm and lm_head on each sequence's last position
+    (:func:`_forward` with one group). Returns the block's layer timings."""
+    return _forward(timer, phase, cfg, profile, ((tokens, context, batch),), batch, simulate)
+
+
+def _forward(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwareProfile,
+             groups: tuple[tuple[int, int, int], ...], logits_rows: int,
+             simulate: bool = True) -> list[tuple[str, LayerTiming]]:
+    """The whole model over ``groups`` of (new tokens, context, sequences) (:func:`iteration_layers`): the embedding
+    of every new token, every block (timed once, times the block count), the KV writes, and the final norm and
+    lm_head on ``logits_rows`` positions, added to ``phase``. With ``simulate``, the blocks run in the
+    whole-network simulation (accelsim.timing.network): the phase is shortened by what prefetching the next
     layer's weights saves. Returns the block's layer timings."""
-    before, after = model_head(cfg, tokens, batch)
+    total = sum(t * b for t, _, b in groups)
+    before, after = model_head(cfg, total, 1, logits_tokens=logits_rows)
     for layer in before + after:
         t, e = timer(layer)
-        phase.add(t, e)  # projection regimes are the blocks'; lm_head reads one row per sequence
-    layers = decoder_block(cfg, tokens, context, batch)
+        phase.add(t, e)  # projection regimes are the blocks'; lm_head reads one row per emitting sequence
+    layers = iteration_layers(cfg, groups)
     fusion = plan_fusion(layers, profile.fusion)
     timings = []
     for layer in layers:
         t, e = timer(layer, fusion[layer.name])
-        regime = t.regime if layer.op == "linear" else None
-        phase.add(t, e, times=cfg.layers, regime=regime)
+        phase.add(t, e, times=cfg.layers, regime=t.regime if layer.op == "linear" else None)
         timings.append((layer.name, t))
-    kv = _kv_write(profile, cfg, tokens * batch)
+    kv = _kv_write(profile, cfg, total)
     kv_static = profile.energy.static_power_w * kv.cycles / profile.clock_hz * 1e12
     phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte + kv_static, times=cfg.layers)
     timings.append(("kv_write", kv))
@@ -237,28 +247,11 @@ def iteration_layers(cfg: LlmConfig, groups: tuple[tuple[int, int, int], ...]) -
 
 def iteration_cost(timer: "_Timer", cfg: LlmConfig, profile: HardwareProfile, groups: tuple[tuple[int, int, int], ...],
                    logits_rows: int, simulate: bool = True) -> PhaseTotals:
-    """The whole model for one serving iteration (:func:`iteration_layers`): embedding of every new token, the
-    blocks, KV writes, and the lm_head on ``logits_rows`` positions (one per sequence that emits a token). With
-    one group and one logits row per sequence it is :func:`_step` exactly."""
+    """The whole model for one serving iteration (:func:`_forward`): every new token of ``groups``, the lm_head on
+    ``logits_rows`` positions (one per sequence that emits a token). One group with one row per sequence is
+    :func:`_step`."""
     phase = PhaseTotals()
-    total = sum(t * b for t, _, b in groups)
-    before, after = model_head(cfg, total, 1, logits_tokens=logits_rows)
-    for layer in before + after:
-        t, e = timer(layer)
-        phase.add(t, e)
-    layers = iteration_layers(cfg, groups)
-    fusion = plan_fusion(layers, profile.fusion)
-    timings = []
-    for layer in layers:
-        t, e = timer(layer, fusion[layer.name])
-        phase.add(t, e, times=cfg.layers, regime=t.regime if layer.op == "linear" else None)
-        timings.append((layer.name, t))
-    kv = _kv_write(profile, cfg, total)
-    kv_static = profile.energy.static_power_w * kv.cycles / profile.clock_hz * 1e12
-    phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte + kv_static, times=cfg.layers)
-    timings.append(("kv_write", kv))
-    if simulate:
-        phase.overlap(block_overlap(profile, timings, cfg.layers), _static_pj_per_cycle(profile))
+    _forward(timer, phase, cfg, profile, groups, logits_rows, simulate)
     return phase
 
 

@@ -49,6 +49,11 @@ def _workload(tmp: Path, old: str = "", new: str = "", extra: str = "", name: st
     return _w(tmp, name, TINY_WORKLOAD.replace(old, new, 1) + extra)
 
 
+def _sweep(tmp: Path, axes: str) -> list[str]:
+    """``accelsim sweep`` of a sweep file over mlp on edge-npu-pot16 with the given ``axes:`` lines."""
+    return ["sweep", _w(tmp, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\naxes:\n" + axes)]
+
+
 def _run(*argv: str) -> list[str]:
     return ["run", *argv]
 
@@ -403,20 +408,15 @@ CASES = [
     Case("serve-html-is-a-directory", lambda t: (t / "d").mkdir() or ["serve", "llama2-7b", "--hw", "h100-sxm",
                                                                       "--rate", "1", "--html", "d"], ("--html",)),
     # --- sweep ----------------------------------------------------------------------------------------------------
-    Case("sweep-unknown-path", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\naxes:\n"
-                                                                 "  array.rowz: [8, 16]\n")],
+    Case("sweep-unknown-path", lambda t: _sweep(t, "  array.rowz: [8, 16]\n"),
          ("s.yaml", "axes.array.rowz", "unknown path")),
-    Case("sweep-index-beyond", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\naxes:\n"
-                                                                 "  memory.7.bytes: [1024]\n")],
+    Case("sweep-index-beyond", lambda t: _sweep(t, "  memory.7.bytes: [1024]\n"),
          ("axes.memory.7.bytes", "unknown path", "memory.7")),
-    Case("sweep-empty-axis", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\naxes:\n"
-                                                               "  array.rows: []\n")],
+    Case("sweep-empty-axis", lambda t: _sweep(t, "  array.rows: []\n"),
          ("axes.array.rows", "empty axis")),
-    Case("sweep-wrong-type", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\naxes:\n"
-                                                               "  array.rows: [eight]\n")],
+    Case("sweep-wrong-type", lambda t: _sweep(t, "  array.rows: [eight]\n"),
          ("axes.array.rows", "wrong type")),
-    Case("sweep-axis-not-a-list", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\naxes:\n"
-                                                                    "  array.rows: 8\n")],
+    Case("sweep-axis-not-a-list", lambda t: _sweep(t, "  array.rows: 8\n"),
          ("s.yaml", "axes")),
     Case("sweep-unknown-objective", lambda t: ["sweep", _w(t, "s.yaml", "workload: mlp\nbase: edge-npu-pot16\n"
                                                                       "axes: {array.rows: [8]}\n"
