@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     tn.add_argument("--format", choices=("table", "json"), default="table", help="json: the search as one object")
     llm = sub.add_parser("llm", help="a whole LLM on a contract: time to first token, time per output token, "
                                      "tokens/s, energy per token (timing only, about a second)")
-    llm.add_argument("model", help="built-in model shape (llama2-7b, llama2-13b, llama2-70b, llama3-8b, mistral-7b) "
+    llm.add_argument("model", help="built-in model shape (llama2-7b, llama2-13b, llama2-70b, llama3-8b, mistral-7b, gptj-6b) "
                                    "or a workload YAML with an 'llm:' section")
     llm.add_argument("--hw", action="append", required=True, metavar="PROFILE",
                      help="built-in profile name or profile YAML (repeatable)")
@@ -106,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--slo-ttft", type=_positive("--slo-ttft", 3600.0), default=None, metavar="S",
                     help="also find the largest rate whose p99 TTFT stays under S seconds (bounded search)")
     sv.add_argument("--tp", type=_count("--tp", 64), default=1, help="tensor-parallel devices")
+    sv.add_argument("--memory-fraction", type=_positive("--memory-fraction", 1.0), default=0.9, metavar="F",
+                    help="share of device memory for weights, workspace and KV cache (default 0.9, vLLM's "
+                         "gpu_memory_utilization)")
     sv.add_argument("--seed", type=int, default=0)
     sv.add_argument("--format", choices=("table", "json"), default="table",
                     help="json: requests_arrived, requests_completed, ..., ttft_p99_s, kv_cache_peak_fraction")
@@ -588,7 +591,8 @@ def _cmd_serve(args) -> int:
     duration = args.duration if not args.trace else max(r.arrival_s for r in requests)
     config = ServeConfig(batch_policy=args.batch_policy, prefill=args.prefill, max_batch=args.max_batch,
                          chunk_tokens=args.chunk_tokens)
-    deployments = [(w, kv, deploy(profile, _llm_config(args.model, w, kv), tp=args.tp)) for w, kv in pairs]
+    deployments = [(w, kv, deploy(profile, _llm_config(args.model, w, kv), tp=args.tp,
+                                        memory_fraction=args.memory_fraction)) for w, kv in pairs]
     summaries, results = [], []
     with _progress(len(deployments)) as advance:
         for w, kv, dep in deployments:

@@ -139,45 +139,111 @@ def published_section() -> list[str]:
                       "streaming at the full HBM bandwidth).", ""]
 
 
-def serving_section() -> list[str]:
-    """The same static-batch rows through the serving simulation (accelsim.serve): every request of a batch
-    arriving together, static batching, drained; as shipped, and with the GEMMs at the efficiency TensorRT-LLM's
-    own batch-1 2048-token first-token latency implies (one number per GPU, taken from a different published
-    measurement than the rows it predicts)."""
+#: GPT-J 6B rows of the same v0.6.1 table (TP 1; batch, input, output, output tok/s per GPU): the calibration set.
+#: The A100 GPT-J TP 2 rows are left out: their header gives no per-GPU unit, and at either reading they sit 2-4x
+#: below what the bandwidth allows, unlike every TP 1 row.
+TRTLLM_GPTJ = {
+    "h100-sxm": [(1024, 128, 128, 26150), (120, 128, 2048, 8011), (64, 2048, 128, 2551), (64, 2048, 2048, 3327)],
+    "a100-80gb": [(512, 128, 128, 6374), (60, 2048, 128, 670)],
+}
+#: the calibrated settings searched: the GEMMs' share of the datasheet MAC rate, and the share of the datasheet DRAM
+#: bandwidth the kernels sustain
+GEMM_EFFICIENCIES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+DRAM_EFFICIENCIES = (0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def _static_throughput(profile, cfg, rows) -> list[float]:
+    """Output tokens/s of each (batch, in, out) row as a static batch through the serving simulation, with the
+    whole device memory available (TensorRT-LLM's GptSession allocates exactly the batch's KV cache)."""
     from accelsim.serve import ServeConfig, deploy, simulate
     from accelsim.serve.traffic import Request
 
+    dep = deploy(profile, cfg, memory_fraction=1.0)
+    out = []
+    for batch, tin, tout, *_ in rows:
+        reqs = [Request(i, 0.0, tin, tout) for i in range(batch)]
+        r = simulate(dep, reqs, ServeConfig(batch_policy="static", max_batch=batch), duration_s=0.0, drain=True)
+        out.append(r.summary()["throughput_tokens_per_s"])
+    return out
+
+
+def _with_efficiency(profile, gemm: float, dram: float):
+    """``profile`` with its MAC rate and DRAM bandwidth scaled to the sustained shares ``gemm`` and ``dram``."""
+    levels = (dataclasses.replace(profile.memory[0], bandwidth_Bps=profile.memory[0].bandwidth_Bps * dram),
+              *profile.memory[1:])
+    return dataclasses.replace(profile, memory=levels,
+                               array=dataclasses.replace(profile.array, efficiency=profile.array.efficiency * gemm))
+
+
+def _calibrate(profile, cfg, rows) -> tuple[float, float, list[float]]:
+    """(GEMM efficiency, DRAM efficiency, predicted throughputs): the grid point whose static-batch throughputs
+    are closest to the published ``rows`` in squared log error, refined once around the best point."""
+    import numpy as np
+
+    pub = np.log([r[3] for r in rows])
+
+    def score(g, d):
+        pred = _static_throughput(_with_efficiency(profile, g, d), cfg, rows)
+        return float(((np.log(pred) - pub) ** 2).sum()), pred
+
+    best = min(((score(g, d), g, d) for g in GEMM_EFFICIENCIES for d in DRAM_EFFICIENCIES), key=lambda x: x[0][0])
+    (_, _), g0, d0 = best
+    fine = [(score(g, d), g, d) for g in np.clip(g0 + np.array([-0.05, 0.0, 0.05]), 0.05, 1.0)
+            for d in np.clip(d0 + np.array([-0.05, 0.0, 0.05]), 0.05, 1.0)]
+    (_, pred), g, d = min([best, *fine], key=lambda x: x[0][0])
+    return float(g), float(d), pred
+
+
+def serving_section() -> list[str]:
+    """The static-batch rows through the serving simulation (accelsim.serve): every request of a batch arriving
+    together, static batching, drained; as shipped, and with two settings per GPU (the GEMMs' sustained share of
+    the MAC rate and the kernels' sustained share of the DRAM bandwidth) calibrated on the GPT-J 6B rows of the
+    same table, then every LLaMA 7B row predicted with them."""
     out = ["### Serving simulation, static batch, against the same TensorRT-LLM throughput rows", "",
            "`accelsim.serve.simulate`: the batch arrives at once, static batching (the prompt padded to the longest, "
-           "every slot held until the longest output ends), decode batches padded to CUDA-graph sizes, drained. "
-           "*Calibrated*: the GEMMs' efficiency set to accelsim's / TensorRT-LLM's batch-1 2048-token first-token "
-           "latency (H100 FP8 and A100 FP16 context kernels of v0.5), then every throughput row predicted with it.",
-           "", "| GPU | batch, in / out | published | serving sim, as shipped | error | calibrated (efficiency) | error |",
-           "|---|---|---|---|---|---|---|"]
-    for name, (fmt, first_token, throughput) in TRTLLM.items():
-        p = load_profile(name)
+           "every slot held until the longest output ends), decode batches padded to CUDA-graph sizes, drained; the "
+           "whole device memory available, as TensorRT-LLM's GptSession allocates exactly the batch's KV cache. "
+           "*Calibrated on GPT-J*: two numbers per GPU, the GEMMs' sustained share of the datasheet MAC rate and "
+           "the kernels' sustained share of the datasheet HBM bandwidth, searched on a grid to fit the **GPT-J 6B** "
+           "rows of the same table (same GPU, runtime and precision, a different model: `gptj-6b`), then every "
+           "**LLaMA 7B** row below predicted with them; no LLaMA figure enters the calibration.", ""]
+    fits = []
+    for name, rows in TRTLLM_GPTJ.items():
+        fmt = TRTLLM[name][0]
+        bits = 16 if fmt == "fp16" else 8
+        gptj = dataclasses.replace(MODELS["gptj-6b"], weight_bits=bits, activation_bits=bits, kv_cache_bits=bits,
+                                   math_format=fmt)
+        g, d, pred = _calibrate(load_profile(name), gptj, rows)
+        fits.append((name, g, d, rows, pred))
+    out += ["| GPU | calibration rows (GPT-J 6B) | published | fitted | error | GEMM efficiency | HBM efficiency |",
+            "|---|---|---|---|---|---|---|"]
+    for name, g, d, rows, pred in fits:
+        for (batch, tin, tout, pub), ours in zip(rows, pred):
+            out.append(f"| {name} | {batch}, {tin} / {tout} | {pub:,} tok/s | {ours:,.0f} | {_err(ours, pub)} | "
+                       f"{g:.2f} | {d:.2f} |")
+    out += ["", "| GPU | LLaMA 7B: batch, in / out | published | serving sim, as shipped | error | "
+                "calibrated on GPT-J | error |", "|---|---|---|---|---|---|---|"]
+    worst = 0.0
+    for name, g, d, _, _ in fits:
+        fmt, _, throughput = TRTLLM[name]
         bits = 16 if fmt == "fp16" else 8
         cfg = dataclasses.replace(MODELS["llama2-7b"], weight_bits=bits, activation_bits=bits, kv_cache_bits=bits,
                                   math_format=fmt)
-        ttft = model_llm(p, cfg, prompt=2048, decode_steps=0).prefill_s * 1e3
-        eff = ttft / first_token[2048]
-        slow = dataclasses.replace(p, array=dataclasses.replace(p.array, efficiency=p.array.efficiency * eff))
-        for batch, tin, tout, pub in throughput:
-            reqs = [Request(i, 0.0, tin, tout) for i in range(batch)]
-            tput = []
-            for prof in (p, slow):
-                r = simulate(deploy(prof, cfg), reqs, ServeConfig(batch_policy="static", max_batch=batch),
-                             duration_s=0.0, drain=True).summary()
-                tput.append(r["throughput_tokens_per_s"])
-            out.append(f"| {name} | {batch}, {tin} / {tout} | {pub:,} tok/s | {tput[0]:,.0f} | {_err(tput[0], pub)} | "
-                       f"{tput[1]:,.0f} ({eff:.2f}) | {_err(tput[1], pub)} |")
-    return out + ["", "With the one calibrated number per GPU, six of the seven rows are within 25 %; the H100 "
-                      "128-in / 2048-out row stays about a third fast. Its 2,048 decode steps are bound by reading the "
-                      "KV cache and the weights, which accelsim moves at the full HBM bandwidth; TensorRT-LLM v0.6.1's "
-                      "masked multi-head attention kernel and its per-step host work (sampling, the batch manager) "
-                      "take longer, and neither is in the contract; no per-step overhead is fitted to these rows. The "
-                      "A100 128-in / 2048-out row shows the KV-cache limit: 60 sequences of 2,176 fp16 tokens need "
-                      "more than the 90 % of 80 GB left after the weights, so the static batch runs smaller.", ""]
+        p = load_profile(name)
+        shipped = _static_throughput(p, cfg, throughput)
+        calibrated = _static_throughput(_with_efficiency(p, g, d), cfg, throughput)
+        for (batch, tin, tout, pub), a, b in zip(throughput, shipped, calibrated):
+            worst = max(worst, abs(b / pub - 1))
+            out.append(f"| {name} | {batch}, {tin} / {tout} | {pub:,} tok/s | {a:,.0f} | {_err(a, pub)} | "
+                       f"{b:,.0f} | {_err(b, pub)} |")
+    return out + ["", f"Largest error of the calibrated predictions: **{worst * 100:.1f} %**. As shipped (datasheet "
+                      "rates, no per-step host work), accelsim is faster on every decode-heavy row: the decode steps "
+                      "of large static batches stream the weights and the KV cache, and TensorRT-LLM v0.6.1's "
+                      "masked multi-head attention, sampling and batch manager move them below the datasheet HBM "
+                      "bandwidth; the calibrated shares say how far below, measured on a different model. The A100's GPT-J "
+                      "rows (TP 1) both generate only 128 tokens, so they pin the GEMM share but barely the HBM share "
+                      "(the fit sits at the grid's top, 1.00): the decode-heavy A100 LLaMA row is the least well "
+                      "predicted. Reproduced by tests/serve/test_published.py (tolerance 30 %).", ""]
 
 
 def cpu_section(repeats: int = 10) -> list[str]:

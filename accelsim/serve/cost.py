@@ -56,6 +56,7 @@ class Deployment:
     kv_bytes_per_token: int     # every layer's K and V of one token on one device
     kv_blocks: int              # KV-cache capacity (blocks of BLOCK_TOKENS tokens)
     block_tokens: int = BLOCK_TOKENS
+    memory_fraction: float = MEMORY_FRACTION
 
     @property
     def kv_capacity_tokens(self) -> int:
@@ -65,11 +66,16 @@ class Deployment:
         return {"tp": self.tp, "weight_bytes_per_device": self.weight_bytes, "workspace_bytes": self.workspace_bytes,
                 "kv_bytes_per_token_per_device": self.kv_bytes_per_token, "kv_cache_blocks": self.kv_blocks,
                 "kv_block_tokens": self.block_tokens, "kv_capacity_tokens": self.kv_capacity_tokens,
-                "memory_fraction": MEMORY_FRACTION}
+                "memory_fraction": self.memory_fraction}
 
 
-def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int = 8192) -> Deployment:
-    """The deployment of ``cfg`` on ``tp`` devices of ``profile`` (InputError if it does not fit or shard)."""
+def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int = 8192,
+           memory_fraction: float = MEMORY_FRACTION) -> Deployment:
+    """The deployment of ``cfg`` on ``tp`` devices of ``profile`` (InputError if it does not fit or shard).
+    ``memory_fraction``: the share of device memory the engine may hold (vLLM reserves 0.9; TensorRT-LLM's static
+    GptSession allocates exactly the batch's KV cache, which may use all of it)."""
+    if not 0 < memory_fraction <= 1:
+        raise InputError(f"memory fraction {memory_fraction} is not in (0, 1]", field="memory_fraction")
     cap = profile.dram.bytes
     if cap is None:
         raise InputError(f"profile '{profile.name}' states no device memory size (memory[0].bytes): serving needs it "
@@ -86,14 +92,14 @@ def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int = 8192) -> Deploymen
         weights += dev.vocab // tp * dev.hidden * 2 + math.ceil(dev.vocab // tp * dev.hidden * dev.weight_bits / 8)
     workspace = max_batch_tokens * (4 * dev.hidden + 2 * dev.ffn_device) * 2
     kv_token = dev.kv_bytes_per_token() * dev.layers
-    free = cap * MEMORY_FRACTION - weights - workspace
+    free = cap * memory_fraction - weights - workspace
     blocks = int(free // (kv_token * BLOCK_TOKENS)) if free > 0 else 0
     if blocks < 1:
         raise InputError(f"{cfg.name} with {cfg.weight_bits:g}-bit weights needs {weights / 1e9:.1f} GB per device: "
-                         f"no room for a KV cache in {MEMORY_FRACTION:.0%} of {cap / 1e9:.1f} GB on "
+                         f"no room for a KV cache in {memory_fraction:.0%} of {cap / 1e9:.1f} GB on "
                          f"'{profile.name}' (try --tp or narrower --weights)", field="--weights")
     return Deployment(profile=profile, cfg=dev, tp=tp, weight_bytes=weights, workspace_bytes=workspace,
-                      kv_bytes_per_token=kv_token, kv_blocks=blocks)
+                      kv_bytes_per_token=kv_token, kv_blocks=blocks, memory_fraction=memory_fraction)
 
 
 class IterationCosts:

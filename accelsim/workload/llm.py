@@ -3,7 +3,7 @@
 A Llama-style decoder block (Touvron et al., 2023): RMSNorm, Q/K/V projections (grouped-query
 attention when ``kv_heads`` < ``heads``), attention scores Q K^T and context P V per head against the
 KV cache, O projection, residual add, RMSNorm, SwiGLU MLP (gate and up as one GEMM, silu(gate) * up,
-down), residual.
+down) or a GELU MLP (up, gelu, down: GPT-J), residual.
 Prefill runs ``prompt`` tokens through every block at once (attention over the prompt); each decode
 step runs one token through every block, reading the whole KV cache of the tokens so far and appending
 its own K and V. Weight precision (int4 / int8 / fp8 / fp16), the GEMMs' format and KV-cache precision
@@ -36,6 +36,9 @@ class LlmConfig:
     #: the format the GEMMs run in (their activations): an integer type or a float one (fp16, bf16, fp8), whose
     #: MAC rate the profile states (HardwareProfile.float_rates). Timing only: no float numerics here.
     math_format: str = "int8"
+    #: the MLP: "swiglu" (Llama: gate and up projections, silu(gate) * up, down: 3 matrices of hidden x ffn) or
+    #: "gelu" (GPT-2 / GPT-J: up, gelu, down: 2 matrices)
+    mlp: str = "swiglu"
     #: tensor parallelism (Megatron-LM sharding): each of ``tp`` devices holds heads / tp query heads, its share of
     #: the KV heads (at least one: with fewer KV heads than devices they are replicated), ffn / tp of the MLP and
     #: vocab / tp of the lm_head; the shapes below are one device's
@@ -59,6 +62,11 @@ class LlmConfig:
     def ffn_device(self) -> int:
         return self.ffn // self.tp
 
+    @property
+    def mlp_matrices(self) -> int:
+        """hidden x ffn weight matrices in one block's MLP."""
+        return 3 if self.mlp == "swiglu" else 2
+
     def kv_bytes_per_token(self) -> int:
         """K and V of one token in one block on one device (bytes)."""
         return 2 * self.kv_dim * self.kv_cache_bits // 8
@@ -66,7 +74,7 @@ class LlmConfig:
     def weight_bytes_per_block(self) -> int:
         """One block's weights on one device (bytes)."""
         params = (self.hidden * (self.q_dim + 2 * self.kv_dim) + self.q_dim * self.hidden
-                  + 3 * self.hidden * self.ffn_device)
+                  + self.mlp_matrices * self.hidden * self.ffn_device)
         return math.ceil(params * self.weight_bits / 8)  # block formats: fractional bits per element
 
 
@@ -81,6 +89,11 @@ MODELS: dict[str, LlmConfig] = {
     "llama3-8b": LlmConfig(name="llama3-8b", hidden=4096, heads=32, kv_heads=8, ffn=14336, layers=32, vocab=128256),
     # Mistral-7B-v0.1: GQA 32/8; its 4096-token sliding window is not modelled (attention spans the context)
     "mistral-7b": LlmConfig(name="mistral-7b", hidden=4096, heads=32, kv_heads=8, ffn=14336, layers=32, vocab=32000),
+    # GPT-J 6B (EleutherAI config.json: n_embd 4096, n_head 16, n_layer 28, n_inner 4 x 4096, vocab 50400, gelu_new).
+    # Its parallel residual (attention and MLP read the same LayerNorm output) is timed as the sequential block: one
+    # extra norm and add per block, under 1 % of a block's DRAM bytes
+    "gptj-6b": LlmConfig(name="gptj-6b", hidden=4096, heads=16, kv_heads=16, ffn=16384, layers=28, vocab=50400,
+                         mlp="gelu"),
 }
 
 
@@ -117,14 +130,23 @@ def decoder_block(cfg: LlmConfig, tokens: int, context: int, batch: int = 1) -> 
         lin("o_proj", "context", qd, h),
         vec("attn_residual", "add", ("o_proj", "x"), (t, h)),
         vec("mlp_norm", "rmsnorm", ("attn_residual",), (t, h)),
-        # gate and up projections as one GEMM (vLLM's gate_up_proj, TensorRT-LLM's fused MLP), then SwiGLU:
-        # silu(gate) * up, in that GEMM's epilogue where the hardware fuses activations
-        lin("gate_up_proj", "mlp_norm", h, 2 * f),
-        Layer(name="swiglu", op="swiglu", inputs=("gate_up_proj",), in_shapes=((t, 2 * f),),
-              out_shape=(t, f), quant=q),
-        lin("down_proj", "swiglu", f, h),
+        *_mlp(cfg, lin, q, t, h, f),
         vec("mlp_residual", "add", ("down_proj", "attn_residual"), (t, h)),
     ]
+
+
+def _mlp(cfg: LlmConfig, lin, q: LayerQuant, t: int, h: int, f: int) -> list[Layer]:
+    """The MLP's GEMMs and activation, ending in ``down_proj``."""
+    if cfg.mlp == "gelu":
+        return [lin("up_proj", "mlp_norm", h, f),
+                Layer(name="gelu", op="gelu", inputs=("up_proj",), in_shapes=((t, f),), out_shape=(t, f), quant=q),
+                lin("down_proj", "gelu", f, h)]
+    # gate and up projections as one GEMM (vLLM's gate_up_proj, TensorRT-LLM's fused MLP), then SwiGLU:
+    # silu(gate) * up, in that GEMM's epilogue where the hardware fuses activations
+    return [lin("gate_up_proj", "mlp_norm", h, 2 * f),
+            Layer(name="swiglu", op="swiglu", inputs=("gate_up_proj",), in_shapes=((t, 2 * f),), out_shape=(t, f),
+                  quant=q),
+            lin("down_proj", "swiglu", f, h)]
 
 
 def model_head(cfg: LlmConfig, tokens: int, batch: int = 1, logits_tokens: int = 1) -> tuple[list[Layer], list[Layer]]:

@@ -168,7 +168,7 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
         m = model.llm
         bits = {layer.quant.activations.bits for layer in layers if layer.is_mac}
         cfg = LlmConfig(name=model.name, hidden=m.hidden, heads=m.heads, kv_heads=m.kv_heads or m.heads, ffn=m.ffn,
-                        layers=m.layers, weight_bits=m.weight_bits, activation_bits=max(bits or {8}),
+                        mlp=m.mlp, layers=m.layers, weight_bits=m.weight_bits, activation_bits=max(bits or {8}),
                         kv_cache_bits=m.kv_cache_bits)
         llm = LlmContext(config=cfg, prompt=m.prompt, decode_steps=m.decode_steps)
     return Workload(name=model.name, description=model.description, inputs=inputs, layers=tuple(layers),

@@ -185,6 +185,7 @@ class LlmModel(_Strict):
     heads: int = Field(gt=0, le=1 << 12)
     kv_heads: int | None = Field(default=None, gt=0, le=1 << 12)
     ffn: int = Field(gt=0, le=1 << 20)
+    mlp: Literal["swiglu", "gelu"] = "swiglu"   # gated (Llama: 3 matrices) or plain (GPT-J: 2 matrices)
     prompt: int = Field(gt=0, le=1 << 24)
     decode_steps: int = Field(default=128, ge=0, le=1 << 20)
     weight_bits: Literal[4, 8] = 8

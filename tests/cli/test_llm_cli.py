@@ -53,7 +53,7 @@ def test_float_baseline_and_fp8(capsys):
     assert w4a16["ttft_s"] > 1.7 * int8["ttft_s"] and w4a16["tpot_s"] < 0.7 * int8["tpot_s"]
 
 
-@pytest.mark.parametrize("model", ["llama2-13b", "llama3-8b", "mistral-7b", "llama2-70b"])
+@pytest.mark.parametrize("model", ["llama2-13b", "llama3-8b", "mistral-7b", "llama2-70b", "gptj-6b"])
 def test_builtin_models(model, capsys):
     s = _json(capsys, model, "--hw", "h100-sxm", "--prompt", "256", "--decode", "4")
     assert s["model"] == model and s["ttft_s"] > 0 and s["tpot_s"] > 0
@@ -79,6 +79,22 @@ def test_model_from_a_workload_llm_section_and_several_profiles(capsys):
     assert [s["profile"] for s in out] == ["a100-80gb", "h100-sxm"]
     assert main(["llm", "llama2-7b", "--hw", "h100-sxm", "--prompt", "64", "--decode", "2"]) == 0
     assert "TTFT" in capsys.readouterr().out
+
+
+def test_workload_llm_section_chooses_the_mlp(tmp_path, capsys):
+    """`mlp: gelu` in a workload's llm: section: two MLP matrices instead of three, so fewer weight bytes."""
+    text = (REPO / "workloads" / "llama2-7b-decode.yaml").read_text()
+    gelu = tmp_path / "gelu.yaml"
+    gelu.write_text(text.replace("  ffn: 11008\n", "  ffn: 11008\n  mlp: gelu\n"))
+    swiglu = _json(capsys, str(REPO / "workloads" / "llama2-7b-decode.yaml"), "--hw", "h100-sxm", "--prompt", "16",
+                   "--decode", "2")
+    plain = _json(capsys, str(gelu), "--hw", "h100-sxm", "--prompt", "16", "--decode", "2")
+    assert plain["tpot_s"] < 0.8 * swiglu["tpot_s"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("  ffn: 11008\n", "  ffn: 11008\n  mlp: relu\n"))
+    assert main(["llm", str(bad), "--hw", "h100-sxm"]) == 2
+    err = capsys.readouterr().err
+    assert "mlp" in err and "gelu" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("argv,needle", [

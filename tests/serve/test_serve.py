@@ -121,3 +121,15 @@ def test_no_device_memory_is_an_error():
         deploy(load_profile("ethos-u55"), FP16)
     with pytest.raises(InputError, match="no room for a KV cache"):
         deploy(load_profile("h100-sxm"), dataclasses.replace(MODELS["llama2-70b"], weight_bits=16))
+
+
+def test_memory_fraction_sizes_the_kv_cache():
+    from accelsim.errors import InputError
+
+    p = load_profile("h100-sxm")
+    vllm, whole = deploy(p, FP16), deploy(p, FP16, memory_fraction=1.0)
+    extra = 0.1 * p.dram.bytes // (whole.kv_bytes_per_token * whole.block_tokens)
+    assert whole.kv_blocks - vllm.kv_blocks in (extra, extra + 1)
+    assert whole.as_dict()["memory_fraction"] == 1.0
+    with pytest.raises(InputError, match="memory fraction"):
+        deploy(p, FP16, memory_fraction=0.0)
