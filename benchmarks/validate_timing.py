@@ -105,38 +105,74 @@ def genz_section() -> list[str]:
                       "the lm_head and pipeline fills.", ""]
 
 
+#: GPT-J 6B batch-1 first-token latencies of the same v0.5 table (ms by input length): the calibration set
+TRTLLM_GPTJ_FIRST_TOKEN_MS = {"h100-sxm": {128: 7.0, 2048: 29.0}, "a100-80gb": {128: 12.0, 2048: 129.0}}
+
+
+def _first_token_ms(profile, cfg, tokens: int, gemm: float = 1.0) -> float:
+    return model_llm(_with_efficiency(profile, gemm, 1.0), cfg, prompt=tokens, decode_steps=0).prefill_s * 1e3
+
+
+def _first_token_calibration(profile, cfg, published: dict[int, float]) -> tuple[float, float]:
+    """(GEMM efficiency, fixed ms per request) that reproduce both published first-token latencies of ``cfg``:
+    fixed = published(128) - accelsim(128), and the efficiency bisected until fixed + accelsim(2048) equals
+    published(2048) (accelsim's 2048-token latency falls as the efficiency rises)."""
+    def residual(e: float) -> float:
+        fixed = published[128] - _first_token_ms(profile, cfg, 128, e)
+        return fixed + _first_token_ms(profile, cfg, 2048, e) - published[2048]
+
+    lo, hi = 0.05, 1.0
+    if residual(hi) >= 0:       # even the datasheet rate is too slow: no efficiency below 1 fits
+        lo = hi
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if residual(mid) > 0 else (lo, mid)
+    e = hi
+    return e, published[128] - _first_token_ms(profile, cfg, 128, e)
+
+
 def published_section() -> list[str]:
     out = ["### TensorRT-LLM, published (LLaMA 7B, H100 SXM in FP8, A100 80 GB in FP16)", "",
            "Source: NVIDIA/TensorRT-LLM docs/source/performance.md, release 0.6.1 (first-token latency: v0.5 data; "
            "throughput: v0.6.1, static batch, output tokens/s per GPU). accelsim: the profiles as shipped (3 us per "
            "unfused kernel launch in prefill, decode steps from CUDA graphs), weights, GEMMs and KV cache in the "
-           "published format (fp8 runs at the int8 rate on H100, fp16 at half of it on both; timing only).", "",
-           "| GPU | case | published | accelsim | error |", "|---|---|---|---|---|"]
+           "published format (fp8 runs at the int8 rate on H100, fp16 at half of it on both; timing only). "
+           "*Calibrated on GPT-J*: the first-token rows again, with the GEMMs' sustained share of the MAC rate and a "
+           "fixed time per request (the runtime around the engine, not in the contract) solved from the **GPT-J 6B** "
+           "first-token latencies of the same table (`gptj-6b`); no LLaMA figure enters them.", "",
+           "| GPU | case | published | accelsim | error | calibrated on GPT-J | error |",
+           "|---|---|---|---|---|---|---|"]
     for name, (fmt, first_token, throughput) in TRTLLM.items():
         p = load_profile(name)
         bits = 16 if fmt == "fp16" else 8
-        cfg = dataclasses.replace(MODELS["llama2-7b"], weight_bits=bits, activation_bits=bits, kv_cache_bits=bits,
-                                  math_format=fmt)
-        ttft = {}
+        cfg, gptj = (dataclasses.replace(MODELS[m], weight_bits=bits, activation_bits=bits, kv_cache_bits=bits,
+                                         math_format=fmt) for m in ("llama2-7b", "gptj-6b"))
+        eff, fixed = _first_token_calibration(p, gptj, TRTLLM_GPTJ_FIRST_TOKEN_MS[name])
+        ttft, cal = {}, {}
         for tokens, pub in first_token.items():
-            ttft[tokens] = model_llm(p, cfg, prompt=tokens, decode_steps=0).prefill_s * 1e3
+            ttft[tokens] = _first_token_ms(p, cfg, tokens)
+            cal[tokens] = fixed + _first_token_ms(p, cfg, tokens, eff)
             out.append(f"| {name} | first token, batch 1, {tokens} in | {pub:g} ms | {ttft[tokens]:.2f} ms | "
-                       f"{_err(ttft[tokens], pub)} |")
+                       f"{_err(ttft[tokens], pub)} | {cal[tokens]:.2f} ms (GEMMs {eff:.2f}, +{fixed:.2f} ms) | "
+                       f"{_err(cal[tokens], pub)} |")
         ratio_pub = first_token[2048] / first_token[128]
-        ratio = ttft[2048] / ttft[128]
+        ratio, ratio_cal = ttft[2048] / ttft[128], cal[2048] / cal[128]
         out.append(f"| {name} | first-token growth 128 -> 2048 | {ratio_pub:.2f}x | {ratio:.2f}x | "
-                   f"{_err(ratio, ratio_pub)} |")
+                   f"{_err(ratio, ratio_pub)} | {ratio_cal:.2f}x | {_err(ratio_cal, ratio_pub)} |")
         for batch, tin, tout, pub in throughput:
             r = model_llm(p, cfg, prompt=tin, decode_steps=tout - 1, batch=batch)
             out.append(f"| {name} | throughput, batch {batch}, {tin} in / {tout} out | {pub:,} tok/s | "
-                       f"{r.tokens_per_s:,.0f} tok/s | {_err(r.tokens_per_s, pub)} |")
-    return out + ["", "Beyond 25 %: the absolute first-token latencies (accelsim about 2x faster on H100: the v0.5 FP8 "
-                      "context kernels reached ~40 % of the dense peak, 27.6 TFLOP in 36 ms, where accelsim's kernels "
-                      "run near it; on A100 the 128-token figure, 16 ms against accelsim's ~8 ms of weight streaming, "
-                      "carries runtime overhead accelsim does not model; the H100 growth, which cancels the kernel "
-                      "efficiency, is within 8 %), and the static-batch throughputs (accelsim faster: it models no "
-                      "sampling, scheduling or host overhead between steps, and decode at large batch as weight + KV "
-                      "streaming at the full HBM bandwidth).", ""]
+                       f"{r.tokens_per_s:,.0f} tok/s | {_err(r.tokens_per_s, pub)} | (next section) | |")
+    return out + ["", "Beyond 25 %, as shipped: the absolute first-token latencies (accelsim's kernels run near the "
+                      "datasheet rate: the v0.5 FP8 context kernels reached ~40 % of the dense peak, 27.6 TFLOP in "
+                      "36 ms, and each published figure carries a few milliseconds of runtime around the engine; both "
+                      "are what the GPT-J calibration measures, and with it the H100 points fall within 10 %), and the "
+                      "static-batch throughputs (the next section). The A100 growth stays beyond 25 % either way: "
+                      "the published A100 FP16 figures put LLaMA 7B at 1.33x GPT-J 6B at 128 tokens but 1.03x at 2048 "
+                      "(H100: 1.00x and 1.24x), while the two models' GEMM FLOPs differ by 1.15x, their weight bytes by "
+                      "1.11x and their attention by 1.14x at every length; no model that charges work by FLOPs and bytes "
+                      "reproduces both, and the issue's H100 growth (the ratio that cancels kernel efficiency and "
+                      "runtime overhead best) is within the 25 %.", ""]
 
 
 #: GPT-J 6B rows of the same v0.6.1 table (TP 1; batch, input, output, output tok/s per GPU): the calibration set.
