@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--recipe", metavar="YAML|auto",
                        help="a quantization recipe (as accelsim tune writes it), or 'auto' to search the best legal "
                             "one per profile; overrides the workload's quant.recipe")
+        q.add_argument("--trials", type=_count("--trials", 10000), default=None,
+                       help="--recipe auto: recipes tried per profile (default 40, as accelsim tune)")
     tn = sub.add_parser("tune", help="search the quantization recipes legal on a contract: accuracy vs latency and "
                                      "energy, the best recipe written as YAML")
     tn.add_argument("workload", help="workload YAML file or built-in workload name (a model or ONNX workload)")
@@ -355,13 +357,16 @@ def _simulate(args):
     if workload.recipe == "auto" and args.timing_only:
         raise InputError("recipe 'auto' searches on the numerics, which --timing-only skips: choose one",
                          field="--recipe")
+    if args.trials is not None and workload.recipe != "auto":
+        raise InputError("--trials sets the search of --recipe auto (or quant.recipe: auto); this run has no search",
+                         field="--trials")
     with _progress(len(profiles) * len(workload.layers)) as advance:
         for profile in profiles:
             recipe = tuned = None
             if workload.recipe == "auto":  # each contract's best legal recipe (accelsim tune), then its run
-                from accelsim.tune import tune
+                from accelsim.tune import DEFAULT_TRIALS, tune
 
-                tuned = tune(workload, profile)
+                tuned = tune(workload, profile, trials=args.trials or DEFAULT_TRIALS)
                 recipe = tuned.best.recipe
             result = run(workload, profile, data, progress=lambda name, p=profile: advance(f"{p.name}: {name}"),
                          diagnose=args.diagnose, timing_only=args.timing_only, recipe=recipe)
