@@ -300,8 +300,15 @@ def _cmd_llm(args) -> int:
         raise InputError(f"batch x (prompt + decode) = {tokens:,} tokens is too large to time for this model "
                          f"(the largest GEMM would exceed 2^56 MACs)", field="--batch")
     profiles = [load_profile(h) for h in args.hw]
-    summaries = [model_llm(p, cfg, prompt=args.prompt, decode_steps=args.decode - 1, batch=args.batch).summary()
-                 for p in profiles]
+    need = cfg.memory_bytes(args.batch, args.prompt + args.decode)
+    for p in profiles:  # a model that cannot be resident on the device has no such latency: say so, do not time it
+        if p.dram.bytes is not None and need > p.dram.bytes:
+            raise InputError(f"{cfg.name} needs {need / 1e9:.1f} GB on '{p.name}' ({cfg.weight_bytes() / 1e9:.1f} GB "
+                             f"of weights + the KV cache of {args.batch} x {args.prompt + args.decode} tokens) but "
+                             f"the device has {p.dram.bytes / 1e9:.1f} GB: narrow --weights / --kv, lower --batch, "
+                             f"or shard with accelsim serve --tp", field="--hw")
+    summaries = [dict(model_llm(p, cfg, prompt=args.prompt, decode_steps=args.decode - 1, batch=args.batch).summary(),
+                      memory_bytes_needed=need, device_memory_bytes=p.dram.bytes) for p in profiles]
     if args.format == "json":
         print(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2))
         return 0

@@ -87,9 +87,7 @@ def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int = 8192,
         raise InputError(f"profile '{profile.name}' has no interconnect (bandwidth_Bps, latency_s) for --tp {tp}",
                          field="--tp")
     dev = dataclasses.replace(cfg, tp=tp)
-    weights = dev.weight_bytes_per_block() * dev.layers
-    if dev.vocab:  # the embedding table (fp16, sharded like the lm_head) and the lm_head at the weights' width
-        weights += dev.vocab // tp * dev.hidden * 2 + math.ceil(dev.vocab // tp * dev.hidden * dev.weight_bits / 8)
+    weights = dev.weight_bytes()
     workspace = max_batch_tokens * (4 * dev.hidden + 2 * dev.ffn_device) * 2
     kv_token = dev.kv_bytes_per_token() * dev.layers
     free = cap * memory_fraction - weights - workspace

@@ -77,6 +77,19 @@ class LlmConfig:
                   + self.mlp_matrices * self.hidden * self.ffn_device)
         return math.ceil(params * self.weight_bits / 8)  # block formats: fractional bits per element
 
+    def weight_bytes(self) -> int:
+        """The whole model's weights on one device (bytes): the blocks, the embedding table (fp16, gathered row by
+        row, sharded like the lm_head) and the lm_head at the weights' width."""
+        total = self.weight_bytes_per_block() * self.layers
+        if self.vocab:
+            rows = self.vocab // self.tp
+            total += rows * self.hidden * 2 + math.ceil(rows * self.hidden * self.weight_bits / 8)
+        return total
+
+    def memory_bytes(self, batch: int, tokens: int) -> int:
+        """Device memory for the weights and the KV cache of ``batch`` sequences of ``tokens`` positions (bytes)."""
+        return self.weight_bytes() + batch * tokens * self.layers * self.kv_bytes_per_token()
+
 
 LLAMA2_7B = LlmConfig()
 
