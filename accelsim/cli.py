@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     llm.add_argument("--decode", type=_count("--decode", 1 << 20), default=128,
                      help="output tokens per sequence (the first comes from the prefill, then one per decode step)")
     llm.add_argument("--batch", type=_count("--batch", 1 << 16), default=1, help="sequences run together")
+    llm.add_argument("--tp", type=_count("--tp", 64), default=1,
+                     help="tensor-parallel devices (Megatron sharding, ring all-reduces over the profile's interconnect); "
+                          "times are one device's, which all run in step")
     llm.add_argument("--weights", choices=("int8", "int4", "fp8", "fp16", "bf16", "mxfp8", "mxfp4", "nvfp4"),
                      default="int8",
                      help="weight precision")
@@ -299,16 +302,20 @@ def _cmd_llm(args) -> int:
     if tokens * cfg.hidden * max(cfg.ffn, args.prompt + args.decode) > 1 << 56:
         raise InputError(f"batch x (prompt + decode) = {tokens:,} tokens is too large to time for this model "
                          f"(the largest GEMM would exceed 2^56 MACs)", field="--batch")
+    from accelsim.serve.cost import tensor_parallel
+
     profiles = [load_profile(h) for h in args.hw]
-    need = cfg.memory_bytes(args.batch, args.prompt + args.decode)
+    devices = [tensor_parallel(p, cfg, args.tp) for p in profiles]
+    need = devices[0].memory_bytes(args.batch, args.prompt + args.decode)
     for p in profiles:  # a model that cannot be resident on the device has no such latency: say so, do not time it
         if p.dram.bytes is not None and need > p.dram.bytes:
-            raise InputError(f"{cfg.name} needs {need / 1e9:.1f} GB on '{p.name}' ({cfg.weight_bytes() / 1e9:.1f} GB "
-                             f"of weights + the KV cache of {args.batch} x {args.prompt + args.decode} tokens) but "
-                             f"the device has {p.dram.bytes / 1e9:.1f} GB: narrow --weights / --kv, lower --batch, "
-                             f"or shard with accelsim serve --tp", field="--hw")
-    summaries = [dict(model_llm(p, cfg, prompt=args.prompt, decode_steps=args.decode - 1, batch=args.batch).summary(),
-                      memory_bytes_needed=need, device_memory_bytes=p.dram.bytes) for p in profiles]
+            per = " per device" if args.tp > 1 else ""
+            raise InputError(f"{cfg.name} needs {need / 1e9:.1f} GB{per} on '{p.name}' "
+                             f"({devices[0].weight_bytes() / 1e9:.1f} GB of weights + the KV cache of {args.batch} x "
+                             f"{args.prompt + args.decode} tokens) but the device has {p.dram.bytes / 1e9:.1f} GB: "
+                             f"narrow --weights / --kv, lower --batch, or shard with --tp", field="--hw")
+    summaries = [dict(model_llm(p, dev, prompt=args.prompt, decode_steps=args.decode - 1, batch=args.batch).summary(),
+                      memory_bytes_needed=need, device_memory_bytes=p.dram.bytes) for p, dev in zip(profiles, devices)]
     if args.format == "json":
         print(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2))
         return 0
@@ -316,7 +323,8 @@ def _cmd_llm(args) -> int:
 
     from accelsim.report.terminal import _si
 
-    t = Table(title=f"{cfg.name}: batch {args.batch}, prompt {args.prompt}, {args.decode} output tokens, "
+    shard = f", tensor parallel over {args.tp} devices" if args.tp > 1 else ""
+    t = Table(title=f"{cfg.name}{shard}: batch {args.batch}, prompt {args.prompt}, {args.decode} output tokens, "
                     f"{args.weights} weights, {cfg.math_format} math, {args.kv} KV cache", title_justify="left",
               header_style="bold")
     for col in ("profile", "TTFT", "TPOT", "tokens/s", "energy/token", "prefill bound by", "decode bound by"):

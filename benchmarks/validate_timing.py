@@ -37,11 +37,21 @@ from accelsim.workload.llm import MODELS  # noqa: E402
 # TensorRT-LLM docs/source/performance.md (release 0.6.1): LLaMA 7B, TP 1
 TRTLLM = {
     # profile: (format of weights, math and KV cache; batch-1 first-token ms by input length (v0.5 data);
-    #           static-batch throughput rows (batch, input, output, output tok/s per GPU, v0.6.1))
+    #           LLaMA 7B static-batch throughput rows (batch, TP, input, output, output tok/s per GPU, v0.6.1))
     "h100-sxm": ("fp8", {128: 7.0, 2048: 36.0},
-                 [(768, 128, 128, 19694), (112, 128, 2048, 6818), (80, 2048, 128, 2244), (48, 2048, 2048, 2740)]),
+                 [(768, 1, 128, 128, 19694), (112, 1, 128, 2048, 6818), (80, 1, 2048, 128, 2244),
+                  (48, 1, 2048, 2048, 2740)]),
     "a100-80gb": ("fp16", {128: 16.0, 2048: 133.0},
-                  [(384, 128, 128, 5586), (60, 128, 2048, 1928), (52, 2048, 128, 591)]),
+                  [(384, 1, 128, 128, 5586), (60, 1, 128, 2048, 1928), (52, 1, 2048, 128, 591),
+                   (64, 2, 2048, 2048, 782)]),
+}
+#: LLaMA 70B (Llama 2 70B: GQA, 8 KV heads) rows of the same table, tensor parallel. The H100 table's unit is "out
+#: tok/s/GPU"; the A100 table's header says "out tok/s" and is read per GPU as well (read as totals its TP 4 rows
+#: would be 4x slower per GPU than the H100's at a third of the bandwidth and rate: implausible)
+TRTLLM_70B = {
+    "h100-sxm": [(1024, 2, 128, 128, 2657), (480, 4, 128, 2048, 1486), (96, 2, 2048, 128, 306),
+                 (64, 2, 2048, 2048, 547)],
+    "a100-80gb": [(1280, 4, 128, 128, 670), (240, 4, 128, 2048, 525), (120, 4, 2048, 128, 79)],
 }
 TRTLLM_FIRST_TOKEN_MS = TRTLLM["h100-sxm"][1]
 CPU_SHAPES = [(1, 4096, 4096), (16, 4096, 4096), (128, 1024, 1024), (256, 4096, 4096), (512, 768, 768),
@@ -159,10 +169,11 @@ def published_section() -> list[str]:
         ratio, ratio_cal = ttft[2048] / ttft[128], cal[2048] / cal[128]
         out.append(f"| {name} | first-token growth 128 -> 2048 | {ratio_pub:.2f}x | {ratio:.2f}x | "
                    f"{_err(ratio, ratio_pub)} | {ratio_cal:.2f}x | {_err(ratio_cal, ratio_pub)} |")
-        for batch, tin, tout, pub in throughput:
-            r = model_llm(p, cfg, prompt=tin, decode_steps=tout - 1, batch=batch)
-            out.append(f"| {name} | throughput, batch {batch}, {tin} in / {tout} out | {pub:,} tok/s | "
-                       f"{r.tokens_per_s:,.0f} tok/s | {_err(r.tokens_per_s, pub)} | (next section) | |")
+        for batch, tp, tin, tout, pub in throughput:
+            r = model_llm(p, dataclasses.replace(cfg, tp=tp), prompt=tin, decode_steps=tout - 1, batch=batch)
+            per_gpu = r.tokens_per_s / tp
+            out.append(f"| {name} | throughput, batch {batch}, TP {tp}, {tin} in / {tout} out | {pub:,} tok/s | "
+                       f"{per_gpu:,.0f} tok/s | {_err(per_gpu, pub)} | (next section) | |")
     return out + ["", "Beyond 25 %, as shipped: the absolute first-token latencies (accelsim's kernels run near the "
                       "datasheet rate: the v0.5 FP8 context kernels reached ~40 % of the dense peak, 27.6 TFLOP in "
                       "36 ms, and each published figure carries a few milliseconds of runtime around the engine; both "
@@ -175,12 +186,12 @@ def published_section() -> list[str]:
                       "runtime overhead best) is within the 25 %.", ""]
 
 
-#: GPT-J 6B rows of the same v0.6.1 table (TP 1; batch, input, output, output tok/s per GPU): the calibration set.
-#: The A100 GPT-J TP 2 rows are left out: their header gives no per-GPU unit, and at either reading they sit 2-4x
-#: below what the bandwidth allows, unlike every TP 1 row.
+#: GPT-J 6B rows of the same v0.6.1 table (batch, TP, input, output, output tok/s per GPU): the calibration set
 TRTLLM_GPTJ = {
-    "h100-sxm": [(1024, 128, 128, 26150), (120, 128, 2048, 8011), (64, 2048, 128, 2551), (64, 2048, 2048, 3327)],
-    "a100-80gb": [(512, 128, 128, 6374), (60, 2048, 128, 670)],
+    "h100-sxm": [(1024, 1, 128, 128, 26150), (120, 1, 128, 2048, 8011), (64, 1, 2048, 128, 2551),
+                 (64, 1, 2048, 2048, 3327)],
+    "a100-80gb": [(512, 1, 128, 128, 6374), (120, 2, 128, 2048, 2192), (60, 1, 2048, 128, 670),
+                  (64, 2, 2048, 2048, 903)],
 }
 #: the calibrated settings searched: the GEMMs' share of the datasheet MAC rate, and the share of the datasheet DRAM
 #: bandwidth the kernels sustain
@@ -189,17 +200,18 @@ DRAM_EFFICIENCIES = (0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def _static_throughput(profile, cfg, rows) -> list[float]:
-    """Output tokens/s of each (batch, in, out) row as a static batch through the serving simulation, with the
-    whole device memory available (TensorRT-LLM's GptSession allocates exactly the batch's KV cache)."""
+    """Output tokens/s per GPU of each (batch, TP, in, out, ...) row as a static batch through the serving
+    simulation, with the whole device memory available (TensorRT-LLM's GptSession allocates exactly the batch's KV
+    cache)."""
     from accelsim.serve import ServeConfig, deploy, simulate
     from accelsim.serve.traffic import Request
 
-    dep = deploy(profile, cfg, memory_fraction=1.0)
     out = []
-    for batch, tin, tout, *_ in rows:
+    for batch, tp, tin, tout, *_ in rows:
+        dep = deploy(profile, cfg, tp=tp, memory_fraction=1.0)
         reqs = [Request(i, 0.0, tin, tout) for i in range(batch)]
         r = simulate(dep, reqs, ServeConfig(batch_policy="static", max_batch=batch), duration_s=0.0, drain=True)
-        out.append(r.summary()["throughput_tokens_per_s"])
+        out.append(r.summary()["throughput_tokens_per_s"] / tp)
     return out
 
 
@@ -216,7 +228,7 @@ def _calibrate(profile, cfg, rows) -> tuple[float, float, list[float]]:
     are closest to the published ``rows`` in squared log error, refined once around the best point."""
     import numpy as np
 
-    pub = np.log([r[3] for r in rows])
+    pub = np.log([r[4] for r in rows])
 
     def score(g, d):
         pred = _static_throughput(_with_efficiency(profile, g, d), cfg, rows)
@@ -251,35 +263,44 @@ def serving_section() -> list[str]:
                                    math_format=fmt)
         g, d, pred = _calibrate(load_profile(name), gptj, rows)
         fits.append((name, g, d, rows, pred))
-    out += ["| GPU | calibration rows (GPT-J 6B) | published | fitted | error | GEMM efficiency | HBM efficiency |",
-            "|---|---|---|---|---|---|---|"]
+    out += ["| GPU | calibration rows (GPT-J 6B): batch, TP, in / out | published | fitted | error | GEMM efficiency | "
+            "HBM efficiency |", "|---|---|---|---|---|---|---|"]
     for name, g, d, rows, pred in fits:
-        for (batch, tin, tout, pub), ours in zip(rows, pred):
-            out.append(f"| {name} | {batch}, {tin} / {tout} | {pub:,} tok/s | {ours:,.0f} | {_err(ours, pub)} | "
+        for (batch, tp, tin, tout, pub), ours in zip(rows, pred):
+            out.append(f"| {name} | {batch}, {tp}, {tin} / {tout} | {pub:,} tok/s | {ours:,.0f} | {_err(ours, pub)} | "
                        f"{g:.2f} | {d:.2f} |")
-    out += ["", "| GPU | LLaMA 7B: batch, in / out | published | serving sim, as shipped | error | "
+    out += ["", "| GPU | predicted: model, batch, TP, in / out | published | serving sim, as shipped | error | "
                 "calibrated on GPT-J | error |", "|---|---|---|---|---|---|---|"]
     worst = 0.0
     for name, g, d, _, _ in fits:
-        fmt, _, throughput = TRTLLM[name]
+        fmt = TRTLLM[name][0]
         bits = 16 if fmt == "fp16" else 8
-        cfg = dataclasses.replace(MODELS["llama2-7b"], weight_bits=bits, activation_bits=bits, kv_cache_bits=bits,
-                                  math_format=fmt)
         p = load_profile(name)
-        shipped = _static_throughput(p, cfg, throughput)
-        calibrated = _static_throughput(_with_efficiency(p, g, d), cfg, throughput)
-        for (batch, tin, tout, pub), a, b in zip(throughput, shipped, calibrated):
-            worst = max(worst, abs(b / pub - 1))
-            out.append(f"| {name} | {batch}, {tin} / {tout} | {pub:,} tok/s | {a:,.0f} | {_err(a, pub)} | "
-                       f"{b:,.0f} | {_err(b, pub)} |")
-    return out + ["", f"Largest error of the calibrated predictions: **{worst * 100:.1f} %**. As shipped (datasheet "
-                      "rates, no per-step host work), accelsim is faster on every decode-heavy row: the decode steps "
-                      "of large static batches stream the weights and the KV cache, and TensorRT-LLM v0.6.1's "
-                      "masked multi-head attention, sampling and batch manager move them below the datasheet HBM "
-                      "bandwidth; the calibrated shares say how far below, measured on a different model. The A100's GPT-J "
-                      "rows (TP 1) both generate only 128 tokens, so they pin the GEMM share but barely the HBM share "
-                      "(the fit sits at the grid's top, 1.00): the decode-heavy A100 LLaMA row is the least well "
-                      "predicted. Reproduced by tests/serve/test_published.py (tolerance 30 %).", ""]
+        for model, rows in (("llama2-7b", TRTLLM[name][2]), ("llama2-70b", TRTLLM_70B[name])):
+            # v0.6.1's generation kernel runs one thread block per query head (gpt_attention.md at that release),
+            # so a grouped-query model's K/V are read once per query head
+            cfg = dataclasses.replace(MODELS[model], weight_bits=bits, activation_bits=bits, kv_cache_bits=bits,
+                                      math_format=fmt, kv_reads="per_query_head")
+            shipped = _static_throughput(p, cfg, rows)
+            calibrated = _static_throughput(_with_efficiency(p, g, d), cfg, rows)
+            for (batch, tp, tin, tout, pub), a, b in zip(rows, shipped, calibrated):
+                worst = max(worst, abs(b / pub - 1))
+                out.append(f"| {name} | {model}, {batch}, {tp}, {tin} / {tout} | {pub:,} tok/s | {a:,.0f} | "
+                           f"{_err(a, pub)} | {b:,.0f} | {_err(b, pub)} |")
+    return out + ["", f"Largest error of the calibrated predictions: **{worst * 100:.1f} %** (throughputs per GPU). As "
+                      "shipped (datasheet rates, no per-step host work), accelsim is faster on most decode-heavy rows: "
+                      "the decode steps of large static batches stream the weights and the KV cache, and TensorRT-LLM "
+                      "v0.6.1's masked multi-head attention, sampling and batch manager move them below the datasheet "
+                      "HBM bandwidth; the calibrated shares say how far below, measured on a different model. The "
+                      "tensor-parallel rows (LLaMA 70B on 2 and 4 GPUs, calibrated on a 6B model) also test the "
+                      "sharding and the all-reduces (accelsim.timing.llm.all_reduce_s), and the attention kernel of the "
+                      "time: v0.6.1's masked MHA runs one thread block per query head (docs/source/gpt_attention.md of "
+                      "that release), so LLaMA 70B's grouped K/V are read once per query head (`kv_reads: "
+                      "per_query_head`); read once per group, as GQA-aware kernels do (accelsim's default), the "
+                      "decode-heavy 70B rows would come out 2-2.5x faster than published. The A100 70B 128-in / "
+                      "2048-out row, the worst, is slow by the other side: the 8 query heads of a group re-read the "
+                      "same K/V close together, and the L2 hits among them are not modelled. Reproduced by "
+                      "tests/serve/test_published.py (tolerance 30 %).", ""]
 
 
 def cpu_section(repeats: int = 10) -> list[str]:

@@ -13,9 +13,10 @@ whole-network simulation as ``accelsim llm``), memoized per batch shape so that 
   overestimate of at most that padding);
 - a decode batch is padded to the sizes engines capture CUDA graphs for (``graph_batch``).
 
-Tensor parallelism (``tp`` devices, Megatron-LM sharding: accelsim.workload.llm.LlmConfig.tp) adds two ring
-all-reduces per block of the iteration's activations (fp16), 2 (tp - 1) / tp x bytes over the profile's
-``interconnect`` link plus 2 (tp - 1) link latencies, not overlapped with compute; link energy is not counted.
+Tensor parallelism (``tp`` devices, Megatron-LM sharding: accelsim.workload.llm.LlmConfig.tp) adds two all-reduces
+per block of the iteration's activations (fp16) over the profile's ``interconnect``, in the timing model itself
+(accelsim.timing.llm.all_reduce_s: the faster of one-shot and two-shot), not overlapped with compute; link energy is
+not counted (the devices' static power while they wait is).
 """
 
 from __future__ import annotations
@@ -69,6 +70,18 @@ class Deployment:
                 "memory_fraction": self.memory_fraction}
 
 
+def tensor_parallel(profile, cfg, tp: int):
+    """``cfg`` sharded over ``tp`` devices of ``profile`` (Megatron-LM: heads, ffn and vocab split; InputError naming
+    --tp when they do not split or the profile has no interconnect)."""
+    for what, n in (("heads", cfg.heads), ("ffn", cfg.ffn), ("vocab", cfg.vocab or tp)):
+        if n % tp:
+            raise InputError(f"{cfg.name}'s {what} ({n}) does not split over {tp} devices", field="--tp")
+    if tp > 1 and profile.interconnect is None:
+        raise InputError(f"profile '{profile.name}' has no interconnect (bandwidth_Bps, latency_s) for --tp {tp}",
+                         field="--tp")
+    return dataclasses.replace(cfg, tp=tp)
+
+
 def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int = 8192,
            memory_fraction: float = MEMORY_FRACTION) -> Deployment:
     """The deployment of ``cfg`` on ``tp`` devices of ``profile`` (InputError if it does not fit or shard).
@@ -80,13 +93,7 @@ def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int = 8192,
     if cap is None:
         raise InputError(f"profile '{profile.name}' states no device memory size (memory[0].bytes): serving needs it "
                          f"for the KV-cache capacity", field="--hw")
-    for what, n in (("heads", cfg.heads), ("ffn", cfg.ffn), ("vocab", cfg.vocab or tp)):
-        if n % tp:
-            raise InputError(f"{cfg.name}'s {what} ({n}) does not split over {tp} devices", field="--tp")
-    if tp > 1 and profile.interconnect is None:
-        raise InputError(f"profile '{profile.name}' has no interconnect (bandwidth_Bps, latency_s) for --tp {tp}",
-                         field="--tp")
-    dev = dataclasses.replace(cfg, tp=tp)
+    dev = tensor_parallel(profile, cfg, tp)
     weights = dev.weight_bytes()
     workspace = max_batch_tokens * (4 * dev.hidden + 2 * dev.ffn_device) * 2
     kv_token = dev.kv_bytes_per_token() * dev.layers
@@ -127,21 +134,10 @@ class IterationCosts:
             decode_only = all(t == 1 for t, _, _ in groups)
             profile, timer = (self.graph_profile, self.graph_timer) if decode_only else (self.profile, self.timer)
             phase = iteration_cost(timer, self.dep.cfg, profile, groups, logits)
-            seconds = phase.cycles / profile.clock_hz
-            tokens = sum(t * b for t, _, b in groups)
-            seconds += self._all_reduce_s(tokens)
+            seconds = phase.cycles / profile.clock_hz   # tensor parallelism's all-reduces included (timing.llm)
             joules = phase.energy_pj * 1e-12
             hit = self.cache[key] = (seconds, joules)
         return hit
-
-    def _all_reduce_s(self, tokens: int) -> float:
-        tp = self.dep.tp
-        if tp <= 1:
-            return 0.0
-        bw, lat = self.profile.interconnect
-        nbytes = tokens * self.dep.cfg.hidden * 2
-        one = 2 * (tp - 1) / tp * nbytes / bw + 2 * (tp - 1) * lat
-        return 2 * self.dep.cfg.layers * one
 
     def iteration(self, prefill: list[tuple[int, int]], decode_batch: int, decode_context: float,
                   logits: int) -> tuple[float, float]:

@@ -77,6 +77,7 @@ class LlmRun:
     weight_bits: float = 8
     kv_cache_bits: int = 8
     math_format: str = "int8"
+    tp: int = 1
 
     @property
     def prefill_s(self) -> float:
@@ -108,12 +109,14 @@ class LlmRun:
 
     @property
     def energy_per_token_j(self) -> float:
-        return (self.prefill.energy_pj + self.decode.energy_pj) * 1e-12 / (self.batch * self.output_tokens)
+        """Joules per output token on all ``tp`` devices (each does the same work in step)."""
+        return (self.prefill.energy_pj + self.decode.energy_pj) * 1e-12 * self.tp / (self.batch * self.output_tokens)
 
     def summary(self) -> dict:
         prefill_bound, prefill_share = self.prefill.binding()
         decode_bound, decode_share = self.decode.binding()
-        return {"profile": self.profile, "model": self.model, "batch": self.batch, "prompt_tokens": self.prompt,
+        return {"profile": self.profile, "model": self.model, "tp": self.tp, "batch": self.batch,
+                "prompt_tokens": self.prompt,
                 "output_tokens": self.output_tokens, "weight_bits": self.weight_bits, "math_format": self.math_format,
                 "kv_cache_bits": self.kv_cache_bits,
                 "ttft_s": self.prefill_s, "tpot_s": self.tpot_s, "tokens_per_s": self.tokens_per_s,
@@ -122,7 +125,8 @@ class LlmRun:
                 "decode_binding_resource": decode_bound, "decode_binding_share": decode_share,
                 "decode_steps": self.decode_steps, "prefill_s": self.prefill_s, "decode_s": self.decode_s,
                 "time_to_first_token_s": self.prefill_s, "decode_tokens_per_s": self.decode_tokens_per_s,
-                "prefill_energy_j": self.prefill.energy_pj * 1e-12, "decode_energy_j": self.decode.energy_pj * 1e-12,
+                "prefill_energy_j": self.prefill.energy_pj * 1e-12 * self.tp,
+                "decode_energy_j": self.decode.energy_pj * 1e-12 * self.tp,
                 "prefill_projection_regime": "/".join(sorted(self.prefill.projection_regimes)),
                 "decode_projection_regime": "/".join(sorted(self.decode.projection_regimes)),
                 "pipeline_simulations": self.simulations}
@@ -159,6 +163,37 @@ def _kv_write(profile: HardwareProfile, cfg: LlmConfig, tokens: int) -> LayerTim
     cycles = math.ceil(nbytes / profile.dram.bandwidth_Bps * profile.clock_hz)
     return LayerTiming(macs=0, weight_bytes=0, act_bytes=nbytes, compute_cycles=0, memory_cycles=cycles,
                        cycles=max(cycles, 1), dram_bytes=nbytes, sram_bytes=0, outputs=0, bottleneck=profile.dram.name)
+
+
+def all_reduce_s(nbytes: float, tp: int, bandwidth_Bps: float, latency_s: float) -> float:
+    """Seconds of one all-reduce of ``nbytes`` per device over ``tp`` devices that reach each other directly (NVSwitch):
+    the faster of the two custom all-reduces LLM runtimes use in tensor parallelism (TensorRT-LLM's and vLLM's,
+    which replace NCCL's ring with its 2 (tp - 1) latency steps for these small messages):
+
+    - one-shot: every device reads the other tp - 1 devices' buffers and reduces locally: (tp - 1) x nbytes over its
+      link, one synchronization round;
+    - two-shot: a reduce-scatter and an all-gather: 2 (tp - 1) / tp x nbytes over its link, two rounds.
+
+    ``latency_s`` is one synchronization round (a peer write and a flag)."""
+    if tp <= 1:
+        return 0.0
+    one_shot = (tp - 1) * nbytes / bandwidth_Bps + latency_s
+    two_shot = 2 * (tp - 1) / tp * nbytes / bandwidth_Bps + 2 * latency_s
+    return min(one_shot, two_shot)
+
+
+def _all_reduce(profile: HardwareProfile, cfg: LlmConfig, tokens: int) -> LayerTiming | None:
+    """Tensor parallelism's communication in one block (Megatron-LM: an all-reduce of the new tokens' fp16 hidden
+    states after the attention's O projection and after the MLP's down projection, :func:`all_reduce_s`), not
+    overlapped with the GEMMs (TensorRT-LLM's and vLLM's default). None at tp 1."""
+    if cfg.tp <= 1:
+        return None
+    if profile.interconnect is None:
+        raise ValueError(f"profile '{profile.name}' has no interconnect for tensor parallelism ({cfg.tp} devices)")
+    seconds = 2 * all_reduce_s(tokens * cfg.hidden * 2, cfg.tp, *profile.interconnect)
+    cycles = max(1, math.ceil(seconds * profile.clock_hz))
+    return LayerTiming(macs=0, weight_bytes=0, act_bytes=0, compute_cycles=0, memory_cycles=0, cycles=cycles,
+                       dram_bytes=0, sram_bytes=0, outputs=0, bottleneck="interconnect")
 
 
 #: at most this many prefetch requests per layer in an LLM step's network simulation (bounds its events)
@@ -219,6 +254,9 @@ def _forward(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: Hardwar
     kv_static = profile.energy.static_power_w * kv.cycles / profile.clock_hz * 1e12
     phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte + kv_static, times=cfg.layers)
     timings.append(("kv_write", kv))
+    reduce = _all_reduce(profile, cfg, total)
+    if reduce is not None:  # the devices wait for each other: static energy, no overlap with the layers
+        phase.add(reduce, _static_pj_per_cycle(profile) * reduce.cycles, times=cfg.layers)
     if simulate:
         phase.overlap(block_overlap(profile, timings, cfg.layers), _static_pj_per_cycle(profile))
     return timings
@@ -298,4 +336,4 @@ def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, deco
                   clock_hz=profile.clock_hz, prefill=prefill, decode=decode,
                   simulations=len(timer.cache) + (len(decode_timer.cache) if decode_timer is not timer else 0),
                   batch=batch, weight_bits=cfg.weight_bits, kv_cache_bits=cfg.kv_cache_bits,
-                  math_format=cfg.math_format)
+                  math_format=cfg.math_format, tp=cfg.tp)

@@ -39,6 +39,10 @@ class LlmConfig:
     #: the MLP: "swiglu" (Llama: gate and up projections, silu(gate) * up, down: 3 matrices of hidden x ffn) or
     #: "gelu" (GPT-2 / GPT-J: up, gelu, down: 2 matrices)
     mlp: str = "swiglu"
+    #: how the attention kernel reads a grouped-query model's K/V: "per_kv_head" (once for the group of query heads
+    #: sharing it: FlashAttention-2, TensorRT-LLM's XQA, FlashInfer) or "per_query_head" (once per query head: one
+    #: thread block per head, TensorRT-LLM's masked MHA kernel of v0.5-v0.6, docs/source/gpt_attention.md)
+    kv_reads: str = "per_kv_head"
     #: tensor parallelism (Megatron-LM sharding): each of ``tp`` devices holds heads / tp query heads, its share of
     #: the KV heads (at least one: with fewer KV heads than devices they are replicated), ffn / tp of the MLP and
     #: vocab / tp of the lm_head; the shapes below are one device's
@@ -117,7 +121,7 @@ def _quant(cfg: LlmConfig) -> LayerQuant:
 def decoder_block(cfg: LlmConfig, tokens: int, context: int, batch: int = 1) -> list[Layer]:
     """One decoder block for ``batch`` sequences of ``tokens`` new tokens, each attending to ``context``
     positions (incl. themselves) of its own KV cache: the projections see batch x tokens rows, attention runs
-    per sequence and head."""
+    per sequence and KV head (its query heads' rows together)."""
     q = _quant(cfg)
     h, c, hd = cfg.hidden, context, cfg.head_dim
     t = tokens * batch  # rows of the projections and elementwise ops
@@ -125,20 +129,25 @@ def decoder_block(cfg: LlmConfig, tokens: int, context: int, batch: int = 1) -> 
                                               out_shape=(t, n_out), quant=q)
     vec = lambda name, op, srcs, shape: Layer(name=name, op=op, inputs=srcs,  # noqa: E731
                                               in_shapes=tuple(shape for _ in srcs), out_shape=shape, quant=q)
-    # attention per query head; with GQA a query head reads its group's K/V (same bytes per head read)
-    sh = batch * (cfg.heads // cfg.tp)  # attention: one GEMM per sequence and head (this device's heads)
+    # attention: one GEMM per sequence and KV head (this device's), whose group of query heads are its M rows, so
+    # each K/V head is read once for its whole group: grouped-query attention as GQA-aware kernels run it
+    # (FlashAttention-2, TensorRT-LLM's XQA, FlashInfer); with MHA, or kv_reads "per_query_head", a group is one head
+    q_heads, kv_heads = cfg.heads // cfg.tp, cfg.kv_dim // cfg.head_dim
+    group = q_heads // kv_heads if q_heads % kv_heads == 0 and cfg.kv_reads == "per_kv_head" else 1
+    sh = batch * (q_heads // group)
+    rows = tokens * group  # M of one group's GEMM: every query head's new tokens
     qd, f = cfg.q_dim, cfg.ffn_device
-    scores = Layer(name="scores", op="matmul", inputs=("q_proj", "k_cache"), in_shapes=((sh, tokens, hd),
-                   (sh, c, hd)), out_shape=(sh, tokens, c), quant=q, transpose_b=True)
-    context_mm = Layer(name="context", op="matmul", inputs=("probs", "v_cache"), in_shapes=((sh, tokens, c),
-                       (sh, c, hd)), out_shape=(sh, tokens, hd), quant=q)
+    scores = Layer(name="scores", op="matmul", inputs=("q_proj", "k_cache"), in_shapes=((sh, rows, hd),
+                   (sh, c, hd)), out_shape=(sh, rows, c), quant=q, transpose_b=True)
+    context_mm = Layer(name="context", op="matmul", inputs=("probs", "v_cache"), in_shapes=((sh, rows, c),
+                       (sh, c, hd)), out_shape=(sh, rows, hd), quant=q)
     return [
         vec("attn_norm", "rmsnorm", ("x",), (t, h)),
         lin("q_proj", "attn_norm", h, qd),
         lin("k_proj", "attn_norm", h, cfg.kv_dim),
         lin("v_proj", "attn_norm", h, cfg.kv_dim),
         scores,
-        vec("probs", "softmax", ("scores",), (sh, tokens, c)),
+        vec("probs", "softmax", ("scores",), (sh, rows, c)),
         context_mm,
         lin("o_proj", "context", qd, h),
         vec("attn_residual", "add", ("o_proj", "x"), (t, h)),

@@ -81,6 +81,22 @@ def test_model_from_a_workload_llm_section_and_several_profiles(capsys):
     assert "TTFT" in capsys.readouterr().out
 
 
+def test_tensor_parallel_shards_fits_and_counts_every_device(capsys):
+    """llama2-70b in fp16 does not fit one H100 (an error); on 4 it does: each device reads a quarter of the weights,
+    pays the ring all-reduces, and the energy per token counts all four."""
+    assert main(["llm", "llama2-70b", "--hw", "h100-sxm", "--weights", "fp16", "--kv", "fp16", "--prompt", "128"]) == 2
+    assert "--tp" in capsys.readouterr().err
+    four = _json(capsys, "llama2-70b", "--hw", "h100-sxm", "--weights", "fp16", "--kv", "fp16", "--prompt", "128",
+                 "--decode", "4", "--tp", "4")
+    eight = _json(capsys, "llama2-70b", "--hw", "h100-sxm", "--weights", "fp16", "--kv", "fp16", "--prompt", "128",
+                  "--decode", "4", "--tp", "8")
+    assert four["tp"] == 4 and four["memory_bytes_needed"] < four["device_memory_bytes"]
+    assert eight["tpot_s"] < four["tpot_s"]          # half the weights per device per step
+    assert eight["memory_bytes_needed"] < 0.51 * four["memory_bytes_needed"] + 0.01e9 * 4
+    assert main(["llm", "llama2-7b", "--hw", "ethos-u55", "--tp", "2"]) == 2
+    assert "interconnect" in capsys.readouterr().err
+
+
 def test_workload_llm_section_chooses_the_mlp(tmp_path, capsys):
     """`mlp: gelu` in a workload's llm: section: two MLP matrices instead of three, so fewer weight bytes."""
     text = (REPO / "workloads" / "llama2-7b-decode.yaml").read_text()

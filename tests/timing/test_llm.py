@@ -94,3 +94,23 @@ def test_decode_runs_in_the_network_simulation():
     assert r.decode.overlap_cycles == pytest.approx(expected, rel=1e-12)
     floor = r.decode.dram_bytes / p.dram.bandwidth_Bps * p.clock_hz
     assert floor < r.decode.cycles < r.decode.cycles + r.decode.overlap_cycles
+
+
+def test_grouped_query_attention_reads_each_kv_head_once_per_group():
+    """Llama-3-8B (32 query heads, 8 KV heads): GQA-aware kernels read each K/V head once for its 4 query heads
+    (the group's rows are one GEMM's M); one-block-per-query-head kernels read it 4 times. Same MACs either way."""
+    import dataclasses
+
+    from accelsim.mapping.gemm import gemm_view
+    from accelsim.workload.llm import MODELS, decoder_block
+
+    cfg = dataclasses.replace(MODELS["llama3-8b"], kv_cache_bits=8)
+    batch, context = 3, 1000
+    layers = {kv_reads: {layer.name: layer for layer in decoder_block(dataclasses.replace(cfg, kv_reads=kv_reads), 1,
+                                                                       context, batch)}
+              for kv_reads in ("per_kv_head", "per_query_head")}
+    grouped, per_head = (gemm_view(layers[k]["scores"]) for k in ("per_kv_head", "per_query_head"))
+    assert grouped.b_elements == batch * 8 * context * 128          # every KV head once
+    assert per_head.b_elements == 4 * grouped.b_elements           # once per query head
+    assert grouped.macs == per_head.macs == batch * 32 * context * 128
+    assert (gemm_view(layers["per_kv_head"]["context"]).macs == gemm_view(layers["per_query_head"]["context"]).macs)
