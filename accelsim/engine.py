@@ -258,6 +258,12 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     if workload.llm is not None:
         ctx = workload.llm
         llm = model_llm(profile, ctx.config, prompt=ctx.prompt, decode_steps=ctx.decode_steps).summary()
+        need = ctx.config.memory_bytes(1, ctx.prompt + ctx.decode_steps)
+        llm.update(memory_bytes_needed=need, device_memory_bytes=profile.dram.bytes)
+        if profile.dram.bytes is not None and need > profile.dram.bytes:  # loud: the whole-model figures are moot
+            notes.insert(0, f"the whole model does not fit '{profile.name}': {need / 1e9:.1f} GB of weights and KV "
+                            f"cache against {profile.dram.bytes / 1e9:.1f} GB of device memory; its llm figures "
+                            f"assume it did")
     if legal.recipe is not None:
         notes.insert(0, f"recipe: {legal.recipe.text}")
     return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,

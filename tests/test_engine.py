@@ -44,6 +44,20 @@ def test_roofline_bounds_hold():
     assert (proj["regime"] == "memory-bound").all()
 
 
+def test_a_model_that_does_not_fit_the_device_is_said_loudly():
+    """The llm figures of a run whose weights + KV cache exceed the device memory carry the sizes and a first note."""
+    import dataclasses
+
+    wl = load_workload("llama2-7b-decode")
+    p = load_profile("tensorcore-int8")
+    fits = run(wl, p, timing_only=True)
+    assert fits.llm["memory_bytes_needed"] < fits.llm["device_memory_bytes"]
+    assert not any("does not fit" in n for n in fits.notes)
+    small = dataclasses.replace(p, memory=(dataclasses.replace(p.memory[0], bytes=4 << 30), *p.memory[1:]))
+    r = run(wl, small, timing_only=True)
+    assert "does not fit" in r.notes[0] and "4.3 GB of device memory" in r.notes[0]
+
+
 def test_per_group_int4_weights_beat_per_channel(write):
     def workload(granularity):
         extra = ", group_size: 32" if granularity == "per_group" else ""
