@@ -4,6 +4,8 @@
   prefill within 15 % at 512 and 2048 tokens. GenZ has no kernel-launch cost, so accelsim runs without it here.
 - TensorRT-LLM v0.5's published batch-1 first-token latencies for LLaMA 7B on H100 (FP8: the same dense rate
   and 1-byte operands as int8): the 128 -> 2048 growth within 25 % of the measured 36 / 7 ms.
+- TPU v1's measured TeraOps/s per application (Jouppi et al., ISCA 2017, Table 3), the weight-bound MLPs and LSTM0
+  rebuilt from Table 1's totals (benchmarks/validate_timing.py): within 15 %.
 """
 
 from __future__ import annotations
@@ -56,3 +58,14 @@ def test_float_formats_run_at_the_profiles_rates():
     assert fp8.prefill_s == pytest.approx(model_llm(h100, cfg, prompt=2048, decode_steps=0).prefill_s)
     with pytest.raises(ValueError, match="no fp8 math"):
         model_llm(load_profile("a100-80gb"), dataclasses.replace(cfg, math_format="fp8"), prompt=16, decode_steps=0)
+
+
+@pytest.mark.parametrize("app", ["MLP0", "MLP1", "LSTM0"])
+def test_tpu_v1_applications_within_15_percent_of_the_paper(app):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from validate_timing import tpu_v1_app
+
+    ours, published = tpu_v1_app(app)
+    assert abs(ours / published - 1) <= 0.15, (app, ours, published)
