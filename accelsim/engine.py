@@ -244,12 +244,13 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
                                   "events": int(grid[ch, chunk])})
     network_summary = None
     if network:  # the whole-network simulation (a sweep's rows, which read the per-layer sums, skip it)
-        net = simulate_profile_network(timings, profile)
+        net = simulate_profile_network(timings, profile, inputs={layer.name: layer.inputs for layer in workload.layers})
         spans = {name: (start / clock, end / clock) for name, start, end in net.spans}
         for row in rows:
             row["network_start_s"], row["network_end_s"] = spans[row["layer"]]
         network_summary = {"latency_s": net.cycles / clock, "isolated_latency_s": net.isolated_cycles / clock,
                            "prefetched_layers": list(net.prefetched), "dram_busy": net.dram_busy,
+                           "concurrent_layers": list(net.concurrent),
                            "events": net.events}
     changes = [c for layer in workload.layers for c in numerics[layer.name].changes]
     notes = [c.text for c in changes] + [n for r in numerics.values() for n in r.notes]

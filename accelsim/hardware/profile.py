@@ -149,6 +149,9 @@ class HardwareProfile:
     #: LLM decode steps are replayed from a captured graph (CUDA graphs: TensorRT-LLM's generation phase), so they
     #: pay no per-kernel launch cost; prefill (shapes vary per request) does
     decode_graphs: bool = False
+    #: independent layers may run at once on cores the other leaves idle (TensorRT's auxiliary streams, a multi-core
+    #: NPU compiler's schedule); False: one layer at a time (ONNX Runtime's sequential executor)
+    concurrent_layers: bool = False
     #: MAC rates of float operand formats relative to the integer datapath (rows x cols per unit): A100/H100
     #: run fp16/bf16 at half their int8 rate, H100 fp8 at its int8 rate. A format not listed is not supported.
     float_rates: tuple[tuple[str, float], ...] = ()

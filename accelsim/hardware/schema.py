@@ -236,6 +236,7 @@ class HardwareModel(_Strict):
     fusion: list[Literal["activation", "residual", "norm", "attention"]] = Field(default_factory=list)
     kernel_launch_s: float = 0.0
     decode_graphs: StrictBool = False
+    concurrent_layers: StrictBool = False
     interconnect: InterconnectModel | None = None
     float_rates: dict[Literal["fp32", "fp16", "bf16", "fp8", "fp4"], float] = Field(default_factory=dict)
     # the float MAC unit's accumulator (float and block operand formats): its format, promotion into a full
@@ -362,7 +363,7 @@ class HardwareModel(_Strict):
             energy=hp.EnergySpec(node_nm=float(self.energy.node_nm), overrides=dict(self.energy.overrides),
                                  static_power_w=float(self.energy.static_power_w)),
             source=source, fusion=tuple(dict.fromkeys(self.fusion)), kernel_launch_s=float(self.kernel_launch_s),
-            decode_graphs=self.decode_graphs, float_rates=tuple(sorted(self.float_rates.items())),
+            decode_graphs=self.decode_graphs, concurrent_layers=self.concurrent_layers, float_rates=tuple(sorted(self.float_rates.items())),
             interconnect=None if self.interconnect is None else (float(self.interconnect.bandwidth_Bps),
                                                                  float(self.interconnect.latency_s)),
             float_accumulator=(self.float_accumulator.format, self.float_accumulator.promote_every,

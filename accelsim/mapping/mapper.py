@@ -82,6 +82,7 @@ class Tiling:
     tile_n: int
     loop_order: str   # outer -> inner over tiles, K innermost: "mnk" or "nmk"
     tiles: int        # number of (m, k, n) tiles per layer (all batches)
+    cores_busy: int = 0   # matrix units' CTA tiles: the cores their CTAs occupy (0: not a CTA tiling)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,9 @@ class Mapping:
     compute_cycles: int
     tilings: tuple[Tiling, ...]         # one per on-chip level, outermost first
     traffic: tuple[LevelTraffic, ...]   # [0]: DRAM -> first on-chip level, ..., then the array's reads
+    #: cores (HardwareProfile.array.cores: arrays, SMs, CPU cores) the layer keeps busy: fewer than all when it has
+    #: fewer folds / CTAs / dot-product steps than cores; the others are free for an independent layer
+    cores_busy: int = 1
 
     @property
     def dram_bytes(self) -> int:
@@ -240,7 +244,7 @@ MMA_M = 16
 
 
 def _matrix_cta(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: int, level) -> list[tuple]:
-    """CTA tiles of a matrix unit that fit: (TM, TN, TK, compute cycles, a_bytes, b_bytes, tiles), the Pareto
+    """CTA tiles of a matrix unit that fit: (TM, TN, TK, compute cycles, a_bytes, b_bytes, tiles, cores busy), the Pareto
     front of (cycles, bytes, tile count); :func:`_choose` picks the one the pipeline finishes first.
 
     A CTA tile is staged in one core's share of the innermost on-chip level (double-buffered A and B panels);
@@ -270,7 +274,8 @@ def _matrix_cta(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: i
                     cta_cycles = math.ceil(rows_done * math.ceil(min(k_slice, view.k) / arr.rows)
                                            * math.ceil(min(tn, view.n) / arr.cols) / arr.units_per_core
                                            / arr.efficiency)
-                    schedules = [(math.ceil(ctas / cores) * cta_cycles, 2 * (split - 1) * view.batch * mt * nt * tm * tn * 4)]
+                    schedules = [(math.ceil(ctas / cores) * cta_cycles, 2 * (split - 1) * view.batch * mt * nt * tm * tn * 4,
+                                  min(cores, ctas))]
                     if split == 1 and ctas > cores and ctas % cores:
                         # stream-K (CUTLASS 3's StreamK scheduler, Osama et al., PPoPP 2023): the last partial wave's
                         # K iterations are spread over all cores; each core fixes up one partial 32-bit tile. Offered
@@ -278,14 +283,15 @@ def _matrix_cta(view: GemmView, profile: HardwareProfile, a_bits: int, b_bits: i
                         # core count, so the choice is the pipeline's (and more cores are never slower)
                         streamk = math.ceil(ctas * cta_cycles / cores) + math.ceil(cta_cycles / k_steps)
                         if streamk < schedules[0][0]:
-                            schedules.append((streamk, 2 * cores * tm * tn * 4))
+                            schedules.append((streamk, 2 * cores * tm * tn * 4, cores))
                     # a cluster of CTAs along N shares each A panel load (Hopper TMA multicast): A is fetched
                     # once per cluster of N tiles
                     a_bytes = _bytes(view.a_stored_elements, a_bits) * math.ceil(nt / arr.cluster)
                     tiles = view.batch * mt * nt * k_steps
-                    for cycles, partials in schedules:
+                    for cycles, partials, busy in schedules:
                         b_bytes = _bytes(view.b_elements, b_bits) * mt + partials
-                        found.append((cycles, a_bytes + b_bytes, -tiles, (tm, tn, tk, cycles, a_bytes, b_bytes, tiles)))
+                        found.append((cycles, a_bytes + b_bytes, -tiles,
+                                      (tm, tn, tk, cycles, a_bytes, b_bytes, tiles, busy)))
     if not found:
         raise ValueError(f"the on-chip level '{level.name}' ({per_core} bytes per core) cannot hold one "
                          f"{_CTA_M[0]}x{_CTA_K[0]} + {_CTA_K[0]}x{_CTA_N[0]} CTA tile double-buffered")
@@ -342,7 +348,8 @@ def map_gemm(name: str, view: GemmView, profile: HardwareProfile, a_bits: int, b
     cycles, tilings, traffic = _choose(profile, _fused_traffic(options, on_chip), array)
     return Mapping(layer=name, view=view, dataflow=arr.dataflow, rows=arr.rows, cols=arr.cols, count=arr.count,
                    row_folds=row_folds, col_folds=col_folds, k_chunk=profile.k_chunk(view.k),
-                   compute_cycles=cycles, tilings=tilings, traffic=(*traffic, array))
+                   compute_cycles=cycles, tilings=tilings, traffic=(*traffic, array),
+                   cores_busy=max(1, min(arr.cores, view.batch * row_folds * col_folds)))
 
 
 def _streamed(view: GemmView, a_bits: int, b_bits: int, c_bits: int) -> tuple[Tiling, LevelTraffic]:
@@ -397,10 +404,10 @@ def _map_register_blocked(name: str, view: GemmView, profile: HardwareProfile, a
     for i, level in enumerate(levels):
         innermost = i == len(levels) - 1
         if arr.kind == "matrix" and innermost:
-            options.append([(c, Tiling("", tm, tk, tn, "mnk", tiles),
+            options.append([(c, Tiling("", tm, tk, tn, "mnk", tiles, busy),
                              LevelTraffic("", a_bytes, b_bytes, _bytes(view.c_elements, c_bits)))
-                            for tm, tn, tk, c, a_bytes, b_bytes, tiles in _matrix_cta(view, profile, a_bits, b_bits,
-                                                                                     level)])
+                            for tm, tn, tk, c, a_bytes, b_bytes, tiles, busy in _matrix_cta(view, profile, a_bits,
+                                                                                           b_bits, level)])
             continue
         capacity = level.bytes // (arr.cores if innermost else 1)
         found = _level_candidates(view, capacity, a_bits, b_bits, c_bits, acc_bits, 1, 1, "output_stationary")
@@ -409,7 +416,17 @@ def _map_register_blocked(name: str, view: GemmView, profile: HardwareProfile, a
     cycles, tilings, traffic = _choose(profile, _fused_traffic(options, on_chip), array)
     return Mapping(layer=name, view=view, dataflow="output_stationary", rows=arr.rows, cols=arr.cols,
                    count=arr.count, row_folds=1, col_folds=1, k_chunk=profile.k_chunk(view.k), compute_cycles=cycles,
-                   tilings=tilings, traffic=(*traffic, array))
+                   tilings=tilings, traffic=(*traffic, array), cores_busy=_cores_busy(view, profile, tilings))
+
+
+def _cores_busy(view: GemmView, profile: HardwareProfile, tilings: tuple[Tiling, ...]) -> int:
+    """Cores a register-blocked layer occupies: a matrix unit's CTAs (the chosen schedule's), a SIMD unit's
+    dot-product steps (spread over the cores, one step at least each)."""
+    arr = profile.array
+    if arr.kind == "matrix" and tilings and tilings[-1].cores_busy:
+        return tilings[-1].cores_busy
+    steps = view.batch * view.m * math.ceil(view.k / arr.rows) * math.ceil(view.n / arr.cols)
+    return max(1, min(arr.cores, steps))
 
 
 def map_layer(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits: int, out_bits: int | None = None,

@@ -43,6 +43,7 @@ class LayerTiming:
     startup_cycles: float = 0.0   # access latency and kernel launch before the first tile
     core_cycles: float = 0.0      # what bounds the layer besides DRAM: compute or its slowest on-chip engine
     working_bytes: int = 0        # bytes its outermost on-chip tile holds (double-buffered operands + outputs)
+    cores_busy: int = 0           # cores it occupies (Mapping.cores_busy); 0: all of them (vector ops, DRAM moves)
 
     @property
     def stall_cycles(self) -> int:
@@ -136,7 +137,8 @@ def mac_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits
                        cycles=max(cycles, 1), dram_bytes=dram, sram_bytes=on_chip, outputs=m.view.c_elements,
                        level_bytes=tuple((t.level, t.total) for t in m.traffic), psum_adds=psum_adds,
                        mapping=m, bottleneck=bottleneck, bottleneck_busy=busy, startup_cycles=startup,
-                       core_cycles=max([m.compute_cycles, *transfer[1:]]), working_bytes=_working_bytes(m, a_bits))
+                       core_cycles=max([m.compute_cycles, *transfer[1:]]), working_bytes=_working_bytes(m, a_bits),
+                       cores_busy=m.cores_busy)
 
 
 def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, fusion: Fusion = UNFUSED) -> LayerTiming:

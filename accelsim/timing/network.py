@@ -45,6 +45,10 @@ class LayerCost:
     weight_bytes: int         # DRAM bytes of stored weights: can be prefetched during the previous layer
     stream_bytes: int         # its other DRAM bytes (activations in and out)
     working_bytes: int = 0    # on-chip bytes it holds while it runs (its tiles, double-buffered)
+    #: the layers whose outputs it reads (names; others are the network's inputs): it starts when they have
+    #: finished. None: after the layer before it (a chain)
+    inputs: tuple[str, ...] | None = None
+    cores_busy: int = 0       # cores it occupies (LayerTiming.cores_busy; 0: all)
 
     @property
     def fill_cycles(self) -> float:
@@ -65,6 +69,9 @@ class NetworkResult:
     prefetched: tuple[str, ...]                   # layers whose weights arrived during the previous layer
     dram_busy_cycles: float
     events: int
+    #: layers that started before the layer before them had finished: an independent layer on cores the other
+    #: left free (its DRAM traffic shared the engine with it)
+    concurrent: tuple[str, ...] = ()
 
     @property
     def dram_busy(self) -> float:
@@ -73,13 +80,16 @@ class NetworkResult:
 
 def simulate_network(layers: list[LayerCost], dram_bytes_per_cycle: float, buffer_bytes: int,
                      chunks: int = CHUNKS, prefetch: bool = True,
-                     max_prefetch_pieces: int = MAX_PREFETCH_PIECES) -> NetworkResult:
-    """Run ``layers`` in order on one device. ``dram_bytes_per_cycle``: the DRAM engine's rate;
+                     max_prefetch_pieces: int = MAX_PREFETCH_PIECES, cores: int = 1) -> NetworkResult:
+    """Run ``layers`` on one device of ``cores`` cores. ``dram_bytes_per_cycle``: the DRAM engine's rate;
     ``buffer_bytes``: the on-chip staging capacity for prefetched weights (0 disables prefetch).
 
-    A layer takes its start-up and fill, then ``chunks`` steps, each as long as the slower of its share of
-    the core work and its share of DRAM streaming on the shared engine (queued behind any prefetch in
-    flight). Alone and without prefetch, a layer takes exactly its closed form."""
+    Layers are dispatched in order (one command stream) and each starts when its inputs are ready and the cores
+    it occupies are free; a layer that leaves cores idle (fewer folds / CTAs than cores) lets the next
+    independent layer start beside it, and the two then share the DRAM engine. A layer takes its start-up and
+    fill, then ``chunks`` steps, each as long as the slower of its share of the core work and its share of DRAM
+    streaming on the shared engine (queued behind any prefetch in flight). Alone and without prefetch, a layer
+    takes exactly its closed form."""
     import dataclasses
 
     layers = [dataclasses.replace(cost, _per_byte=1.0 / dram_bytes_per_cycle) for cost in layers]
@@ -89,7 +99,6 @@ def simulate_network(layers: list[LayerCost], dram_bytes_per_cycle: float, buffe
     dram = simpy.PriorityResource(env, capacity=1)
     buffer = simpy.Container(env, capacity=max(1, buffer_bytes), init=max(1, buffer_bytes))
     counters = {"events": 0, "dram": 0.0}
-    spans: list[tuple[str, float, float]] = []
     prefetched: list[str] = []
     fetched = [0.0] * len(layers)      # weight bytes of layer i already on chip (prefetched)
     started = [False] * len(layers)    # layer i has started: its prefetch stops, it streams the rest itself
@@ -116,7 +125,7 @@ def simulate_network(layers: list[LayerCost], dram_bytes_per_cycle: float, buffe
     def prefetcher(i: int):
         """Layer i's weights, fetched while layer i-1 runs, if the staging buffer has room beside it."""
         need = layers[i].weight_bytes
-        if not prefetch or need <= 0 or need + layers[i - 1].working_bytes > buffer_bytes:
+        if not prefetch or started[i] or need <= 0 or need + layers[i - 1].working_bytes > buffer_bytes:
             return
         yield buffer.get(need)
         reserved[i] = need
@@ -128,8 +137,23 @@ def simulate_network(layers: list[LayerCost], dram_bytes_per_cycle: float, buffe
         pieces = min(max_prefetch_pieces, max(chunks, math.ceil(need / max(1.0, demand_piece / 8))))
         yield env.process(dram_transfer(need, pieces, priority=1, prefetch_of=i))
 
+    index = {cost.name: i for i, cost in enumerate(layers)}
+    deps = [[i - 1] if i and cost.inputs is None else
+            sorted({index[n] for n in (cost.inputs or ()) if index.get(n, i) < i}) for i, cost in enumerate(layers)]
+    done = [env.event() for _ in layers]
+    dispatched = [env.event() for _ in layers]
+    pool = simpy.Container(env, capacity=max(1, cores), init=max(1, cores))
+    span: dict[int, tuple[float, float]] = {}
+
     def run_layer(i: int):
         cost = layers[i]
+        if i:  # in-order dispatch: a layer asks for cores after the one before it got them
+            yield dispatched[i - 1]
+        if deps[i]:
+            yield simpy.AllOf(env, [done[j] for j in deps[i]])
+        need = min(pool.capacity, cost.cores_busy) if cost.cores_busy else pool.capacity
+        yield pool.get(need)
+        dispatched[i].succeed()
         start = env.now
         started[i] = True
         if i + 1 < len(layers):  # the next layer's weights start moving as soon as this layer starts
@@ -145,28 +169,36 @@ def simulate_network(layers: list[LayerCost], dram_bytes_per_cycle: float, buffe
             yield simpy.AllOf(env, [core, moved])
         if reserved[i]:
             yield buffer.put(reserved[i])
-        spans.append((cost.name, start, env.now))
+        yield pool.put(need)
+        span[i] = (start, env.now)
+        done[i].succeed()
 
-    def network():
-        for i in range(len(layers)):
-            yield env.process(run_layer(i))
-
-    env.process(network())
+    for i in range(len(layers)):
+        env.process(run_layer(i))
     env.run()
-    return NetworkResult(cycles=env.now, isolated_cycles=sum(c.cycles for c in layers), spans=tuple(spans),
-                         prefetched=tuple(prefetched), dram_busy_cycles=counters["dram"], events=counters["events"])
+    spans = tuple((layers[i].name, *span[i]) for i in range(len(layers)))
+    concurrent = tuple(layers[i].name for i in range(1, len(layers)) if span[i][0] < span[i - 1][1])
+    return NetworkResult(cycles=env.now, isolated_cycles=sum(c.cycles for c in layers), spans=spans,
+                         prefetched=tuple(prefetched), dram_busy_cycles=counters["dram"], events=counters["events"],
+                         concurrent=concurrent)
 
 
-def layer_cost(name: str, t) -> LayerCost:
-    """The network model's view of one layer's :class:`accelsim.timing.model.LayerTiming`."""
+def layer_cost(name: str, t, inputs: tuple[str, ...] | None = None) -> LayerCost:
+    """The network model's view of one layer's :class:`accelsim.timing.model.LayerTiming` (``inputs``: the layers it
+    reads, None for the one before it)."""
     return LayerCost(name=name, cycles=t.cycles, startup_cycles=t.startup_cycles, core_cycles=t.core_cycles,
                      weight_bytes=t.weight_bytes, stream_bytes=max(0, t.dram_bytes - t.weight_bytes),
-                     working_bytes=t.working_bytes)
+                     working_bytes=t.working_bytes, inputs=inputs, cores_busy=t.cores_busy)
 
 
-def simulate_profile_network(names_and_timings, profile, **options) -> NetworkResult:
+def simulate_profile_network(names_and_timings, profile, inputs: dict[str, tuple[str, ...]] | None = None,
+                             **options) -> NetworkResult:
     """Simulate layers (``(name, LayerTiming)`` in execution order) on ``profile``: DRAM at its bandwidth,
-    prefetched weights staged in its largest on-chip level. ``options``: :func:`simulate_network`'s."""
-    costs = [layer_cost(name, t) for name, t in names_and_timings]
+    prefetched weights staged in its largest on-chip level, the layers on its cores (``array.cores``, when the
+    profile runs independent layers concurrently; else one layer at a time).
+    ``inputs``: each layer's producers by name (a graph: independent layers may overlap); without it the layers
+    form a chain. ``options``: :func:`simulate_network`'s."""
+    costs = [layer_cost(name, t, inputs.get(name) if inputs is not None else None) for name, t in names_and_timings]
     staging = max((lv.bytes for lv in profile.on_chip), default=0)
-    return simulate_network(costs, profile.dram.bandwidth_Bps / profile.clock_hz, staging, **options)
+    return simulate_network(costs, profile.dram.bandwidth_Bps / profile.clock_hz, staging,
+                            cores=profile.array.cores if profile.concurrent_layers else 1, **options)
