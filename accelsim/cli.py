@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     llm.add_argument("--decode", type=_count("--decode", 1 << 20), default=128,
                      help="output tokens per sequence (the first comes from the prefill, then one per decode step)")
     llm.add_argument("--batch", type=_count("--batch", 1 << 16), default=1, help="sequences run together")
+    llm.add_argument("--compute-efficiency", type=_positive("--compute-efficiency", 1.0), default=1.0, metavar="F",
+                     help="share of the datasheet MAC rate the kernels sustain (default 1; docs/validation.md fits 0.60 "
+                          "on h100-sxm FP8 and 0.85 on a100-80gb FP16 for TensorRT-LLM v0.6.1)")
+    llm.add_argument("--dram-efficiency", type=_positive("--dram-efficiency", 1.0), default=1.0, metavar="F",
+                     help="share of the datasheet DRAM bandwidth the kernels sustain (default 1; fitted: 0.80 on "
+                          "h100-sxm, 0.75 on a100-80gb)")
     llm.add_argument("--tp", type=_count("--tp", 64), default=1,
                      help="tensor-parallel devices (Megatron sharding, ring all-reduces over the profile's interconnect); "
                           "times are one device's, which all run in step")
@@ -110,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--drain", action="store_true", help="run until every arrived request has finished")
     sv.add_argument("--slo-ttft", type=_positive("--slo-ttft", 3600.0), default=None, metavar="S",
                     help="also find the largest rate whose p99 TTFT stays under S seconds (bounded search)")
+    sv.add_argument("--compute-efficiency", type=_positive("--compute-efficiency", 1.0), default=1.0, metavar="F",
+                     help="share of the datasheet MAC rate the kernels sustain (default 1; docs/validation.md fits 0.60 "
+                          "on h100-sxm FP8 and 0.85 on a100-80gb FP16 for TensorRT-LLM v0.6.1)")
+    sv.add_argument("--dram-efficiency", type=_positive("--dram-efficiency", 1.0), default=1.0, metavar="F",
+                     help="share of the datasheet DRAM bandwidth the kernels sustain (default 1; fitted: 0.80 on "
+                          "h100-sxm, 0.75 on a100-80gb)")
     sv.add_argument("--tp", type=_count("--tp", 64), default=1, help="tensor-parallel devices")
     sv.add_argument("--memory-fraction", type=_positive("--memory-fraction", 1.0), default=0.9, metavar="F",
                     help="share of device memory for weights, workspace and KV cache (default 0.9, vLLM's "
@@ -291,6 +303,14 @@ def _llm_config(ref: str, weights: str, kv: str, activations: str | None = None)
                                math_format=math)
 
 
+def _sustained(profile, args):
+    """The profile at the sustained shares given on the command line (--compute-efficiency, --dram-efficiency)."""
+    if args.compute_efficiency != 1.0 and profile.array.kind == "systolic":
+        raise InputError(f"profile '{profile.name}' is a systolic array (its cycles are exact): --compute-efficiency "
+                         f"applies to matrix and SIMD units", field="--compute-efficiency")
+    return profile.sustained(compute=args.compute_efficiency, dram=args.dram_efficiency)
+
+
 def _cmd_llm(args) -> int:
     import json
 
@@ -304,7 +324,7 @@ def _cmd_llm(args) -> int:
                          f"(the largest GEMM would exceed 2^56 MACs)", field="--batch")
     from accelsim.serve.cost import tensor_parallel
 
-    profiles = [load_profile(h) for h in args.hw]
+    profiles = [_sustained(load_profile(h), args) for h in args.hw]
     devices = [tensor_parallel(p, cfg, args.tp) for p in profiles]
     need = devices[0].memory_bytes(args.batch, args.prompt + args.decode)
     for p in profiles:  # a model that cannot be resident on the device has no such latency: say so, do not time it
@@ -603,7 +623,7 @@ def _cmd_serve(args) -> int:
     if args.slo_ttft is not None and args.trace is not None:
         raise InputError("--slo-ttft searches Poisson rates: it needs --rate, not --trace", field="--slo-ttft")
     html = resolve_output_file(args.html, field="--html") if args.html else None
-    profile = load_profile(args.hw)
+    profile = _sustained(load_profile(args.hw), args)
     prompt = parse_length(args.prompt_dist, "--prompt-dist", "prompt_tokens")
     output = parse_length(args.output_dist, "--output-dist", "output_tokens")
     requests = trace_requests(args.trace) if args.trace else poisson_requests(args.rate, args.duration, prompt, output,

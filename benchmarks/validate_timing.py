@@ -217,10 +217,7 @@ def _static_throughput(profile, cfg, rows) -> list[float]:
 
 def _with_efficiency(profile, gemm: float, dram: float):
     """``profile`` with its MAC rate and DRAM bandwidth scaled to the sustained shares ``gemm`` and ``dram``."""
-    levels = (dataclasses.replace(profile.memory[0], bandwidth_Bps=profile.memory[0].bandwidth_Bps * dram),
-              *profile.memory[1:])
-    return dataclasses.replace(profile, memory=levels,
-                               array=dataclasses.replace(profile.array, efficiency=profile.array.efficiency * gemm))
+    return profile.sustained(compute=gemm, dram=dram)
 
 
 def _calibrate(profile, cfg, rows) -> tuple[float, float, list[float]]:

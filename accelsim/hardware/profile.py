@@ -182,6 +182,21 @@ class HardwareProfile:
         return dataclasses.replace(self, array=dataclasses.replace(self.array,
                                                                    efficiency=self.array.efficiency * rate))
 
+    def sustained(self, compute: float = 1.0, dram: float = 1.0) -> "HardwareProfile":
+        """This profile at the shares of its datasheet rates that real kernels sustain: ``compute`` of the MAC rate
+        (matrix and SIMD units; multiplies ``array.efficiency``) and ``dram`` of the outermost level's bandwidth,
+        both in (0, 1]. docs/validation.md fits such a pair on published measurements."""
+        import dataclasses
+
+        if not (0 < compute <= 1 and 0 < dram <= 1):
+            raise ValueError(f"sustained shares must be in (0, 1], got compute {compute}, dram {dram}")
+        if compute != 1 and self.array.kind == "systolic":
+            raise ValueError(f"profile '{self.name}' is a systolic array: its cycles are exact, it has no compute "
+                             f"efficiency to scale")
+        dram_level = dataclasses.replace(self.memory[0], bandwidth_Bps=self.memory[0].bandwidth_Bps * dram)
+        return dataclasses.replace(self, memory=(dram_level, *self.memory[1:]),
+                                   array=dataclasses.replace(self.array, efficiency=self.array.efficiency * compute))
+
     @property
     def peak_macs_per_cycle(self) -> int:
         return self.array.macs_per_cycle

@@ -400,6 +400,8 @@ CASES = [
                                               "--prompt-dist", "lens.csv"], ("--prompt-dist", "lens.csv")),
     Case("serve-trace-columns", lambda t: ["serve", "llama2-7b", "--hw", "h100-sxm", "--trace",
                                            _w(t, "t.csv", "time,len\n0,5\n")], ("t.csv", "--trace", "arrival_s")),
+    Case("serve-dram-efficiency", lambda t: ["serve", "llama2-7b", "--hw", "h100-sxm", "--rate", "1",
+                                             "--dram-efficiency", "0"], ("--dram-efficiency", "(0, 1]")),
     Case("serve-memory-fraction", lambda t: ["serve", "llama2-7b", "--hw", "h100-sxm", "--rate", "1",
                                              "--memory-fraction", "1.5"], ("--memory-fraction", "(0, 1]")),
     Case("serve-no-device-memory", lambda t: ["serve", "llama2-7b", "--hw", "ethos-u55", "--rate", "1"],

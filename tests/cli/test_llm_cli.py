@@ -97,6 +97,19 @@ def test_tensor_parallel_shards_fits_and_counts_every_device(capsys):
     assert "interconnect" in capsys.readouterr().err
 
 
+def test_sustained_shares_slow_the_phases_they_bind(capsys):
+    """--dram-efficiency stretches the weight-streaming decode step by its inverse; --compute-efficiency stretches the
+    compute-bound 2048-token prefill and leaves the decode step (DRAM-bound) almost alone."""
+    args = ["llama2-7b", "--hw", "h100-sxm", "--prompt", "2048", "--decode", "4"]
+    base = _json(capsys, *args)
+    dram = _json(capsys, *args, "--dram-efficiency", "0.5")
+    compute = _json(capsys, *args, "--compute-efficiency", "0.5")
+    assert dram["tpot_s"] == pytest.approx(2 * base["tpot_s"], rel=0.05)
+    assert compute["ttft_s"] > 1.6 * base["ttft_s"] and compute["tpot_s"] < 1.1 * base["tpot_s"]
+    assert main(["llm", "llama2-7b", "--hw", "tpu-v1", "--compute-efficiency", "0.5"]) == 2
+    assert "systolic" in capsys.readouterr().err
+
+
 def test_workload_llm_section_chooses_the_mlp(tmp_path, capsys):
     """`mlp: gelu` in a workload's llm: section: two MLP matrices instead of three, so fewer weight bytes."""
     text = (REPO / "workloads" / "llama2-7b-decode.yaml").read_text()

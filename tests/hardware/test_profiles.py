@@ -79,3 +79,18 @@ def test_k_chunk_follows_dataflow():
     assert load_profile("edge-npu-pot16").k_chunk(100) == 16
     assert load_profile("tpu-v1").k_chunk(1000) == 256
     assert load_profile("tensorcore-int8").k_chunk(1000) == 1000  # accumulators hold the whole K
+
+
+def test_sustained_shares_scale_the_rates_and_nothing_else():
+    from accelsim.hardware import load_profile
+
+    p = load_profile("h100-sxm")
+    s = p.sustained(compute=0.6, dram=0.8)
+    assert s.array.efficiency == pytest.approx(0.6 * p.array.efficiency)
+    assert s.dram.bandwidth_Bps == pytest.approx(0.8 * p.dram.bandwidth_Bps)
+    assert [lv.bandwidth_Bps for lv in s.on_chip] == [lv.bandwidth_Bps for lv in p.on_chip]
+    assert p.sustained() == p
+    with pytest.raises(ValueError, match="systolic"):
+        load_profile("tpu-v1").sustained(compute=0.5)
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        p.sustained(dram=1.2)
