@@ -295,8 +295,9 @@ def serving_section() -> list[str]:
                       "that release), so LLaMA 70B's grouped K/V are read once per query head (`kv_reads: "
                       "per_query_head`); read once per group, as GQA-aware kernels do (accelsim's default), the "
                       "decode-heavy 70B rows would come out 2-2.5x faster than published. The A100 70B 128-in / "
-                      "2048-out row, the worst, is slow by the other side: the 8 query heads of a group re-read the "
-                      "same K/V close together, and the L2 hits among them are not modelled. Reproduced by "
+                      "2048-out row, the worst, errs the other way: reading the K/V once per query head is an upper "
+                      "bound on the DRAM traffic (some of a group's re-reads may hit the L2), and the A100's HBM "
+                      "share was fitted on GPT-J's multi-head rows, where no such re-reads exist. Reproduced by "
                       "tests/serve/test_published.py (tolerance 30 %).", ""]
 
 
