@@ -2,12 +2,14 @@
 
 Each layer alone is a double-buffered tile pipeline with an exact closed form (accelsim.mapping.schedule).
 What no per-layer formula gives is how layers interact on one device; this SimPy model runs the network's
-layers in order on shared resources:
+layer graph, dispatched in order, on shared resources:
 
 - one DRAM engine (the outermost level's bandwidth), shared by every transfer in flight: a layer's own
   streaming (activations in and out, weights it did not prefetch) and the next layer's weight prefetch
   contend for it, request by request (a DMA queue; demand before prefetch);
-- the layers run one at a time on the compute unit;
+- the device's cores (``array.cores``): a layer starts when the layers it reads have finished and the cores it
+  occupies are free; on profiles with ``concurrent_layers`` an independent layer starts on cores its
+  predecessor leaves idle (fewer folds / CTAs than cores), else the layers run one at a time;
 - an on-chip staging buffer (the largest on-chip level): the next layer's weights are prefetched while the
   current layer computes, if they fit beside the current layer's working set; they are released when that
   layer finishes;
