@@ -102,7 +102,7 @@ def simulate_network(layers: list[LayerCost], dram_bytes_per_cycle: float, buffe
     buffer = simpy.Container(env, capacity=max(1, buffer_bytes), init=max(1, buffer_bytes))
     counters = {"events": 0, "dram": 0.0}
     prefetched: list[str] = []
-    fetched = [0.0] * len(layers)      # weight bytes of layer i already on chip (prefetched)
+    inflight = [0.0] * len(layers)     # weight bytes of layer i prefetched or in service (a request is not preempted)
     started = [False] * len(layers)    # layer i has started: its prefetch stops, it streams the rest itself
     reserved = [0] * len(layers)
 
@@ -117,12 +117,14 @@ def simulate_network(layers: list[LayerCost], dram_bytes_per_cycle: float, buffe
                 return
             with dram.request(priority=priority) as req:
                 yield req
+                if prefetch_of is not None:
+                    if started[prefetch_of]:  # granted after its layer started: the layer streams these bytes itself
+                        return
+                    inflight[prefetch_of] += per  # in service: lands, and the layer counts it as fetched
                 t = per / dram_bytes_per_cycle
                 yield env.timeout(t)
                 counters["dram"] += t
                 counters["events"] += 1
-            if prefetch_of is not None:
-                fetched[prefetch_of] += per
 
     def prefetcher(i: int):
         """Layer i's weights, fetched while layer i-1 runs, if the staging buffer has room beside it."""
@@ -160,7 +162,7 @@ def simulate_network(layers: list[LayerCost], dram_bytes_per_cycle: float, buffe
         started[i] = True
         if i + 1 < len(layers):  # the next layer's weights start moving as soon as this layer starts
             env.process(prefetcher(i + 1))
-        have = min(fetched[i], cost.weight_bytes)
+        have = min(inflight[i], cost.weight_bytes)
         if have >= cost.weight_bytes > 0:
             prefetched.append(cost.name)
         stream = cost.stream_bytes + cost.weight_bytes - have
