@@ -347,11 +347,15 @@ def _cmd_llm(args) -> int:
     t = Table(title=f"{cfg.name}{shard}: batch {args.batch}, prompt {args.prompt}, {args.decode} output tokens, "
                     f"{args.weights} weights, {cfg.math_format} math, {args.kv} KV cache", title_justify="left",
               header_style="bold")
-    for col in ("profile", "TTFT", "TPOT", "tokens/s", "energy/token", "prefill bound by", "decode bound by"):
+    for col in ("profile", "TTFT", "TPOT", "tokens/s", "energy/token", "memory per device", "prefill bound by",
+                "decode bound by"):
         t.add_column(col, justify="left" if col in ("profile", "prefill bound by", "decode bound by") else "right")
     for s in summaries:
+        device = s["device_memory_bytes"]
+        need = s["memory_bytes_needed"] / 1e9
+        memory = f"{need:.1f} of {device / 1e9:.0f} GB" if device else f"{need:.1f} GB"
         t.add_row(s["profile"], f"{s['ttft_s'] * 1e3:.3g} ms", f"{s['tpot_s'] * 1e3:.3g} ms",
-                  f"{s['tokens_per_s']:.4g}", _si(s["energy_per_token_j"], "J"),
+                  f"{s['tokens_per_s']:.4g}", _si(s["energy_per_token_j"], "J"), memory,
                   f"{s['prefill_binding_resource']} ({s['prefill_binding_share']:.0%} of its time)",
                   f"{s['decode_binding_resource']} ({s['decode_binding_share']:.0%} of its time)")
     _console().print(t)
