@@ -13,7 +13,8 @@ objectives: [latency_s, energy_pj, final_sqnr_db, area_mm2]
 
 Checked when loaded (one-line error naming the key, exit 2): every axis path must exist in the base profile
 (parents as mappings or list indices; the leaf a key the base has, or one the profile schema allows), every
-axis a non-empty list of values of the base value's type, every objective known.
+axis a non-empty list of values of the base value's type, every objective known, and no axis over a field the
+rows cannot see (``NO_EFFECT``: e.g. ``concurrent_layers``, ``interconnect``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ OBJECTIVES = {
 #: objectives that need the numerics
 NUMERICS_OBJECTIVES = ("final_sqnr_db", "cosine_mean", "cosine_min", "overflow_events", "saturation_events")
 MAX_POINTS = 1_000_000
+#: profile fields a sweep row cannot see (an axis over them would give identical rows): path prefix -> where they act
+NO_EFFECT = {
+    "concurrent_layers": "the whole-network simulation, which sweep rows skip (their metrics are per-layer sums)",
+    "decode_graphs": "LLM decode steps (accelsim llm / serve), not a sweep's rows",
+    "interconnect": "tensor parallelism (accelsim llm / serve --tp), not a sweep's rows",
+    "memory.0.bytes": "the device memory's capacity checks (accelsim llm / serve), not a sweep's rows",
+    "name": "the profile's name", "description": "the profile's description",
+}
 
 
 class _Strict(BaseModel):
@@ -103,6 +112,10 @@ def _check_axis(base: dict, path: str, values: list, source: str) -> None:
     where = f"axes.{path}"
     if not values:
         raise InputError("empty axis: give at least one value", source=source, field=where)
+    for prefix, acts_on in NO_EFFECT.items():
+        if path == prefix or path.startswith(prefix + "."):
+            raise InputError(f"'{path}' acts on {acts_on}: every point would give the same row", source=source,
+                             field=where)
     parts = _parts(path)
     node = base
     model = HardwareModel
