@@ -71,14 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     llm.add_argument("--decode", type=_count("--decode", 1 << 20), default=128,
                      help="output tokens per sequence (the first comes from the prefill, then one per decode step)")
     llm.add_argument("--batch", type=_count("--batch", 1 << 16), default=1, help="sequences run together")
-    llm.add_argument("--compute-efficiency", type=_positive("--compute-efficiency", 1.0), default=1.0, metavar="F",
-                     help="share of the datasheet MAC rate the kernels sustain (default 1; docs/validation.md fits 0.60 "
-                          "on h100-sxm FP8 and 0.85 on a100-80gb FP16 for TensorRT-LLM v0.6.1)")
-    llm.add_argument("--dram-efficiency", type=_positive("--dram-efficiency", 1.0), default=1.0, metavar="F",
-                     help="share of the datasheet DRAM bandwidth the kernels sustain (default 1; fitted: 0.80 on "
-                          "h100-sxm, 0.75 on a100-80gb)")
+    _sustained_arguments(llm)
     llm.add_argument("--tp", type=_count("--tp", 64), default=1,
-                     help="tensor-parallel devices (Megatron sharding, ring all-reduces over the profile's interconnect); "
+                     help="tensor-parallel devices (Megatron sharding, one-shot / two-shot all-reduces over the profile's interconnect); "
                           "times are one device's, which all run in step")
     llm.add_argument("--weights", choices=("int8", "int4", "fp8", "fp16", "bf16", "mxfp8", "mxfp4", "nvfp4"),
                      default="int8",
@@ -116,12 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--drain", action="store_true", help="run until every arrived request has finished")
     sv.add_argument("--slo-ttft", type=_positive("--slo-ttft", 3600.0), default=None, metavar="S",
                     help="also find the largest rate whose p99 TTFT stays under S seconds (bounded search)")
-    sv.add_argument("--compute-efficiency", type=_positive("--compute-efficiency", 1.0), default=1.0, metavar="F",
-                     help="share of the datasheet MAC rate the kernels sustain (default 1; docs/validation.md fits 0.60 "
-                          "on h100-sxm FP8 and 0.85 on a100-80gb FP16 for TensorRT-LLM v0.6.1)")
-    sv.add_argument("--dram-efficiency", type=_positive("--dram-efficiency", 1.0), default=1.0, metavar="F",
-                     help="share of the datasheet DRAM bandwidth the kernels sustain (default 1; fitted: 0.80 on "
-                          "h100-sxm, 0.75 on a100-80gb)")
+    _sustained_arguments(sv)
     sv.add_argument("--tp", type=_count("--tp", 64), default=1, help="tensor-parallel devices")
     sv.add_argument("--memory-fraction", type=_positive("--memory-fraction", 1.0), default=0.9, metavar="F",
                     help="share of device memory for weights, workspace and KV cache (default 0.9, vLLM's "
@@ -303,12 +293,23 @@ def _llm_config(ref: str, weights: str, kv: str, activations: str | None = None)
                                math_format=math)
 
 
+def _sustained_arguments(parser) -> None:
+    """--compute-efficiency / --dram-efficiency: run the contract at the shares of its datasheet rates real kernels
+    sustain (HardwareProfile.sustained)."""
+    parser.add_argument("--compute-efficiency", type=_positive("--compute-efficiency", 1.0), default=1.0, metavar="F",
+                        help="share of the datasheet MAC rate the kernels sustain (default 1; docs/validation.md fits "
+                             "0.60 on h100-sxm FP8 and 0.85 on a100-80gb FP16 for TensorRT-LLM v0.6.1)")
+    parser.add_argument("--dram-efficiency", type=_positive("--dram-efficiency", 1.0), default=1.0, metavar="F",
+                        help="share of the datasheet DRAM bandwidth the kernels sustain (default 1; fitted: 0.80 on "
+                             "h100-sxm, 0.75 on a100-80gb)")
+
+
 def _sustained(profile, args):
     """The profile at the sustained shares given on the command line (--compute-efficiency, --dram-efficiency)."""
-    if args.compute_efficiency != 1.0 and profile.array.kind == "systolic":
-        raise InputError(f"profile '{profile.name}' is a systolic array (its cycles are exact): --compute-efficiency "
-                         f"applies to matrix and SIMD units", field="--compute-efficiency")
-    return profile.sustained(compute=args.compute_efficiency, dram=args.dram_efficiency)
+    try:
+        return profile.sustained(compute=args.compute_efficiency, dram=args.dram_efficiency)
+    except ValueError as e:  # a systolic array: its cycles are exact, there is no compute share to scale
+        raise InputError(str(e), field="--compute-efficiency") from None
 
 
 def _cmd_llm(args) -> int:

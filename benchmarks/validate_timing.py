@@ -120,7 +120,7 @@ TRTLLM_GPTJ_FIRST_TOKEN_MS = {"h100-sxm": {128: 7.0, 2048: 29.0}, "a100-80gb": {
 
 
 def _first_token_ms(profile, cfg, tokens: int, gemm: float = 1.0) -> float:
-    return model_llm(_with_efficiency(profile, gemm, 1.0), cfg, prompt=tokens, decode_steps=0).prefill_s * 1e3
+    return model_llm(profile.sustained(compute=gemm), cfg, prompt=tokens, decode_steps=0).prefill_s * 1e3
 
 
 def _first_token_calibration(profile, cfg, published: dict[int, float]) -> tuple[float, float]:
@@ -215,11 +215,6 @@ def _static_throughput(profile, cfg, rows) -> list[float]:
     return out
 
 
-def _with_efficiency(profile, gemm: float, dram: float):
-    """``profile`` with its MAC rate and DRAM bandwidth scaled to the sustained shares ``gemm`` and ``dram``."""
-    return profile.sustained(compute=gemm, dram=dram)
-
-
 def _calibrate(profile, cfg, rows) -> tuple[float, float, list[float]]:
     """(GEMM efficiency, DRAM efficiency, predicted throughputs): the grid point whose static-batch throughputs
     are closest to the published ``rows`` in squared log error, refined once around the best point."""
@@ -228,7 +223,7 @@ def _calibrate(profile, cfg, rows) -> tuple[float, float, list[float]]:
     pub = np.log([r[4] for r in rows])
 
     def score(g, d):
-        pred = _static_throughput(_with_efficiency(profile, g, d), cfg, rows)
+        pred = _static_throughput(profile.sustained(compute=g, dram=d), cfg, rows)
         return float(((np.log(pred) - pub) ** 2).sum()), pred
 
     best = min(((score(g, d), g, d) for g in GEMM_EFFICIENCIES for d in DRAM_EFFICIENCIES), key=lambda x: x[0][0])
@@ -279,7 +274,7 @@ def serving_section() -> list[str]:
             cfg = dataclasses.replace(MODELS[model], weight_bits=bits, activation_bits=bits, kv_cache_bits=bits,
                                       math_format=fmt, kv_reads="per_query_head")
             shipped = _static_throughput(p, cfg, rows)
-            calibrated = _static_throughput(_with_efficiency(p, g, d), cfg, rows)
+            calibrated = _static_throughput(p.sustained(compute=g, dram=d), cfg, rows)
             for (batch, tp, tin, tout, pub), a, b in zip(rows, shipped, calibrated):
                 worst = max(worst, abs(b / pub - 1))
                 out.append(f"| {name} | {model}, {batch}, {tp}, {tin} / {tout} | {pub:,} tok/s | {a:,.0f} | "

@@ -228,8 +228,13 @@ def dot_compute_cycles(view: GemmView, profile: HardwareProfile) -> int:
     """Cycles of a GEMM on a ``simd_dot`` unit: each of ``count`` cores issues ``cols`` lanes x ``rows``-deep dot
     products per cycle; M runs in time, K in steps of ``rows``, N in steps of ``cols``."""
     arr = profile.array
-    steps = view.batch * view.m * math.ceil(view.k / arr.rows) * math.ceil(view.n / arr.cols)
-    return math.ceil(steps / arr.count / arr.efficiency)
+    return math.ceil(_dot_steps(view, profile) / arr.count / arr.efficiency)
+
+
+def _dot_steps(view: GemmView, profile: HardwareProfile) -> int:
+    """Dot-product steps of a GEMM on a SIMD unit: ``cols`` lanes of ``rows``-deep dot products each."""
+    arr = profile.array
+    return view.batch * view.m * math.ceil(view.k / arr.rows) * math.ceil(view.n / arr.cols)
 
 
 #: CTA (thread-block) tile sizes a matrix-unit kernel library offers (CUTLASS's int8 tile shapes)
@@ -425,8 +430,7 @@ def _cores_busy(view: GemmView, profile: HardwareProfile, tilings: tuple[Tiling,
     arr = profile.array
     if arr.kind == "matrix" and tilings and tilings[-1].cores_busy:
         return tilings[-1].cores_busy
-    steps = view.batch * view.m * math.ceil(view.k / arr.rows) * math.ceil(view.n / arr.cols)
-    return max(1, min(arr.cores, steps))
+    return max(1, min(arr.cores, _dot_steps(view, profile)))
 
 
 def map_layer(layer: Layer, profile: HardwareProfile, a_bits: int, w_bits: int, out_bits: int | None = None,

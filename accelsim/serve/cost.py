@@ -22,7 +22,6 @@ not counted (the devices' static power while they wait is).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 from accelsim.errors import InputError

@@ -35,7 +35,7 @@ def test_llama_rows_predicted_from_gptj_within_30_percent(gpu):
     assert 0 < gemm <= 1 and 0 < dram <= 1
     for (*_, pub), ours in zip(vt.TRTLLM_GPTJ[gpu], fitted):
         assert abs(ours / pub - 1) <= 0.10   # the fit itself
-    calibrated = vt._with_efficiency(profile, gemm, dram)
+    calibrated = profile.sustained(compute=gemm, dram=dram)
     for model, rows in (("llama2-7b", llama_rows), ("llama2-70b", vt.TRTLLM_70B[gpu])):
         predicted = vt._static_throughput(calibrated, _cfg(model, fmt), rows)
         for row, ours in zip(rows, predicted):
