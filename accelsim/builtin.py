@@ -9,7 +9,7 @@ _PKG_ROOT = Path(__file__).resolve().parent
 
 
 def builtin_dir(kind: str) -> Path:
-    """Directory of built-in ``hw_profiles`` or ``workloads`` YAML files.
+    """Directory of built-in ``hw_profiles``, ``runtimes`` (hw_profiles/runtimes/) or ``workloads`` YAML files.
 
     Installed (wheel or editable), setuptools maps the repository's ``hw_profiles/`` and ``workloads/``
     to ``accelsim._builtin.*``; in a plain source checkout they sit beside the package.
@@ -20,7 +20,8 @@ def builtin_dir(kind: str) -> Path:
             return path
     except (ModuleNotFoundError, TypeError, FileNotFoundError):
         pass
-    for candidate in (_PKG_ROOT / "_builtin" / kind, _PKG_ROOT.parent / kind):
+    source = {"runtimes": "hw_profiles/runtimes"}.get(kind, kind)
+    for candidate in (_PKG_ROOT / "_builtin" / kind, _PKG_ROOT.parent / source):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"built-in {kind} directory not found")

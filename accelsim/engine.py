@@ -209,7 +209,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
         plan = legal.plans[layer.name]
         a_bits, w_bits = operand_bits(plan.activations.type_name), operand_bits(plan.weights.type_name)
         math = math_format(plan)
-        unit = profile if math == "int8" else profile.at_format(math)  # the MAC rate of the layer's format
+        unit = profile.at_format(math)  # the MAC rate of the layer's format, at the runtime's share for it
         t = layer_timing(layer, unit, a_bits, w_bits, fusion=fusion[layer.name], out_bits=output_bits(plan, a_bits))
         timings.append((layer.name, t))
         num = numerics[layer.name]

@@ -157,6 +157,13 @@ class HardwareProfile:
     float_rates: tuple[tuple[str, float], ...] = ()
     float_accumulator: tuple[str, int | None, str] = ("fp32", None, "nonfinite")  # format, promote_every, overflow
     float_conversion: str = "saturate"   # float operand conversions: "saturate" (satfinite) or "nonfinite" (IEEE)
+    # -- set by a runtime profile (accelsim.runtime.RuntimeProfile.apply), never by the contract's YAML: the as-run
+    # view of the contract. kernel_launch_s, decode_graphs and concurrent_layers above are of this kind too.
+    #: the GEMM mainloop's sustained share of the MAC rate per rate class (int8, fp16, bf16, fp8, fp4), applied by
+    #: at_format (missing: 1)
+    format_efficiency: tuple[tuple[str, float], ...] = ()
+    #: tensor parallelism's all-reduce (accelsim.timing.llm.all_reduce_s): auto | one_shot | two_shot | ring
+    all_reduce_algorithm: str = "auto"
 
     def rate_of(self, fmt: str) -> float | None:
         """Relative MAC rate of operand format ``fmt`` — an integer type (1 for those the profile lists), a float
@@ -168,15 +175,19 @@ class HardwareProfile:
         return dict(self.float_rates).get(rate_class(fmt) if fmt in FORMATS else fmt)
 
     def at_format(self, fmt: str) -> "HardwareProfile":
-        """This profile with its compute unit running GEMMs in ``fmt``: its rate scaled by the format's float rate
-        (ValueError if the profile has no such math; systolic arrays run every format at their rate, which
+        """This profile with its compute unit running GEMMs in ``fmt``: its rate scaled by the format's float rate and
+        by the runtime's sustained share for the format (``format_efficiency``; ValueError if the profile has no such math; systolic arrays run every format at their rate, which
         validation checks)."""
         import dataclasses
+
+        from accelsim.operands import FORMATS, rate_class
 
         rate = self.rate_of(fmt)
         if rate is None:
             supported = ["int8", *[f for f, _ in self.float_rates]]
             raise ValueError(f"profile '{self.name}' has no {fmt} math; supported: {', '.join(supported)}")
+        cls = "int8" if fmt.startswith(("int", "uint")) else (rate_class(fmt) if fmt in FORMATS else fmt)
+        rate *= dict(self.format_efficiency).get(cls, 1.0)
         if rate == 1.0:
             return self
         return dataclasses.replace(self, array=dataclasses.replace(self.array,

@@ -57,6 +57,7 @@ class Deployment:
     kv_blocks: int              # KV-cache capacity (blocks of BLOCK_TOKENS tokens)
     block_tokens: int = BLOCK_TOKENS
     memory_fraction: float = MEMORY_FRACTION
+    runtime: object = None      # accelsim.runtime.RuntimeProfile the engine runs (None: ideal)
 
     @property
     def kv_capacity_tokens(self) -> int:
@@ -66,7 +67,8 @@ class Deployment:
         return {"tp": self.tp, "weight_bytes_per_device": self.weight_bytes, "workspace_bytes": self.workspace_bytes,
                 "kv_bytes_per_token_per_device": self.kv_bytes_per_token, "kv_cache_blocks": self.kv_blocks,
                 "kv_block_tokens": self.block_tokens, "kv_capacity_tokens": self.kv_capacity_tokens,
-                "memory_fraction": self.memory_fraction}
+                "memory_fraction": self.memory_fraction,
+                "runtime": "ideal" if self.runtime is None else self.runtime.name}
 
 
 def tensor_parallel(profile, cfg, tp: int):
@@ -81,11 +83,19 @@ def tensor_parallel(profile, cfg, tp: int):
     return dataclasses.replace(cfg, tp=tp)
 
 
-def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int = 8192,
-           memory_fraction: float = MEMORY_FRACTION) -> Deployment:
-    """The deployment of ``cfg`` on ``tp`` devices of ``profile`` (InputError if it does not fit or shard).
-    ``memory_fraction``: the share of device memory the engine may hold (vLLM reserves 0.9; TensorRT-LLM's static
-    GptSession allocates exactly the batch's KV cache, which may use all of it)."""
+def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int | None = None, memory_fraction: float | None = None,
+           runtime=None, block_tokens: int | None = None) -> Deployment:
+    """The deployment of ``cfg`` on ``tp`` devices of contract ``profile`` under ``runtime`` (None: ideal), InputError
+    if it does not fit or shard. ``memory_fraction``: the share of device memory the engine may hold (default: the
+    runtime's scheduler's; vLLM reserves 0.9, TensorRT-LLM's static GptSession allocates exactly the batch's KV
+    cache, which may use all of it); ``max_batch_tokens`` (activation workspace) and ``block_tokens`` (KV block)
+    likewise default to the runtime's scheduler."""
+    from accelsim.runtime import IDEAL
+
+    sched = (runtime or IDEAL).scheduler
+    memory_fraction = sched.memory_fraction if memory_fraction is None else memory_fraction
+    max_batch_tokens = sched.max_num_tokens if max_batch_tokens is None else max_batch_tokens
+    block = sched.kv_block_tokens if block_tokens is None else block_tokens
     if not 0 < memory_fraction <= 1:
         raise InputError(f"memory fraction {memory_fraction} is not in (0, 1]", field="memory_fraction")
     cap = profile.dram.bytes
@@ -97,29 +107,25 @@ def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int = 8192,
     workspace = max_batch_tokens * (4 * dev.hidden + 2 * dev.ffn_device) * 2
     kv_token = dev.kv_bytes_per_token() * dev.layers
     free = cap * memory_fraction - weights - workspace
-    blocks = int(free // (kv_token * BLOCK_TOKENS)) if free > 0 else 0
+    blocks = int(free // (kv_token * block)) if free > 0 else 0
     if blocks < 1:
         raise InputError(f"{cfg.name} with {cfg.weight_bits:g}-bit weights needs {weights / 1e9:.1f} GB per device: "
                          f"no room for a KV cache in {memory_fraction:.0%} of {cap / 1e9:.1f} GB on "
                          f"'{profile.name}' (try --tp or narrower --weights)", field="--weights")
     return Deployment(profile=profile, cfg=dev, tp=tp, weight_bytes=weights, workspace_bytes=workspace,
-                      kv_bytes_per_token=kv_token, kv_blocks=blocks, memory_fraction=memory_fraction)
+                      kv_bytes_per_token=kv_token, kv_blocks=blocks, block_tokens=block,
+                      memory_fraction=memory_fraction, runtime=runtime)
 
 
 class IterationCosts:
     """Memoized (seconds, joules) of serving iterations for one deployment."""
 
     def __init__(self, dep: Deployment):
-        from accelsim.timing.llm import _Timer
+        from accelsim.timing.llm import LlmTimers
 
         self.dep = dep
-        self.profile = dep.profile.at_format(dep.cfg.math_format)
-        self.timer = _Timer(self.profile, dep.cfg)
-        # decode-only iterations replay captured CUDA graphs where the profile says the runtime does (no kernel
-        # launches), as accelsim llm's decode steps; prefill and mixed iterations launch their kernels
-        self.graph_profile = (dataclasses.replace(self.profile, kernel_launch_s=0.0) if self.profile.decode_graphs
-                              else self.profile)
-        self.graph_timer = _Timer(self.graph_profile, dep.cfg) if self.graph_profile is not self.profile else self.timer
+        self.timers = LlmTimers(dep.profile, dep.cfg, dep.runtime)
+        self.cfg = self.timers.cfg
         self.cache: dict[tuple, tuple[float, float]] = {}
         self.evaluations = 0
 
@@ -130,9 +136,12 @@ class IterationCosts:
         hit = self.cache.get(key)
         if hit is None:
             self.evaluations += 1
+            # decode-only iterations replay captured CUDA graphs where the runtime does (no kernel launches), as
+            # accelsim llm's decode steps; prefill and mixed iterations launch their kernels
             decode_only = all(t == 1 for t, _, _ in groups)
-            profile, timer = (self.graph_profile, self.graph_timer) if decode_only else (self.profile, self.timer)
-            phase = iteration_cost(timer, self.dep.cfg, profile, groups, logits)
+            t = self.timers
+            profile, timer = (t.decode_profile, t.decode) if decode_only else (t.profile, t.prefill)
+            phase = iteration_cost(timer, self.cfg, profile, groups, logits)
             seconds = phase.cycles / profile.clock_hz   # tensor parallelism's all-reduces included (timing.llm)
             joules = phase.energy_pj * 1e-12
             hit = self.cache[key] = (seconds, joules)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from accelsim.energy import layer_energy, op_energy
 from accelsim.hardware import HardwareProfile
+from accelsim.runtime.profile import IDEAL, RuntimeProfile
 from accelsim.timing.fusion import UNFUSED, Fusion, plan_fusion
 from accelsim.timing.model import LayerTiming, layer_timing
 from accelsim.workload.layers import Layer
@@ -78,6 +79,7 @@ class LlmRun:
     kv_cache_bits: int = 8
     math_format: str = "int8"
     tp: int = 1
+    runtime: str = "ideal"
 
     @property
     def prefill_s(self) -> float:
@@ -115,7 +117,7 @@ class LlmRun:
     def summary(self) -> dict:
         prefill_bound, prefill_share = self.prefill.binding()
         decode_bound, decode_share = self.decode.binding()
-        return {"profile": self.profile, "model": self.model, "tp": self.tp, "batch": self.batch,
+        return {"profile": self.profile, "runtime": self.runtime, "model": self.model, "tp": self.tp, "batch": self.batch,
                 "prompt_tokens": self.prompt,
                 "output_tokens": self.output_tokens, "weight_bits": self.weight_bits, "math_format": self.math_format,
                 "kv_cache_bits": self.kv_cache_bits,
@@ -137,25 +139,71 @@ DECODE_SIMULATIONS = 16
 
 
 class _Timer:
-    """Memoized layer timing + energy for one profile and config."""
+    """Memoized layer timing + energy for one as-run profile and config. ``attention``: the view of the profile the
+    KV-cache reads of decode attention run at (the runtime's attention kernel: its own share of the DRAM bandwidth),
+    None: ``profile``'s. ``step_overhead_s``: the runtime's host time per forward step."""
 
-    def __init__(self, profile: HardwareProfile, cfg: LlmConfig):
-        self.profile, self.cfg = profile, cfg
+    def __init__(self, profile: HardwareProfile, cfg: LlmConfig, attention: HardwareProfile | None = None,
+                 step_overhead_s: float = 0.0):
+        self.profile, self.cfg, self.attention = profile, cfg, attention
+        self.step_overhead_s = step_overhead_s
         self.cache: dict[tuple, tuple[LayerTiming, float]] = {}
         self.ops = op_energy(profile, cfg.activation_bits, cfg.weight_bits, math_format=_rate_class(cfg.math_format))
 
     def __call__(self, layer: Layer, fusion: Fusion = UNFUSED) -> tuple[LayerTiming, float]:
-        b_bits = self.cfg.kv_cache_bits if kv_cache_operand(layer) else None
+        kv = kv_cache_operand(layer)
+        b_bits = self.cfg.kv_cache_bits if kv else None
         key = (layer.op, layer.inputs, layer.in_shapes, layer.out_shape, layer.transpose_b, b_bits, fusion)
         hit = self.cache.get(key)
         if hit is None:
-            t = layer_timing(layer, self.profile, self.cfg.activation_bits, self.cfg.weight_bits, b_bits=b_bits,
+            unit = self.attention if kv and self.attention is not None else self.profile
+            t = layer_timing(layer, unit, self.cfg.activation_bits, self.cfg.weight_bits, b_bits=b_bits,
                              fusion=fusion)
             e = layer_energy(self.profile, self.ops, macs=t.macs, outputs=t.outputs, is_mac=layer.is_mac,
                              psum_adds=t.psum_adds, level_bytes=t.level_bytes, op=layer.op,
                              latency_s=t.cycles / self.profile.clock_hz)
             hit = self.cache[key] = (t, e.total_pj)
         return hit
+
+
+class LlmTimers:
+    """A contract as a runtime runs an LLM on it: the as-run profile (RuntimeProfile.apply at the model's GEMM
+    format), the config with the runtime's attention kernel (its K/V reads), and the memoized timers of prefill and
+    decode steps (decode steps replay CUDA graphs where the runtime captures them: no kernel launches)."""
+
+    def __init__(self, profile: HardwareProfile, cfg: LlmConfig, runtime: RuntimeProfile | None = None):
+        rt = runtime or IDEAL
+        self.runtime = rt
+        self.contract = profile
+        self.cfg = dataclasses.replace(cfg, kv_reads=rt.kv_reads)
+        self.profile = rt.apply(profile).at_format(cfg.math_format)
+        attention = None
+        if rt.attention_efficiency != rt.dram_efficiency:
+            attention = dataclasses.replace(rt, dram_efficiency=rt.attention_efficiency).apply(profile)
+            attention = attention.at_format(cfg.math_format)
+        self.prefill = _Timer(self.profile, self.cfg, attention, rt.step_overhead_s)
+        self.decode_profile = (dataclasses.replace(self.profile, kernel_launch_s=0.0) if self.profile.decode_graphs
+                               else self.profile)
+        if self.decode_profile is self.profile:
+            self.decode = self.prefill
+        else:
+            self.decode = _Timer(self.decode_profile, self.cfg,
+                                 None if attention is None else dataclasses.replace(attention, kernel_launch_s=0.0),
+                                 rt.step_overhead_s)
+
+    @property
+    def simulations(self) -> int:
+        return len(self.prefill.cache) + (len(self.decode.cache) if self.decode is not self.prefill else 0)
+
+
+def host_time(profile: HardwareProfile, seconds: float) -> LayerTiming | None:
+    """Host time the device waits through (the runtime's per-step scheduling and sampling, a request's set-up), as
+    a timing entry whose binding resource is ``host``; None for none."""
+    if seconds <= 0:
+        return None
+    cycles = max(1, math.ceil(seconds * profile.clock_hz))
+    return LayerTiming(macs=0, weight_bytes=0, act_bytes=0, compute_cycles=0, memory_cycles=0, cycles=cycles,
+                       dram_bytes=0, sram_bytes=0, outputs=0, bottleneck="host")
 
 
 def _kv_write(profile: HardwareProfile, cfg: LlmConfig, tokens: int) -> LayerTiming:
@@ -165,20 +213,27 @@ def _kv_write(profile: HardwareProfile, cfg: LlmConfig, tokens: int) -> LayerTim
                        cycles=max(cycles, 1), dram_bytes=nbytes, sram_bytes=0, outputs=0, bottleneck=profile.dram.name)
 
 
-def all_reduce_s(nbytes: float, tp: int, bandwidth_Bps: float, latency_s: float) -> float:
-    """Seconds of one all-reduce of ``nbytes`` per device over ``tp`` devices that reach each other directly (NVSwitch):
-    the faster of the two custom all-reduces LLM runtimes use in tensor parallelism (TensorRT-LLM's and vLLM's,
-    which replace NCCL's ring with its 2 (tp - 1) latency steps for these small messages):
+def all_reduce_s(nbytes: float, tp: int, bandwidth_Bps: float, latency_s: float, algorithm: str = "auto") -> float:
+    """Seconds of one all-reduce of ``nbytes`` per device over ``tp`` devices that reach each other directly (NVSwitch).
 
-    - one-shot: every device reads the other tp - 1 devices' buffers and reduces locally: (tp - 1) x nbytes over its
-      link, one synchronization round;
-    - two-shot: a reduce-scatter and an all-gather: 2 (tp - 1) / tp x nbytes over its link, two rounds.
+    - ``one_shot``: every device reads the other tp - 1 devices' buffers and reduces locally: (tp - 1) x nbytes over
+      its link, one synchronization round;
+    - ``two_shot``: a reduce-scatter and an all-gather: 2 (tp - 1) / tp x nbytes over its link, two rounds;
+    - ``ring``: NCCL's ring: the same 2 (tp - 1) / tp x nbytes, in 2 (tp - 1) steps of one round each;
+    - ``auto``: the faster of one-shot and two-shot, as the custom all-reduces of TensorRT-LLM and vLLM choose by
+      message size (they replace NCCL's ring for these small messages).
 
     ``latency_s`` is one synchronization round (a peer write and a flag)."""
     if tp <= 1:
         return 0.0
     one_shot = (tp - 1) * nbytes / bandwidth_Bps + latency_s
     two_shot = 2 * (tp - 1) / tp * nbytes / bandwidth_Bps + 2 * latency_s
+    if algorithm == "one_shot":
+        return one_shot
+    if algorithm == "two_shot":
+        return two_shot
+    if algorithm == "ring":
+        return 2 * (tp - 1) / tp * nbytes / bandwidth_Bps + 2 * (tp - 1) * latency_s
     return min(one_shot, two_shot)
 
 
@@ -190,7 +245,7 @@ def _all_reduce(profile: HardwareProfile, cfg: LlmConfig, tokens: int) -> LayerT
         return None
     if profile.interconnect is None:
         raise ValueError(f"profile '{profile.name}' has no interconnect for tensor parallelism ({cfg.tp} devices)")
-    seconds = 2 * all_reduce_s(tokens * cfg.hidden * 2, cfg.tp, *profile.interconnect)
+    seconds = 2 * all_reduce_s(tokens * cfg.hidden * 2, cfg.tp, *profile.interconnect, profile.all_reduce_algorithm)
     cycles = max(1, math.ceil(seconds * profile.clock_hz))
     return LayerTiming(macs=0, weight_bytes=0, act_bytes=0, compute_cycles=0, memory_cycles=0, cycles=cycles,
                        dram_bytes=0, sram_bytes=0, outputs=0, bottleneck="interconnect")
@@ -200,26 +255,43 @@ def _all_reduce(profile: HardwareProfile, cfg: LlmConfig, tokens: int) -> LayerT
 LLM_PREFETCH_PIECES = 32
 
 
-def block_overlap(profile: HardwareProfile, timings: list[tuple[str, LayerTiming]], blocks: int) -> float:
+def block_overlap(profile: HardwareProfile, timings: list[tuple[str, LayerTiming]], blocks: int,
+                  inputs: dict[str, tuple[str, ...]] | None = None) -> float:
     """Cycles the whole-network simulation saves over ``blocks`` identical blocks run layer after layer: one block
     simulated alone and one followed by the next block's first layer (whose weights it prefetches) give the
-    first block's and every further block's cycles. Prefetching is the runtime's choice: where its requests
+    first block's and every further block's cycles. ``inputs``: the block's layer graph (each layer's producers;
+    None: a chain), so that independent layers (the K and V projections beside Q) run side by side where the
+    runtime overlaps them (``concurrent_layers``). Prefetching is the runtime's choice: where its requests
     would slow the running layers' own (a DMA request in service is not preempted), the blocks run without it
     (the simulation without prefetch is the layers one after another: tests/timing), so the saving is >= 0."""
     from accelsim.timing.network import simulate_profile_network
 
     isolated = sum(t.cycles for _, t in timings)
-    one = simulate_profile_network(timings, profile, max_prefetch_pieces=LLM_PREFETCH_PIECES)
+    one = simulate_profile_network(timings, profile, inputs=inputs, max_prefetch_pieces=LLM_PREFETCH_PIECES)
     if blocks <= 1:
         return max(0.0, round(isolated - one.cycles, 3))
     # a block followed by the next block's first layer: the next block starts with what was prefetched for it
-    head = timings[0]
-    two = simulate_profile_network(timings + [(head[0] + "#next", head[1])], profile,
+    head, last = timings[0], timings[-1]
+    nxt = head[0] + "#next"
+    graph = None if inputs is None else {**inputs, nxt: (last[0],)}
+    two = simulate_profile_network(timings + [(nxt, head[1])], profile, inputs=graph,
                                    max_prefetch_pieces=LLM_PREFETCH_PIECES)
     spans = dict((name, (start, end)) for name, start, end in two.spans)
-    steady = spans[head[0] + "#next"][0]  # a block's cycles in the steady state: until the next one starts
+    steady = spans[nxt][0]  # a block's cycles in the steady state: until the next one starts
     # rounded to a thousandth of a cycle: the simulation's float sums leave noise where nothing overlaps
     return max(0.0, round(blocks * isolated - (one.cycles + (blocks - 1) * steady), 3))
+
+
+def block_graph(layers: list[Layer]) -> dict[str, tuple[str, ...]]:
+    """The producers of each layer of one block (and of its KV write): attention reads the K and V the projections
+    of the new tokens wrote into the cache, so the cache operands stand for those projections; the KV write
+    follows them. Names outside the block (the block's input) are ready when it starts."""
+    cache = {"k_cache": "k_proj", "v_cache": "v_proj"}
+    graph = {}
+    for layer in layers:
+        graph[layer.name] = tuple(cache.get(x, x) for x in layer.inputs)
+    graph["kv_write"] = ("k_proj", "v_proj")
+    return graph
 
 
 def _step(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwareProfile, tokens: int,
@@ -257,8 +329,12 @@ def _forward(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: Hardwar
     reduce = _all_reduce(profile, cfg, total)
     if reduce is not None:  # the devices wait for each other: static energy, no overlap with the layers
         phase.add(reduce, _static_pj_per_cycle(profile) * reduce.cycles, times=cfg.layers)
+    host = host_time(profile, timer.step_overhead_s)
+    if host is not None:  # the runtime's host work between steps: the device idles through it
+        phase.add(host, _static_pj_per_cycle(profile) * host.cycles)
     if simulate:
-        phase.overlap(block_overlap(profile, timings, cfg.layers), _static_pj_per_cycle(profile))
+        phase.overlap(block_overlap(profile, timings, cfg.layers, block_graph(layers)),
+                      _static_pj_per_cycle(profile))
     return timings
 
 
@@ -304,27 +380,32 @@ def _rate_class(fmt: str) -> str:
 
 
 def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, decode_steps: int = 128,
-              batch: int = 1) -> LlmRun:
-    """Time a whole model: prefill of ``prompt`` tokens for each of ``batch`` sequences, then ``decode_steps``
-    single-token steps of the batch (each sequence with its own KV cache, growing by one token a step)."""
+              batch: int = 1, runtime: RuntimeProfile | None = None) -> LlmRun:
+    """Time a whole model on contract ``profile`` under ``runtime`` (None: :data:`~accelsim.runtime.IDEAL`, the
+    datasheet bound): prefill of ``prompt`` tokens for each of ``batch`` sequences (after the runtime's per-request
+    set-up time), then ``decode_steps`` single-token steps of the batch (each sequence with its own KV cache,
+    growing by one token a step); every forward step pays the runtime's host time per step."""
     if prompt < 1 or decode_steps < 0 or batch < 1:
         raise ValueError(f"prompt and batch must be >= 1 and decode_steps >= 0, got {prompt}, {decode_steps}, {batch}")
-    profile = profile.at_format(cfg.math_format)
-    timer = _Timer(profile, cfg)
+    timers = LlmTimers(profile, cfg, runtime)
+    cfg, profile = timers.cfg, timers.profile
     prefill, decode = PhaseTotals(), PhaseTotals()
-    _step(timer, prefill, cfg, profile, prompt, prompt, batch)
-    decode_profile = dataclasses.replace(profile, kernel_launch_s=0.0) if profile.decode_graphs else profile
-    decode_timer = _Timer(decode_profile, cfg) if decode_profile is not profile else timer
+    request = host_time(profile, timers.runtime.request_overhead_s)
+    if request is not None:
+        prefill.add(request, _static_pj_per_cycle(profile) * request.cycles)
+    _step(timers.prefill, prefill, cfg, profile, prompt, prompt, batch)
+    decode_profile = timers.decode_profile
     # decode steps differ only in the attention's context length, so the network simulation's saving is a smooth
     # function of the step: it is simulated at every ``stride``-th step (and the last) and interpolated linearly
     # in between, which keeps a 2,048-step decode to ~16 simulations
     stride = max(1, math.ceil(decode_steps / DECODE_SIMULATIONS))
     anchors = sorted({*range(0, decode_steps, stride), decode_steps - 1}) if decode_steps else []
+    graph = block_graph(decoder_block(cfg, 1, prompt + 1, batch))
     saved = {}
     for step in range(decode_steps):
-        timings = _step(decode_timer, decode, cfg, decode_profile, 1, prompt + step + 1, batch, simulate=False)
+        timings = _step(timers.decode, decode, cfg, decode_profile, 1, prompt + step + 1, batch, simulate=False)
         if step in anchors:
-            saved[step] = block_overlap(decode_profile, timings, cfg.layers)
+            saved[step] = block_overlap(decode_profile, timings, cfg.layers, graph)
     for a, b in zip(anchors, anchors[1:] + [None]):
         if b is None:
             decode.overlap(saved[a], _static_pj_per_cycle(decode_profile))
@@ -333,7 +414,6 @@ def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, deco
             decode.overlap(saved[a] + (saved[b] - saved[a]) * (step - a) / (b - a),
                            _static_pj_per_cycle(decode_profile))
     return LlmRun(profile=profile.name, model=cfg.name, prompt=prompt, decode_steps=decode_steps,
-                  clock_hz=profile.clock_hz, prefill=prefill, decode=decode,
-                  simulations=len(timer.cache) + (len(decode_timer.cache) if decode_timer is not timer else 0),
+                  clock_hz=profile.clock_hz, prefill=prefill, decode=decode, simulations=timers.simulations,
                   batch=batch, weight_bits=cfg.weight_bits, kv_cache_bits=cfg.kv_cache_bits,
-                  math_format=cfg.math_format, tp=cfg.tp)
+                  math_format=cfg.math_format, tp=cfg.tp, runtime=timers.runtime.name)

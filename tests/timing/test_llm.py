@@ -73,7 +73,7 @@ def test_decode_runs_in_the_network_simulation():
     """The blocks of a decode step run in the whole-network simulation: the next layer's weights stream in during
     the current layer's start-up, so a step is shorter than its layers one after another, yet never shorter than
     its DRAM bytes at the full bandwidth."""
-    from accelsim.timing.llm import DECODE_SIMULATIONS, _kv_write, _Timer, block_overlap
+    from accelsim.timing.llm import DECODE_SIMULATIONS, _kv_write, _Timer, block_graph, block_overlap
     from accelsim.timing.fusion import plan_fusion
     from accelsim.workload.llm import decoder_block
 
@@ -90,7 +90,7 @@ def test_decode_runs_in_the_network_simulation():
         fusion = plan_fusion(layers, p.fusion)
         timings = [(layer.name, timer(layer, fusion[layer.name])[0]) for layer in layers]
         timings.append(("kv_write", _kv_write(p, LLAMA2_7B, 1)))
-        expected += block_overlap(p, timings, LLAMA2_7B.layers)
+        expected += block_overlap(p, timings, LLAMA2_7B.layers, block_graph(layers))
     assert r.decode.overlap_cycles == pytest.approx(expected, rel=1e-12)
     floor = r.decode.dram_bytes / p.dram.bandwidth_Bps * p.clock_hz
     assert floor < r.decode.cycles < r.decode.cycles + r.decode.overlap_cycles
