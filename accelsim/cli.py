@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
                             "one per profile; overrides the workload's quant.recipe")
         q.add_argument("--trials", type=_count("--trials", 10000), default=None,
                        help="--recipe auto: recipes tried per profile (default 40, as accelsim tune)")
+        _runtime_argument(q)
     tn = sub.add_parser("tune", help="search the quantization recipes legal on a contract: accuracy vs latency and "
                                      "energy, the best recipe written as YAML")
     tn.add_argument("workload", help="workload YAML file or built-in workload name (a model or ONNX workload)")
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     tn.add_argument("--out", metavar="YAML", help="where to write the chosen recipe (default: "
                                                   "reports/<workload>/<profile>/recipe.yaml; tune.json beside it)")
     tn.add_argument("--format", choices=("table", "json"), default="table", help="json: the search as one object")
+    _runtime_argument(tn)
     llm = sub.add_parser("llm", help="a whole LLM on a contract: time to first token, time per output token, "
                                      "tokens/s, energy per token (timing only, about a second)")
     llm.add_argument("model", help="built-in model shape (llama2-7b, llama2-13b, llama2-70b, llama3-8b, mistral-7b, gptj-6b) "
@@ -72,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="output tokens per sequence (the first comes from the prefill, then one per decode step)")
     llm.add_argument("--batch", type=_count("--batch", 1 << 16), default=1, help="sequences run together")
     _sustained_arguments(llm)
+    _runtime_argument(llm)
     llm.add_argument("--tp", type=_count("--tp", 64), default=1,
                      help="tensor-parallel devices (Megatron sharding, one-shot / two-shot all-reduces over the profile's interconnect); "
                           "times are one device's, which all run in step")
@@ -112,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--slo-ttft", type=_positive("--slo-ttft", 3600.0), default=None, metavar="S",
                     help="also find the largest rate whose p99 TTFT stays under S seconds (bounded search)")
     _sustained_arguments(sv)
+    _runtime_argument(sv)
     sv.add_argument("--tp", type=_count("--tp", 64), default=1, help="tensor-parallel devices")
     sv.add_argument("--memory-fraction", type=_positive("--memory-fraction", 1.0), default=0.9, metavar="F",
                     help="share of device memory for weights, workspace and KV cache (default 0.9, vLLM's "
@@ -304,6 +308,22 @@ def _sustained_arguments(parser) -> None:
                              "h100-sxm, 0.75 on a100-80gb)")
 
 
+def _runtime_argument(parser) -> None:
+    """--runtime: the software stack the contract runs under (a runtime profile: hw_profiles/runtimes/)."""
+    parser.add_argument("--runtime", metavar="NAME|YAML", default=None,
+                        help="the software stack: a built-in runtime profile (ideal, trtllm-0.5, trtllm-0.6, "
+                             "trtllm-0.13, trtllm-1.0, vllm-0.6, onnxruntime) or a runtime YAML; default: the newest "
+                             "built-in sourced for the hardware (NVIDIA GPUs: trtllm-1.0), else ideal "
+                             "(docs/runtimes.md)")
+
+
+def _runtime(args, profile):
+    """The runtime profile of ``--runtime`` (or the contract's default) resolved for ``profile``."""
+    from accelsim.runtime import load_runtime
+
+    return load_runtime(args.runtime, profile.name)
+
+
 def _sustained(profile, args):
     """The profile at the sustained shares given on the command line (--compute-efficiency, --dram-efficiency)."""
     try:
@@ -326,17 +346,27 @@ def _cmd_llm(args) -> int:
     from accelsim.serve.cost import tensor_parallel
 
     profiles = [_sustained(load_profile(h), args) for h in args.hw]
+    runtimes = [_runtime(args, p) for p in profiles]
     devices = [tensor_parallel(p, cfg, args.tp) for p in profiles]
     need = devices[0].memory_bytes(args.batch, args.prompt + args.decode)
     for p in profiles:  # a model that cannot be resident on the device has no such latency: say so, do not time it
         if p.dram.bytes is not None and need > p.dram.bytes:
             per = " per device" if args.tp > 1 else ""
-            raise InputError(f"{cfg.name} needs {need / 1e9:.1f} GB{per} on '{p.name}' "
-                             f"({devices[0].weight_bytes() / 1e9:.1f} GB of weights + the KV cache of {args.batch} x "
-                             f"{args.prompt + args.decode} tokens) but the device has {p.dram.bytes / 1e9:.1f} GB: "
-                             f"narrow --weights / --kv, lower --batch, or shard with --tp", field="--hw")
-    summaries = [dict(model_llm(p, dev, prompt=args.prompt, decode_steps=args.decode - 1, batch=args.batch).summary(),
-                      memory_bytes_needed=need, device_memory_bytes=p.dram.bytes) for p, dev in zip(profiles, devices)]
+            raise InputError(f"{cfg.name} needs {_gib(need)}{per} on '{p.name}' ({_gib(devices[0].weight_bytes())} of "
+                             f"weights + the KV cache of {args.batch} x {args.prompt + args.decode} tokens) but the "
+                             f"device has {_gib(p.dram.bytes)}: narrow --weights / --kv, lower --batch, or shard with "
+                             f"--tp", field="--hw")
+    from accelsim.runtime import IDEAL
+
+    summaries = []
+    for p, rt, dev in zip(profiles, runtimes, devices):
+        run = model_llm(p, dev, prompt=args.prompt, decode_steps=args.decode - 1, batch=args.batch, runtime=rt)
+        bound = run if rt.name == "ideal" else model_llm(p, dev, prompt=args.prompt, decode_steps=args.decode - 1,
+                                                         batch=args.batch, runtime=IDEAL)
+        summaries.append(dict(run.summary(), runtime_settings=rt.as_dict(), memory_bytes_needed=need,
+                              device_memory_bytes=p.dram.bytes,
+                              ideal={k: bound.summary()[k] for k in ("ttft_s", "tpot_s", "tokens_per_s",
+                                                                      "energy_per_token_j")}))
     if args.format == "json":
         print(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2))
         return 0
@@ -348,19 +378,30 @@ def _cmd_llm(args) -> int:
     t = Table(title=f"{cfg.name}{shard}: batch {args.batch}, prompt {args.prompt}, {args.decode} output tokens, "
                     f"{args.weights} weights, {cfg.math_format} math, {args.kv} KV cache", title_justify="left",
               header_style="bold")
-    for col in ("profile", "TTFT", "TPOT", "tokens/s", "energy/token", "memory per device", "prefill bound by",
-                "decode bound by"):
-        t.add_column(col, justify="left" if col in ("profile", "prefill bound by", "decode bound by") else "right")
-    for s in summaries:
+    for col in ("profile", "runtime", "TTFT", "TPOT", "tokens/s", "energy/token", "memory per device",
+                "prefill bound by", "decode bound by"):
+        t.add_column(col, justify="left" if col in ("profile", "runtime", "prefill bound by", "decode bound by")
+                     else "right")
+    for s, rt in zip(summaries, runtimes):
         device = s["device_memory_bytes"]
-        need = s["memory_bytes_needed"] / 1e9
-        memory = f"{need:.1f} of {device / 1e9:.0f} GB" if device else f"{need:.1f} GB"
-        t.add_row(s["profile"], f"{s['ttft_s'] * 1e3:.3g} ms", f"{s['tpot_s'] * 1e3:.3g} ms",
-                  f"{s['tokens_per_s']:.4g}", _si(s["energy_per_token_j"], "J"), memory,
+        memory = f"{_gib(s['memory_bytes_needed'])} of {_gib(device)}" if device else _gib(s["memory_bytes_needed"])
+        ideal = s["ideal"]
+        t.add_row(s["profile"], s["runtime"] + ("" if rt.sourced or rt.name == "ideal" else " (not sourced here)"),
+                  f"{s['ttft_s'] * 1e3:.3g} ms", f"{s['tpot_s'] * 1e3:.3g} ms", f"{s['tokens_per_s']:.4g}",
+                  _si(s["energy_per_token_j"], "J"), memory,
                   f"{s['prefill_binding_resource']} ({s['prefill_binding_share']:.0%} of its time)",
                   f"{s['decode_binding_resource']} ({s['decode_binding_share']:.0%} of its time)")
+        if rt.name != "ideal":
+            t.add_row("", "ideal (bound)", f"{ideal['ttft_s'] * 1e3:.3g} ms", f"{ideal['tpot_s'] * 1e3:.3g} ms",
+                      f"{ideal['tokens_per_s']:.4g}", _si(ideal["energy_per_token_j"], "J"), "", "", "",
+                      style="dim")
     _console().print(t)
     return 0
+
+
+def _gib(nbytes: float) -> str:
+    """Device memory in GiB, the unit the contracts state it in (as nvidia-smi counts it)."""
+    return f"{nbytes / 2**30:.1f} GiB"
 
 
 def _simulate(args):

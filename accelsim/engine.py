@@ -44,12 +44,18 @@ class RunResult:
     recipe: object | None = None  # the recipe applied (accelsim.quant.recipe.Recipe), None: the naive recipe
     tuned: object | None = None   # quant.recipe auto: the search (accelsim.tune.TuneResult)
     outcome: object | None = None  # the NumericsOutcome the run used (reusable for the same numerics contract)
+    runtime: object | None = None  # the RuntimeProfile the contract ran under (None: the profile as given)
+    contract: HardwareProfile | None = None  # the hardware contract before the runtime (None: ``profile`` itself)
+    ideal: dict | None = None      # the same run at the datasheet bound (runtime ideal): ideal_bound()
 
     def summary(self) -> dict:
         f = self.frame
         cycles = int(f["cycles"].sum())
         return {
             "profile": self.profile.name,
+            "runtime": None if self.runtime is None else self.runtime.name,
+            "runtime_settings": None if self.runtime is None else self.runtime.as_dict(),
+            "ideal": self.ideal,
             "workload": self.workload.name,
             "layers": len(f),
             "macs": int(f["macs"].sum()),
@@ -180,14 +186,18 @@ def _timing_only_numerics(legal, progress=None) -> NumericsOutcome:
 
 def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = None, progress=None, *,
         diagnose: bool = False, timing_only: bool = False, recipe=None,
-        numerics: NumericsOutcome | None = None, network: bool = True) -> RunResult:
-    """Simulate ``workload`` on ``profile``: legalize, apply the recipe (``recipe``, else the workload's; "auto":
+        numerics: NumericsOutcome | None = None, network: bool = True, runtime=None) -> RunResult:
+    """Simulate ``workload`` on ``profile`` under ``runtime`` (an accelsim.runtime.RuntimeProfile, applied to the
+    contract for timing; None: the profile exactly as given): legalize, apply the recipe (``recipe``, else the workload's; "auto":
     the best legal recipe ``accelsim.tune`` finds for this contract), numerics (bit-accurate; skipped with
     ``timing_only``), timing, energy, results. ``progress(layer_name)`` is called after each layer's numerics;
     ``diagnose`` adds the ONNX re-runs of :func:`simulate_numerics`; ``numerics``: an outcome already computed
     for this workload on a contract with the same numerics (the timing is recomputed)."""
     from accelsim.quant.recipe import apply_recipe, resolve_recipe
 
+    contract = profile
+    if runtime is not None:
+        profile = runtime.apply(profile)
     recipe = resolve_recipe(workload.recipe if recipe is None else recipe, workload.source)
     if recipe == "auto":  # the search runs above the engine (accelsim.tune), which then runs its recipe here
         raise ValueError("recipe 'auto': search first (accelsim.tune.tune) and pass the recipe it chose")
@@ -258,7 +268,8 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     llm = None
     if workload.llm is not None:
         ctx = workload.llm
-        llm = model_llm(profile, ctx.config, prompt=ctx.prompt, decode_steps=ctx.decode_steps).summary()
+        llm = model_llm(contract if runtime is not None else profile, ctx.config, prompt=ctx.prompt,
+                        decode_steps=ctx.decode_steps, runtime=runtime).summary()
         need = ctx.config.memory_bytes(1, ctx.prompt + ctx.decode_steps)
         llm.update(memory_bytes_needed=need, device_memory_bytes=profile.dram.bytes)
         if profile.dram.bytes is not None and need > profile.dram.bytes:  # loud: the whole-model figures are moot
@@ -270,8 +281,22 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     return RunResult(workload=workload, profile=profile, frame=frame, notes=notes, event_locations=locations,
                      network=network_summary, timing_only=timing_only, recipe=legal.recipe, outcome=outcome,
                      llm=llm, changes=changes, end_to_end=end_to_end, diagnosis=diagnosis,
-                     recalibration=recalibration,
+                     recalibration=recalibration, runtime=runtime, contract=contract,
                      event_grids={name: r.events for name, r in numerics.items() if r.events is not None})
+
+
+def ideal_bound(result: RunResult) -> dict:
+    """``result``'s run again at the datasheet bound (runtime ``ideal``) with the same numerics: its latency (the
+    layers' sum and the whole-network simulation's) and energy, beside which the runtime's prediction is read."""
+    from accelsim.runtime import IDEAL
+
+    contract = result.contract or result.profile
+    bound = run(result.workload, contract, numerics=result.outcome, recipe=result.recipe,
+                timing_only=result.timing_only, runtime=IDEAL)
+    s = bound.summary()
+    return {"runtime": "ideal", "latency_s": s["latency_s"], "energy_pj": s["energy_pj"],
+            "network_latency_s": None if s["network"] is None else s["network"]["latency_s"],
+            "llm": None if s["llm"] is None else {k: s["llm"][k] for k in ("ttft_s", "tpot_s", "tokens_per_s")}}
 
 
 def baseline_format(profile: HardwareProfile) -> str | None:

@@ -234,9 +234,10 @@ class HardwareModel(_Strict):
     memory: list[MemoryModel] = Field(min_length=1, max_length=6)
     energy: EnergyModel = Field(default_factory=EnergyModel)
     fusion: list[Literal["activation", "residual", "norm", "attention"]] = Field(default_factory=list)
-    kernel_launch_s: float = 0.0
-    decode_graphs: StrictBool = False
-    concurrent_layers: StrictBool = False
+    # the software stack's settings live in runtime profiles (accelsim.runtime): named here to say so
+    kernel_launch_s: float | None = None
+    decode_graphs: StrictBool | None = None
+    concurrent_layers: StrictBool | None = None
     interconnect: InterconnectModel | None = None
     float_rates: dict[Literal["fp32", "fp16", "bf16", "fp8", "fp4"], float] = Field(default_factory=dict)
     # the float MAC unit's accumulator (float and block operand formats): its format, promotion into a full
@@ -268,7 +269,11 @@ class HardwareModel(_Strict):
                 raise ValueError(f"float_rates.{key} must be a number in (0, 16] (relative to the integer rate)")
         return v
 
-    _launch = field_validator("kernel_launch_s")(_in_range(0.0, 1.0, "s"))
+    @field_validator("kernel_launch_s", "decode_graphs", "concurrent_layers")
+    @classmethod
+    def _runtime_fields(cls, v, info):
+        raise ValueError(f"{info.field_name} belongs to the software stack, not the silicon: set it in a runtime "
+                         f"profile (hw_profiles/runtimes/, --runtime; docs/runtimes.md)")
 
     _clock = field_validator("clock_hz")(_in_range(*CLOCK_HZ, "Hz"))
 
@@ -362,8 +367,7 @@ class HardwareModel(_Strict):
                                         latency_cycles=m.latency_cycles) for m in self.memory),
             energy=hp.EnergySpec(node_nm=float(self.energy.node_nm), overrides=dict(self.energy.overrides),
                                  static_power_w=float(self.energy.static_power_w)),
-            source=source, fusion=tuple(dict.fromkeys(self.fusion)), kernel_launch_s=float(self.kernel_launch_s),
-            decode_graphs=self.decode_graphs, concurrent_layers=self.concurrent_layers, float_rates=tuple(sorted(self.float_rates.items())),
+            source=source, fusion=tuple(dict.fromkeys(self.fusion)), float_rates=tuple(sorted(self.float_rates.items())),
             interconnect=None if self.interconnect is None else (float(self.interconnect.bandwidth_Bps),
                                                                  float(self.interconnect.latency_s)),
             float_accumulator=(self.float_accumulator.format, self.float_accumulator.promote_every,

@@ -158,7 +158,7 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
              "arrivals_done": False}
     seqs: list[_Seq] = []
     waiting: deque[_Seq] = deque()
-    running: list[_Seq] = []
+    running: dict[_Seq, None] = {}   # insertion-ordered; O(1) membership and removal (thousands of sequences)
     occupancy = [(0.0, 0)]
     concurrency = [(0.0, 0)]
     wake = {"event": env.event()}
@@ -233,7 +233,7 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
         if not victims:
             return False
         victim = max(victims, key=lambda s: s.admitted_s)
-        running.remove(victim)
+        del running[victim]
         free(victim)
         # recompute: the prompt and the tokens generated so far are prefilled again when it is readmitted
         victim.prompt, victim.recomputed, victim.prefilled = victim.tokens, victim.generated, 0
@@ -254,7 +254,7 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
         for s in batch:
             s.generated += 1
             if s.remaining <= 0:
-                running.remove(s)
+                del running[s]
                 finish(s)
         mark(occupancy, state["used"])
 
@@ -293,9 +293,9 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
                         if s.first_token_s is None:
                             s.first_token_s = env.now
                         s.generated += 1  # a prefill emits the next token (the first, or one after a preemption)
-                        running.append(s)
+                        running[s] = None
                         if s.remaining <= 0:
-                            running.remove(s)
+                            del running[s]
                             finish(s)
                     mark(occupancy, state["used"])
                     continue
@@ -334,7 +334,7 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
             waiting.popleft()
             if s.admitted_s is None:
                 s.admitted_s = env.now
-            running.append(s)
+            running[s] = None
             n = min(budget, s.prompt - s.prefilled)
             chunks.append((n, s.prefilled + n))
             chunk_seqs.append((s, n))
@@ -361,7 +361,7 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
                 s.generated += 1
         for s in list(running):
             if s.prefilled >= s.prompt and s.remaining <= 0:
-                running.remove(s)
+                del running[s]
                 finish(s)
         mark(occupancy, state["used"])
 

@@ -79,7 +79,7 @@ class LlmRun:
     kv_cache_bits: int = 8
     math_format: str = "int8"
     tp: int = 1
-    runtime: str = "ideal"
+    runtime: str = "none"   # the runtime profile's name ("none": the profile as given, no runtime applied)
 
     @property
     def prefill_s(self) -> float:
@@ -172,13 +172,16 @@ class LlmTimers:
     decode steps (decode steps replay CUDA graphs where the runtime captures them: no kernel launches)."""
 
     def __init__(self, profile: HardwareProfile, cfg: LlmConfig, runtime: RuntimeProfile | None = None):
+        # no runtime: the profile exactly as given (a stage function's input), with no host time and the config's
+        # own attention kernel; a runtime: the contract as that runtime runs it
         rt = runtime or IDEAL
         self.runtime = rt
+        self.runtime_name = "none" if runtime is None else rt.name
         self.contract = profile
-        self.cfg = dataclasses.replace(cfg, kv_reads=rt.kv_reads)
-        self.profile = rt.apply(profile).at_format(cfg.math_format)
+        self.cfg = cfg if runtime is None else dataclasses.replace(cfg, kv_reads=rt.kv_reads)
+        self.profile = (profile if runtime is None else rt.apply(profile)).at_format(cfg.math_format)
         attention = None
-        if rt.attention_efficiency != rt.dram_efficiency:
+        if runtime is not None and rt.attention_efficiency != rt.dram_efficiency:
             attention = dataclasses.replace(rt, dram_efficiency=rt.attention_efficiency).apply(profile)
             attention = attention.at_format(cfg.math_format)
         self.prefill = _Timer(self.profile, self.cfg, attention, rt.step_overhead_s)
@@ -381,8 +384,8 @@ def _rate_class(fmt: str) -> str:
 
 def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, decode_steps: int = 128,
               batch: int = 1, runtime: RuntimeProfile | None = None) -> LlmRun:
-    """Time a whole model on contract ``profile`` under ``runtime`` (None: :data:`~accelsim.runtime.IDEAL`, the
-    datasheet bound): prefill of ``prompt`` tokens for each of ``batch`` sequences (after the runtime's per-request
+    """Time a whole model on contract ``profile`` under ``runtime`` (None: the profile exactly as given, no runtime
+    settings; :data:`~accelsim.runtime.IDEAL` is the datasheet bound): prefill of ``prompt`` tokens for each of ``batch`` sequences (after the runtime's per-request
     set-up time), then ``decode_steps`` single-token steps of the batch (each sequence with its own KV cache,
     growing by one token a step); every forward step pays the runtime's host time per step."""
     if prompt < 1 or decode_steps < 0 or batch < 1:
@@ -416,4 +419,4 @@ def model_llm(profile: HardwareProfile, cfg: LlmConfig, prompt: int = 2048, deco
     return LlmRun(profile=profile.name, model=cfg.name, prompt=prompt, decode_steps=decode_steps,
                   clock_hz=profile.clock_hz, prefill=prefill, decode=decode, simulations=timers.simulations,
                   batch=batch, weight_bits=cfg.weight_bits, kv_cache_bits=cfg.kv_cache_bits,
-                  math_format=cfg.math_format, tp=cfg.tp, runtime=timers.runtime.name)
+                  math_format=cfg.math_format, tp=cfg.tp, runtime=timers.runtime_name)

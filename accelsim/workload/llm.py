@@ -109,6 +109,16 @@ MODELS: dict[str, LlmConfig] = {
     # GPT-J 6B (EleutherAI config.json: n_embd 4096, n_head 16, n_layer 28, n_inner 4 x 4096, vocab 50400, gelu_new).
     # Its parallel residual (attention and MLP read the same LayerNorm output) is timed as the sequential block: one
     # extra norm and add per block, under 1 % of a block's DRAM bytes
+    # Llama 3.1 (Meta's config.json of Llama-3.1-8B / -70B / -405B: 128,256-token vocabulary, GQA with 8 KV heads);
+    # Llama 3.3 70B has Llama 3.1 70B's shapes
+    "llama3.1-8b": LlmConfig(name="llama3.1-8b", hidden=4096, heads=32, kv_heads=8, ffn=14336, layers=32,
+                             vocab=128256),
+    "llama3.1-70b": LlmConfig(name="llama3.1-70b", hidden=8192, heads=64, kv_heads=8, ffn=28672, layers=80,
+                              vocab=128256),
+    "llama3.3-70b": LlmConfig(name="llama3.3-70b", hidden=8192, heads=64, kv_heads=8, ffn=28672, layers=80,
+                              vocab=128256),
+    "llama3.1-405b": LlmConfig(name="llama3.1-405b", hidden=16384, heads=128, kv_heads=8, ffn=53248, layers=126,
+                               vocab=128256),
     "gptj-6b": LlmConfig(name="gptj-6b", hidden=4096, heads=16, kv_heads=16, ffn=16384, layers=28, vocab=50400,
                          mlp="gelu"),
 }

@@ -167,9 +167,10 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
     if model.llm is not None:
         m = model.llm
         bits = {layer.quant.activations.bits for layer in layers if layer.is_mac}
-        cfg = LlmConfig(name=model.name, hidden=m.hidden, heads=m.heads, kv_heads=m.kv_heads or m.heads, ffn=m.ffn,
-                        mlp=m.mlp, layers=m.layers, weight_bits=m.weight_bits, activation_bits=max(bits or {8}),
-                        kv_cache_bits=m.kv_cache_bits)
+        cfg = LlmConfig(name=m.name or model.name, hidden=m.hidden, heads=m.heads, kv_heads=m.kv_heads or m.heads,
+                        ffn=m.ffn, mlp=m.mlp, layers=m.layers, weight_bits=m.weight_bits,
+                        activation_bits=max(bits or {8}), kv_cache_bits=m.kv_cache_bits, vocab=m.vocab,
+                        math_format=m.math_format or "int8")
         llm = LlmContext(config=cfg, prompt=m.prompt, decode_steps=m.decode_steps)
     return Workload(name=model.name, description=model.description, inputs=inputs, layers=tuple(layers),
                     data=data, sample=sample, source=src, llm=llm, recipe=recipe)

@@ -180,6 +180,7 @@ class LlmModel(_Strict):
 
     # bounds: 16x the largest published models (hidden 16384, 128 heads, ffn 53248 for Llama-3-405B) and a
     # context far past any served today; the product check below keeps every count inside int64
+    name: str | None = Field(default=None, min_length=1, max_length=64)   # default: the workload's name
     layers: int = Field(gt=0, le=1024)
     hidden: int = Field(gt=0, le=1 << 18)
     heads: int = Field(gt=0, le=1 << 12)
@@ -190,6 +191,9 @@ class LlmModel(_Strict):
     decode_steps: int = Field(default=128, ge=0, le=1 << 20)
     weight_bits: Literal[4, 8] = 8
     kv_cache_bits: Literal[8, 16] = 8
+    vocab: int = Field(default=32000, ge=0, le=1 << 22)   # embedding and lm_head rows (0: the blocks only)
+    math_format: Literal["int8", "fp16", "bf16", "fp8", "fp4"] | None = None   # the GEMMs' format (default: the
+                                                                              # layers' integer math)
 
     @model_validator(mode="after")
     def _heads(self):
