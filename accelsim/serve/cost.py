@@ -117,8 +117,51 @@ def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int | None = None, memor
                       memory_fraction=memory_fraction, runtime=runtime)
 
 
+def pad_tokens(n: int) -> int:
+    """The token count a serving iteration's GEMMs are timed at: ``n`` rounded up to 8 up to 128 tokens, to 32 up to
+    1,024, to 128 up to 8,192, then to 1,024 (the M tile of the GEMM kernels is 64-256 rows: a few padded rows change
+    a GEMM's time by at most the padding's share)."""
+    for limit, step in ((128, 8), (1024, 32), (8192, 128)):
+        if n <= limit:
+            return max(step, -(-n // step) * step)
+    return -(-n // 1024) * 1024
+
+
+def _grid_around(x: float, grid) -> tuple[int, int, float]:
+    """(lower point, upper point, weight of the upper) of ``x`` on an increasing grid (clamped at its first point)."""
+    lo = grid(x, up=False)
+    hi = grid(x, up=True)
+    return lo, hi, 0.0 if hi == lo else (x - lo) / (hi - lo)
+
+
+def _batch_grid(x: float, up: bool) -> int:
+    """Points 1, 2, 3, 4, 6, 8, 12, 16, 24, ...: a decode group's attention is timed there and interpolated between
+    (its KV reads grow linearly with the sequences)."""
+    points = [1]
+    while points[-1] < x:
+        p = points[-1]
+        points.append(p + 1 if p < 2 else (p // 2) * 3 if p & (p - 1) == 0 else (p // 3) * 4)
+    if up:
+        return points[-1]
+    return max(q for q in points if q <= x)
+
+
+def _context_grid(x: float, up: bool) -> int:
+    if x <= 1:
+        return 1
+    lo = int(x // CONTEXT_GRID) * CONTEXT_GRID or 1
+    if not up or lo == x:
+        return lo
+    return CONTEXT_GRID if lo == 1 else lo + CONTEXT_GRID
+
+
 class IterationCosts:
-    """Memoized (seconds, joules) of serving iterations for one deployment."""
+    """Memoized (seconds, joules) of serving iterations for one deployment, as the sum of their parts
+    (accelsim.timing.llm): the step outside attention, which depends on the iteration's token count alone (timed at
+    :func:`pad_tokens`), and each group's attention (a decode group at its batch and mean context, interpolated on
+    grids; each prefill chunk at its length and context). Parts, not whole iterations, are cached: a long run with
+    thousands of sequences needs a few hundred timings, not one per distinct mix (the difference from timing each
+    iteration whole: tests/serve)."""
 
     def __init__(self, dep: Deployment):
         from accelsim.timing.llm import LlmTimers
@@ -129,48 +172,51 @@ class IterationCosts:
         self.cache: dict[tuple, tuple[float, float]] = {}
         self.evaluations = 0
 
-    def _exact(self, groups: tuple[tuple[int, int, int], ...], logits: int) -> tuple[float, float]:
-        from accelsim.timing.llm import iteration_cost
+    def _part(self, key: tuple) -> tuple[float, float]:
+        """(seconds, joules) of ("dense", tokens, logits rows, decode-only) or ("attention", tokens, context, batch,
+        decode-only); decode-only steps replay CUDA graphs where the runtime does (no kernel launches)."""
+        from accelsim.timing.llm import attention_step, dense_step
 
-        key = (groups, logits)
         hit = self.cache.get(key)
         if hit is None:
             self.evaluations += 1
-            # decode-only iterations replay captured CUDA graphs where the runtime does (no kernel launches), as
-            # accelsim llm's decode steps; prefill and mixed iterations launch their kernels
-            decode_only = all(t == 1 for t, _, _ in groups)
             t = self.timers
-            profile, timer = (t.decode_profile, t.decode) if decode_only else (t.profile, t.prefill)
-            phase = iteration_cost(timer, self.cfg, profile, groups, logits)
-            seconds = phase.cycles / profile.clock_hz   # tensor parallelism's all-reduces included (timing.llm)
-            joules = phase.energy_pj * 1e-12
-            hit = self.cache[key] = (seconds, joules)
+            profile, timer = (t.decode_profile, t.decode) if key[-1] else (t.profile, t.prefill)
+            if key[0] == "dense":
+                phase = dense_step(timer, self.cfg, profile, key[1], key[2])
+            else:
+                phase = attention_step(timer, self.cfg, profile, key[1], key[2], key[3])
+            hit = self.cache[key] = (phase.cycles / profile.clock_hz, phase.energy_pj * 1e-12)
         return hit
+
+    def _decode_attention(self, batch: int, context: float, graphs: bool) -> tuple[float, float]:
+        """A decode group's attention, bilinear on the batch and context grids (exact at grid points)."""
+        b0, b1, wb = _grid_around(batch, _batch_grid)
+        c0, c1, wc = _grid_around(max(1.0, context), _context_grid)
+        total_s = total_j = 0.0
+        for b, fb in ((b0, 1 - wb), (b1, wb)):
+            for c, fc in ((c0, 1 - wc), (c1, wc)):
+                if fb * fc:
+                    s, j = self._part(("attention", 1, c, b, graphs))
+                    total_s += fb * fc * s
+                    total_j += fb * fc * j
+        return total_s, total_j
 
     def iteration(self, prefill: list[tuple[int, int]], decode_batch: int, decode_context: float,
                   logits: int) -> tuple[float, float]:
         """(seconds, joules) of one iteration: ``prefill`` chunks (new tokens, context at the chunk's end), a decode
         group of ``decode_batch`` sequences at mean context ``decode_context``, ``logits`` sequences emitting a
-        token."""
-        chunks: dict[tuple[int, int], int] = {}
-        # a chunk mixed with decodes (chunked prefill) is timed at a coarser grid: those iterations have many more
-        # distinct shapes than separate prefills (measured: 7,300 shapes in a 10-minute run at 16 tokens)
-        grid, ctx_grid = (CHUNK_GRID, CHUNK_GRID) if not decode_batch else (4 * CHUNK_GRID, CONTEXT_GRID)
+        token. A decode-only iteration runs at its CUDA-graph batch (graph_batch)."""
+        graphs = not prefill
+        if graphs and decode_batch:
+            decode_batch = graph_batch(decode_batch)
+        tokens = sum(n for n, _ in prefill) + decode_batch
+        seconds, joules = self._part(("dense", pad_tokens(tokens), pad_tokens(max(1, logits)), graphs))
         for n, ctx in prefill:
-            pad = -(-n // grid) * grid
-            c = max(pad, -(-ctx // ctx_grid) * ctx_grid)
-            chunks[(pad, c)] = chunks.get((pad, c), 0) + 1
-        base = tuple(sorted((n, c, b) for (n, c), b in chunks.items()))
-        logits = max(1, logits)
-        if not decode_batch:
-            return self._exact(base, logits)
-        decode_batch = graph_batch(decode_batch)
-        ctx = max(1.0, float(decode_context))
-        lo = int(ctx // CONTEXT_GRID) * CONTEXT_GRID or 1
-        hi = CONTEXT_GRID if lo == 1 else lo + CONTEXT_GRID
-        s0, j0 = self._exact(tuple(sorted(base + ((1, lo, decode_batch),))), logits)
-        if ctx <= lo:
-            return s0, j0
-        s1, j1 = self._exact(tuple(sorted(base + ((1, hi, decode_batch),))), logits)
-        w = (ctx - lo) / (hi - lo)
-        return s0 + w * (s1 - s0), j0 + w * (j1 - j0)
+            pad = -(-n // CHUNK_GRID) * CHUNK_GRID
+            s, j = self._part(("attention", pad, max(pad, -(-ctx // CHUNK_GRID) * CHUNK_GRID), 1, graphs))
+            seconds, joules = seconds + s, joules + j
+        if decode_batch:
+            s, j = self._decode_attention(decode_batch, decode_context, graphs)
+            seconds, joules = seconds + s, joules + j
+        return seconds, joules

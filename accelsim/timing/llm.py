@@ -341,6 +341,61 @@ def _forward(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: Hardwar
     return timings
 
 
+#: the attention layers of a block, timed per group of sequences (the rest of the block sees every new token at once)
+ATTENTION_LAYERS = ("scores", "probs", "context")
+
+
+def dense_step(timer: _Timer, cfg: LlmConfig, profile: HardwareProfile, tokens: int, logits_rows: int,
+               simulate: bool = True) -> PhaseTotals:
+    """One forward step's work outside attention for ``tokens`` new tokens: the embedding, every block's
+    projections, MLP, norms and residuals, the KV writes, the all-reduces, the final norm and lm_head on
+    ``logits_rows`` positions and the runtime's host time, the blocks shortened by the whole-network simulation
+    (attention stands between the QKV and O projections as a dependency). With :func:`attention_step` of each
+    group it adds up to a serving iteration (accelsim.serve.cost), whose attention varies per group while this
+    part depends on the token count alone."""
+    phase = PhaseTotals()
+    before, after = model_head(cfg, tokens, 1, logits_tokens=logits_rows)
+    for layer in before + after:
+        phase.add(*timer(layer))
+    block = decoder_block(cfg, tokens, 1, 1)
+    fusion = plan_fusion(block, profile.fusion)
+    timings = []
+    for layer in block:
+        if layer.name in ATTENTION_LAYERS:
+            continue
+        t, e = timer(layer, fusion[layer.name])
+        phase.add(t, e, times=cfg.layers, regime=t.regime if layer.op == "linear" else None)
+        timings.append((layer.name, t))
+    kv = _kv_write(profile, cfg, tokens)
+    kv_static = profile.energy.static_power_w * kv.cycles / profile.clock_hz * 1e12
+    phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte + kv_static, times=cfg.layers)
+    timings.append(("kv_write", kv))
+    reduce = _all_reduce(profile, cfg, tokens)
+    if reduce is not None:
+        phase.add(reduce, _static_pj_per_cycle(profile) * reduce.cycles, times=cfg.layers)
+    host = host_time(profile, timer.step_overhead_s)
+    if host is not None:
+        phase.add(host, _static_pj_per_cycle(profile) * host.cycles)
+    if simulate:
+        graph = block_graph(block)
+        graph["o_proj"] = ("q_proj", "k_proj", "v_proj")  # through attention, timed apart
+        phase.overlap(block_overlap(profile, timings, cfg.layers, graph), _static_pj_per_cycle(profile))
+    return phase
+
+
+def attention_step(timer: _Timer, cfg: LlmConfig, profile: HardwareProfile, tokens: int, context: int,
+                   batch: int) -> PhaseTotals:
+    """Every block's attention (scores, softmax, context) for ``batch`` sequences of ``tokens`` new tokens each at
+    ``context`` positions (:func:`dense_step` holds the rest of the step)."""
+    phase = PhaseTotals()
+    block = decoder_block(cfg, tokens, context, batch)
+    fusion = plan_fusion(block, profile.fusion)
+    for layer in block:
+        if layer.name in ATTENTION_LAYERS:
+            phase.add(*timer(layer, fusion[layer.name]), times=cfg.layers)
+    return phase
+
+
 def iteration_layers(cfg: LlmConfig, groups: tuple[tuple[int, int, int], ...]) -> list[Layer]:
     """One decoder block for an iteration of a serving engine that batches sequences in different phases:
     ``groups`` of (new tokens, context, sequences) — a decode batch (1, context, b), a prefill chunk (n, c, 1).
