@@ -102,13 +102,15 @@ def _parser() -> argparse.ArgumentParser:
                                                            "nvfp4"),
                     help="weight precision (repeat with --kv to compare deployments; default fp16)")
     sv.add_argument("--kv", action="append", choices=("int8", "fp8", "fp16"), help="KV-cache precision (default fp16)")
-    sv.add_argument("--batch-policy", choices=("continuous", "static"), default="continuous")
-    sv.add_argument("--prefill", choices=("separate", "chunked"), default="separate",
+    sv.add_argument("--batch-policy", choices=("continuous", "static"), default=None,
+                    help="default: the runtime's scheduler (in-flight: continuous)")
+    sv.add_argument("--prefill", choices=("separate", "chunked"), default=None,
                     help="continuous batching: prefill iterations of their own (vLLM) or chunks mixed into decode "
-                         "iterations (Sarathi-Serve)")
-    sv.add_argument("--max-batch", type=_count("--max-batch", 1 << 16), default=256, help="sequences running at once")
-    sv.add_argument("--chunk-tokens", type=_count("--chunk-tokens", 1 << 20), default=512,
-                    help="chunked prefill: tokens per iteration")
+                         "iterations (Sarathi-Serve, TensorRT-LLM's in-flight batching); default: the runtime's")
+    sv.add_argument("--max-batch", type=_count("--max-batch", 1 << 16), default=None,
+                    help="sequences running at once (default: the runtime's scheduler)")
+    sv.add_argument("--chunk-tokens", type=_count("--chunk-tokens", 1 << 20), default=None,
+                    help="chunked prefill: tokens per iteration (default: the runtime's max tokens per iteration)")
     sv.add_argument("--duration", type=_positive("--duration", 86400.0), default=60.0,
                     help="seconds of arrivals (default 60)")
     sv.add_argument("--drain", action="store_true", help="run until every arrived request has finished")
@@ -117,9 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     _sustained_arguments(sv)
     _runtime_argument(sv)
     sv.add_argument("--tp", type=_count("--tp", 64), default=1, help="tensor-parallel devices")
-    sv.add_argument("--memory-fraction", type=_positive("--memory-fraction", 1.0), default=0.9, metavar="F",
-                    help="share of device memory for weights, workspace and KV cache (default 0.9, vLLM's "
-                         "gpu_memory_utilization)")
+    sv.add_argument("--memory-fraction", type=_positive("--memory-fraction", 1.0), default=None, metavar="F",
+                    help="the KV cache's share of memory (default: the runtime's: vLLM 0.9 of the device, "
+                         "TensorRT-LLM 0.95 of what the weights leave free)")
     sv.add_argument("--seed", type=int, default=0)
     sv.add_argument("--format", choices=("table", "json"), default="table",
                     help="json: requests_arrived, requests_completed, ..., ttft_p99_s, kv_cache_peak_fraction")
@@ -405,8 +407,9 @@ def _gib(nbytes: float) -> str:
 
 
 def _simulate(args):
-    """Load and check everything first (inputs, output paths), then run every profile."""
-    from accelsim.engine import run
+    """Load and check everything first (inputs, output paths), then run every profile under its runtime (and at
+    the ideal bound beside it)."""
+    from accelsim.engine import ideal_bound, run
     from accelsim.hardware import load_profile
     from accelsim.loading import load_workload
     from accelsim.workload.data import DataSource
@@ -420,6 +423,8 @@ def _simulate(args):
 
         workload = dataclasses.replace(workload, recipe="auto" if args.recipe == "auto" else load_recipe(args.recipe))
     profiles = [load_profile(h) for h in args.hw]
+    for p in profiles:  # a bad --runtime is a one-line error before anything runs
+        _runtime(args, p)
     seen: dict[str, str] = {}
     for h, p in zip(args.hw, profiles):
         if p.name in seen:
@@ -449,8 +454,10 @@ def _simulate(args):
 
                 tuned = tune(workload, profile, trials=args.trials or DEFAULT_TRIALS)
                 recipe = tuned.best.recipe
+            runtime = _runtime(args, profile)
             result = run(workload, profile, data, progress=lambda name, p=profile: advance(f"{p.name}: {name}"),
-                         diagnose=args.diagnose, timing_only=args.timing_only, recipe=recipe)
+                         diagnose=args.diagnose, timing_only=args.timing_only, recipe=recipe, runtime=runtime)
+            result.ideal = ideal_bound(result)
             if tuned is not None:
                 result.tuned = tuned
                 result.notes.insert(1, f"recipe searched by accelsim tune ({tuned.summary_text}); the naive recipe "
@@ -575,7 +582,7 @@ def _command_line(args) -> str:
 
 
 def _cmd_run(args) -> int:
-    from accelsim.report.terminal import print_run
+    from accelsim.report.terminal import print_run, runtime_line
 
     workload, results, targets = _simulate(args)
 
@@ -584,6 +591,7 @@ def _cmd_run(args) -> int:
         for r in results:
             print_run(console, r.frame, r.profile.name, workload.name, r.notes,
                       None if r.timing_only else workload.sample, r.llm, r.changes, r.end_to_end, r.network)
+            console.print(runtime_line(r))
 
     _emit(args, workload, results, targets, tables)
     return 0
@@ -591,7 +599,7 @@ def _cmd_run(args) -> int:
 
 def _cmd_compare(args) -> int:
     from accelsim.engine import float_baseline
-    from accelsim.report.terminal import baseline_table, comparison_table, legalization_table
+    from accelsim.report.terminal import baseline_table, comparison_table, legalization_table, runtime_line
 
     workload, results, targets = _simulate(args)
     for r in results:  # what quantization buys on each contract: against its own float baseline
@@ -600,6 +608,8 @@ def _cmd_compare(args) -> int:
     def tables():
         console = _console()
         console.print(comparison_table(results, workload))
+        for r in results:
+            console.print(runtime_line(r))
         console.print(baseline_table(results, workload))
         for r in results:
             if r.changes:
@@ -675,10 +685,14 @@ def _cmd_serve(args) -> int:
     requests = trace_requests(args.trace) if args.trace else poisson_requests(args.rate, args.duration, prompt, output,
                                                                              seed=args.seed)
     duration = args.duration if not args.trace else max(r.arrival_s for r in requests)
-    config = ServeConfig(batch_policy=args.batch_policy, prefill=args.prefill, max_batch=args.max_batch,
-                         chunk_tokens=args.chunk_tokens)
-    deployments = [(w, kv, deploy(profile, _llm_config(args.model, w, kv), tp=args.tp,
-                                        memory_fraction=args.memory_fraction)) for w, kv in pairs]
+    runtime = _runtime(args, profile)
+    sched = runtime.scheduler
+    config = ServeConfig(batch_policy=args.batch_policy or ("static" if sched.batching == "static" else "continuous"),
+                         prefill=args.prefill or sched.prefill, max_batch=args.max_batch or sched.max_batch,
+                         chunk_tokens=args.chunk_tokens or sched.max_num_tokens,
+                         max_batch_tokens=sched.max_num_tokens)
+    deployments = [(w, kv, deploy(profile, _llm_config(args.model, w, kv), tp=args.tp, runtime=runtime,
+                                  memory_fraction=args.memory_fraction)) for w, kv in pairs]
     summaries, results = [], []
     with _progress(len(deployments)) as advance:
         for w, kv, dep in deployments:
@@ -686,8 +700,16 @@ def _cmd_serve(args) -> int:
 
             costs = IterationCosts(dep)
             result = simulate(dep, requests, config, duration_s=duration, drain=args.drain, costs=costs)
-            s = {"model": dep.cfg.name, "profile": profile.name, "weights": w, "kv_cache": kv,
+            s = {"model": dep.cfg.name, "profile": profile.name, "runtime": runtime.name, "weights": w, "kv_cache": kv,
                  "rate_per_s": args.rate, **result.summary()}
+            if runtime.name != "ideal":  # the same traffic at the datasheet bound
+                from accelsim.runtime import IDEAL
+
+                bound_dep = deploy(profile, _llm_config(args.model, w, kv), tp=args.tp, runtime=IDEAL,
+                                   memory_fraction=args.memory_fraction)
+                b = simulate(bound_dep, requests, config, duration_s=duration, drain=args.drain).summary()
+                s["ideal"] = {k: b[k] for k in ("throughput_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
+                                                "tpot_p99_s")}
             if args.slo_ttft is not None:
                 s["max_rate"] = max_rate(dep, prompt, output, args.slo_ttft, min(args.duration, 120.0), config,
                                          seed=args.seed, costs=costs)

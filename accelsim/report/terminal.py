@@ -54,6 +54,22 @@ def layer_table(frame: pd.DataFrame, title: str) -> Table:
     return table
 
 
+def runtime_line(result) -> str:
+    """One line naming the runtime a run was timed under and the ideal bound beside its latency."""
+    s = result.summary()
+    rt = result.runtime
+    if rt is None:
+        return f"{result.profile.name}: no runtime profile (the contract as given)"
+    sourced = "" if rt.sourced or rt.name == "ideal" else f" (not sourced for {rt.hardware}: its defaults)"
+    latency = s["network"]["latency_s"] if s["network"] else s["latency_s"]
+    ideal = s["ideal"]
+    if not ideal or rt.name == "ideal":
+        return f"{result.profile.name}: runtime {rt.name}{sourced}: latency {_si(latency, 's')} (the datasheet bound)"
+    bound = ideal["network_latency_s"] if ideal["network_latency_s"] is not None else ideal["latency_s"]
+    return (f"{result.profile.name}: runtime {rt.name}{sourced}: latency {_si(latency, 's')}; ideal bound (datasheet "
+            f"rates, runtime ideal) {_si(bound, 's')} ({latency / bound:.2f}x)")
+
+
 def legalization_table(changes, title: str = "legalization: what the contract changed, and what it cost") -> Table:
     """One row per change: layer, operand, before -> after, why, layer SQNR before -> after (dB)."""
     t = Table(title=title, title_justify="left")
@@ -293,8 +309,8 @@ def serve_table(summaries: list[dict], args) -> Table:
     """``accelsim serve``: one row per deployment (weights / KV precision) at the same traffic."""
     first = summaries[0]
     traffic = (f"{args.rate:g} req/s Poisson for {args.duration:g} s" if args.rate else f"trace {args.trace}")
-    t = Table(title=f"{first['model']} on {first['profile']} x{first['tp']}: {traffic}, {first['batch_policy']} "
-                    f"batching ({first['prefill']} prefill), max batch {first['max_batch']}",
+    t = Table(title=f"{first['model']} on {first['profile']} x{first['tp']} under runtime {first['runtime']}: {traffic}, "
+                    f"{first['batch_policy']} batching ({first['prefill']} prefill), max batch {first['max_batch']}",
               title_justify="left", header_style="bold")
     cols = ["weights / KV", "KV capacity", "done / arrived", "tokens/s", "TTFT p50 / p99", "TPOT p50 / p99",
             "queueing p99", "KV peak", "energy/token"]
@@ -316,6 +332,11 @@ def serve_table(summaries: list[dict], args) -> Table:
             row.append(f"{m['rate']:.3g} req/s (<= {m['slo_ttft_s']:g} s)" + ("" if m.get("bounded", True)
                                                                                else ", search unbounded"))
         t.add_row(*row)
+        if "ideal" in s:
+            b = s["ideal"]
+            t.add_row("  ideal (bound)", "", "", f"{b['throughput_tokens_per_s']:,.0f}",
+                      f"{ms(b['ttft_p50_s'])} / {ms(b['ttft_p99_s'])}", f"{ms(b['tpot_p50_s'])} / {ms(b['tpot_p99_s'])}",
+                      "", "", "", *([""] if "max_rate" in s else []), style="dim")
     return t
 
 

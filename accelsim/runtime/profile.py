@@ -46,7 +46,10 @@ class SchedulerSpec:
     ``batching``: ``inflight`` (continuous batching) or ``static``; ``prefill``: ``chunked`` (prompt chunks share an
     iteration with decodes, up to ``max_num_tokens``) or ``separate``; ``max_batch``: sequences running at once;
     ``max_num_tokens``: tokens one iteration takes; ``memory_fraction``: the share of device memory left after the
-    weights that the KV cache may take; ``kv_block_tokens``: tokens per paged-KV block."""
+    weights that the KV cache may take; ``kv_block_tokens``: tokens per paged-KV block; ``memory_of``: what
+    ``memory_fraction`` is a share of: ``device`` (vLLM's gpu_memory_utilization: the whole device, weights and
+    activations inside it) or ``free`` (TensorRT-LLM's kv_cache_free_gpu_mem_fraction: the memory left after the
+    weights and activations)."""
 
     batching: str = "inflight"
     prefill: str = "chunked"
@@ -54,6 +57,7 @@ class SchedulerSpec:
     max_num_tokens: int = 8192
     memory_fraction: float = 0.9
     kv_block_tokens: int = 16
+    memory_of: str = "device"
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class RuntimeProfile:
     share of the datasheet MAC rate the GEMM mainloop sustains (missing: 1); tile and wave quantization are modelled
     by the mapper, so this is the mainloop's own share. ``dram_efficiency``: the share of the outermost memory's
     bandwidth its streaming kernels reach; ``attention_efficiency``: the share the decode attention kernel reaches
-    reading the KV cache. ``step_overhead_s``: host time per engine iteration (scheduling, sampling, the launch of
+    reading the KV cache (None: ``dram_efficiency``). ``step_overhead_s``: host time per engine iteration (scheduling, sampling, the launch of
     the step), serial with the GPU's work; ``request_overhead_s``: time before a request's first forward step
     (tokenization, enqueue), added to its first token. ``calibration`` names the published rows the fitted numbers
     of this hardware's section came from (docs/validation.md keeps them apart from predicted rows)."""
@@ -75,7 +79,7 @@ class RuntimeProfile:
     sourced_for: tuple[str, ...] = ()
     gemm_efficiency: tuple[tuple[str, float], ...] = ()
     dram_efficiency: float = 1.0
-    attention_efficiency: float = 1.0
+    attention_efficiency: float | None = None   # None: as dram_efficiency
     kv_reads: str = "per_kv_head"
     kernel_launch_s: float = 0.0
     cuda_graphs: str = "all"
@@ -93,10 +97,15 @@ class RuntimeProfile:
         return self.hardware is not None and self.hardware in self.sourced_for
 
     @property
+    def attention_share(self) -> float:
+        """The decode attention kernel's share of the DRAM bandwidth (``dram_efficiency`` unless stated)."""
+        return self.dram_efficiency if self.attention_efficiency is None else self.attention_efficiency
+
+    @property
     def is_ideal(self) -> bool:
         """Nothing below the datasheet: every share 1, no launch, host or request time."""
         return (all(e == 1 for _, e in self.gemm_efficiency) and self.dram_efficiency == 1
-                and self.attention_efficiency == 1 and self.kernel_launch_s == 0 and self.step_overhead_s == 0
+                and self.attention_share == 1 and self.kernel_launch_s == 0 and self.step_overhead_s == 0
                 and self.request_overhead_s == 0 and self.all_reduce.bus_efficiency == 1
                 and self.kv_reads == "per_kv_head")
 

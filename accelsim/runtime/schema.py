@@ -44,6 +44,7 @@ class SchedulerModel(_Strict):
     max_num_tokens: int | None = Field(default=None, gt=0, le=1 << 20)
     memory_fraction: float | None = Share
     kv_block_tokens: int | None = Field(default=None, gt=0, le=4096)
+    memory_of: Literal["device", "free"] | None = None
 
 
 class SettingsModel(_Strict):

@@ -93,6 +93,7 @@ def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int | None = None, memor
     from accelsim.runtime import IDEAL
 
     sched = (runtime or IDEAL).scheduler
+    memory_of = sched.memory_of
     memory_fraction = sched.memory_fraction if memory_fraction is None else memory_fraction
     max_batch_tokens = sched.max_num_tokens if max_batch_tokens is None else max_batch_tokens
     block = sched.kv_block_tokens if block_tokens is None else block_tokens
@@ -106,7 +107,8 @@ def deploy(profile, cfg, tp: int = 1, max_batch_tokens: int | None = None, memor
     weights = dev.weight_bytes()
     workspace = max_batch_tokens * (4 * dev.hidden + 2 * dev.ffn_device) * 2
     kv_token = dev.kv_bytes_per_token() * dev.layers
-    free = cap * memory_fraction - weights - workspace
+    free = (cap * memory_fraction - weights - workspace if memory_of == "device"
+            else (cap - weights - workspace) * memory_fraction)
     blocks = int(free // (kv_token * block)) if free > 0 else 0
     if blocks < 1:
         raise InputError(f"{cfg.name} with {cfg.weight_bits:g}-bit weights needs {weights / 1e9:.1f} GB per device: "

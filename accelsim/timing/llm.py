@@ -181,8 +181,8 @@ class LlmTimers:
         self.cfg = cfg if runtime is None else dataclasses.replace(cfg, kv_reads=rt.kv_reads)
         self.profile = (profile if runtime is None else rt.apply(profile)).at_format(cfg.math_format)
         attention = None
-        if runtime is not None and rt.attention_efficiency != rt.dram_efficiency:
-            attention = dataclasses.replace(rt, dram_efficiency=rt.attention_efficiency).apply(profile)
+        if runtime is not None and rt.attention_share != rt.dram_efficiency:
+            attention = dataclasses.replace(rt, dram_efficiency=rt.attention_share).apply(profile)
             attention = attention.at_format(cfg.math_format)
         self.prefill = _Timer(self.profile, self.cfg, attention, rt.step_overhead_s)
         self.decode_profile = (dataclasses.replace(self.profile, kernel_launch_s=0.0) if self.profile.decode_graphs
