@@ -6,8 +6,10 @@ Use Cases", 2024) runs in its own virtual environment; accelsim never imports it
     python -m venv /tmp/genz-venv && /tmp/genz-venv/bin/pip install genz-llm
     /tmp/genz-venv/bin/python benchmarks/genz_reference.py
 
-Settings, equal to accelsim's profiles: the dense peak (GenZ's `Flops` is the bf16 figure; `bits="int8"` runs
-at twice it) and the HBM bandwidth of a100-80gb and h100-sxm, efficiency 1 (GenZ's default: no derating),
+Settings, equal to accelsim's profiles: the dense peak (GenZ's `Flops` is the bf16 figure in decimal TFLOPS;
+`bits="int8"` runs at twice it) and the HBM bandwidth of a100-80gb and h100-sxm, given in GenZ's own unit: its
+`Memory_BW` is read in GiB/s (GenZ/unit.py: bandwidths and memory sizes scale by binary prefixes, compute by
+decimal ones), so the datasheet's decimal B/s are divided by 2^30; efficiency 1 (GenZ's default: no derating),
 batch 1, W8A8 with an 8-bit KV cache. GenZ keeps intermediate activations on chip in prefill and models the
 input embedding and the classifier as GEMMs over every prompt token.
 """
@@ -19,9 +21,12 @@ import sys
 import warnings
 from pathlib import Path
 
-SYSTEMS = {  # accelsim profile -> GenZ system: bf16 dense TFLOPS (int8 = 2x), HBM GB/s, memory GB
-    "a100-80gb": {"Flops": 312, "Memory_BW": 2039, "Memory_size": 80, "ICN": 150, "real_values": True},
-    "h100-sxm": {"Flops": 989.5, "Memory_BW": 3350, "Memory_size": 80, "ICN": 450, "real_values": True},
+GIB = 2 ** 30
+SYSTEMS = {  # accelsim profile -> GenZ system: bf16 dense TFLOPS (int8 = 2x), HBM GiB/s, memory GiB, link GiB/s
+    "a100-80gb": {"Flops": 312, "Memory_BW": 2.039e12 / GIB, "Memory_size": 80, "ICN": 300e9 / GIB,
+                  "real_values": True},
+    "h100-sxm": {"Flops": 989.5, "Memory_BW": 3.35e12 / GIB, "Memory_size": 80, "ICN": 450e9 / GIB,
+                 "real_values": True},
 }
 PREFILL_TOKENS = (128, 512, 2048)
 DECODE_CONTEXT = 2048

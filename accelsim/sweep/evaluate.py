@@ -111,10 +111,33 @@ def point_profile(sweep: Sweep, point: dict, index: int):
 
     data = copy.deepcopy(sweep.base_data)
     for path, value in point.items():
+        if path == "runtime" or path.startswith("runtime."):
+            continue  # the software stack's: point_runtime
         set_path(data, path, value)
     data["name"] = f"{str(data.get('name', 'point'))[:80]}-p{index}"
     model = validate(HardwareModel, LoadedYaml(data, {}, source=f"{sweep.source} point {index}"))
     return model.to_profile(source=f"{sweep.source} point {index}")
+
+
+def point_runtime(sweep: Sweep, point: dict):
+    """The runtime profile of ``point``: its ``runtime`` axis value (or the sweep's ``runtime``, or the base
+    contract's default), resolved for the base contract, with its ``runtime.<field>`` axis values."""
+    from accelsim.runtime import load_runtime
+
+    base_name = str(sweep.base_data.get("name", ""))
+    rt = load_runtime(point.get("runtime", sweep.runtime), base_name)
+    changes = {}
+    gemm = dict(rt.gemm_efficiency)
+    for path, value in point.items():
+        parts = path.split(".")
+        if parts[0] != "runtime" or len(parts) == 1:
+            continue
+        if parts[1] == "gemm_efficiency":
+            gemm[parts[2]] = float(value)
+            changes["gemm_efficiency"] = tuple(sorted(gemm.items()))
+        else:
+            changes[parts[1]] = float(value)
+    return dataclasses.replace(rt, **changes) if changes else rt
 
 
 def evaluate(sweep: Sweep, workload_ref: str, point: dict, index: int, cache_root: str | None) -> dict:
@@ -125,6 +148,7 @@ def evaluate(sweep: Sweep, workload_ref: str, point: dict, index: int, cache_roo
     row = {"point": index, "workload": workload_ref, **{p: v for p, v in point.items()}}
     try:
         profile = point_profile(sweep, point, index)
+        runtime = point_runtime(sweep, point)
     except InputError as exc:
         return {**row, "valid": False, "error": str(exc), "source": "invalid"}
     cache = Cache(cache_root)
@@ -132,14 +156,14 @@ def evaluate(sweep: Sweep, workload_ref: str, point: dict, index: int, cache_roo
     timing_only = not sweep.needs_numerics
     neutral = dataclasses.replace(profile, name="point", description="", source="")
     numerics_key = _digest(wl_digest, timing_only, [getattr(profile, f) for f in NUMERICS_FIELDS])
-    row_key = _digest(numerics_key, neutral, sweep.objectives)
+    row_key = _digest(numerics_key, neutral, runtime, sweep.objectives)
     hit = cache.get("rows", row_key)
     if hit is not None:
         return {**hit, **row, "source": "cached"}
     outcome = None if timing_only else cache.get("numerics", numerics_key)
     source = "timing" if outcome is not None or timing_only else "run"
     try:
-        result = run(wl, profile, timing_only=timing_only, numerics=outcome, network=False)
+        result = run(wl, profile, timing_only=timing_only, numerics=outcome, network=False, runtime=runtime)
     except (InputError, ValueError) as exc:
         return {**row, "valid": False, "error": " ".join(str(exc).split())[:300], "source": "failed"}
     if outcome is None and not timing_only:
@@ -158,6 +182,7 @@ def summary_metrics(result) -> dict:
     row["dram_bytes"] = int(result.frame["dram_bytes"].sum())
     e2e = result.end_to_end or {}
     row["cosine_mean"], row["cosine_min"] = e2e.get("mean"), e2e.get("min")
+    row["runtime"] = s["runtime"]
     row["valid"], row["error"] = True, ""
     return row
 

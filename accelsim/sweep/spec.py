@@ -40,9 +40,16 @@ NUMERICS_OBJECTIVES = ("final_sqnr_db", "cosine_mean", "cosine_min", "overflow_e
 MAX_POINTS = 1_000_000
 #: profile fields a sweep row cannot see (an axis over them would give identical rows): path prefix -> where they act
 NO_EFFECT = {
-    "concurrent_layers": "the whole-network simulation, which sweep rows skip (their metrics are per-layer sums)",
-    "decode_graphs": "LLM decode steps (accelsim llm / serve), not a sweep's rows",
     "interconnect": "tensor parallelism (accelsim llm / serve --tp), not a sweep's rows",
+    "runtime.concurrent_layers": "the whole-network simulation, which sweep rows skip (their metrics are per-layer "
+                                 "sums)",
+    "runtime.cuda_graphs": "LLM decode steps (accelsim llm / serve), not a sweep's rows",
+    "runtime.kv_reads": "LLM decode attention (accelsim llm / serve), not a sweep's rows",
+    "runtime.attention_efficiency": "LLM decode attention (accelsim llm / serve), not a sweep's rows",
+    "runtime.step_overhead_s": "LLM steps (accelsim llm / serve), not a sweep's rows",
+    "runtime.request_overhead_s": "LLM requests (accelsim llm / serve), not a sweep's rows",
+    "runtime.all_reduce": "tensor parallelism (accelsim llm / serve --tp), not a sweep's rows",
+    "runtime.scheduler": "serving (accelsim serve), not a sweep's rows",
     "memory.0.bytes": "the device memory's capacity checks (accelsim llm / serve), not a sweep's rows",
     "name": "the profile's name", "description": "the profile's description",
 }
@@ -62,6 +69,7 @@ class SweepModel(_Strict):
                                   min_length=1)
     seed: int = 0
     timing_only: bool = False
+    runtime: str | None = None   # the runtime profile every point runs under (default: the base's default runtime)
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class Sweep:
     seed: int = 0
     timing_only: bool = False
     points: tuple[dict, ...] = field(default_factory=tuple)
+    runtime: str | None = None
 
     @property
     def needs_numerics(self) -> bool:
@@ -105,6 +114,40 @@ def set_path(data, path: str, value) -> None:
     node[parts[-1]] = value
 
 
+#: runtime settings an axis may vary (``runtime.<field>``; ``runtime.gemm_efficiency.<rate class>``) and their types
+RUNTIME_AXES = {"dram_efficiency": float, "kernel_launch_s": float, "gemm_efficiency": float}
+
+
+def _check_runtime_axis(base_name: str, path: str, values: list, source: str) -> None:
+    """``runtime``: built-in runtime names or YAML paths; ``runtime.<field>``: a number in the field's range."""
+    where = f"axes.{path}"
+    if path == "runtime":
+        from accelsim.runtime import load_runtime
+
+        for v in values:
+            if not isinstance(v, str):
+                raise InputError(f"wrong type: {v!r}; a runtime is a name or a YAML path", source=source, field=where)
+            try:
+                load_runtime(v, base_name)
+            except InputError as exc:
+                raise InputError(exc.detail, source=source, field=where) from None
+        return
+    parts = path.split(".")[1:]
+    if parts[0] not in RUNTIME_AXES or (parts[0] == "gemm_efficiency") != (len(parts) == 2) or len(parts) > 2:
+        raise InputError(f"unknown runtime axis: allowed runtime.dram_efficiency, runtime.kernel_launch_s, "
+                         f"runtime.gemm_efficiency.<int8|fp16|bf16|fp8|fp4>", source=source, field=where)
+    if parts[0] == "gemm_efficiency" and parts[1] not in ("int8", "fp16", "bf16", "fp8", "fp4"):
+        raise InputError(f"unknown rate class '{parts[1]}' (int8, fp16, bf16, fp8, fp4)", source=source, field=where)
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise InputError(f"wrong type: {v!r}; a number", source=source, field=where)
+        limit = 1e-2 if parts[0] == "kernel_launch_s" else 1.0
+        low_ok = v >= 0 if parts[0] == "kernel_launch_s" else v > 0
+        if not (low_ok and v <= limit):
+            raise InputError(f"{v!r} is out of range ({'[0, 0.01] s' if limit < 1 else '(0, 1]'})", source=source,
+                             field=where)
+
+
 def _check_axis(base: dict, path: str, values: list, source: str) -> None:
     """The path exists (or is a key the schema allows at an existing parent) and the values fit its type."""
     from accelsim.hardware.schema import HardwareModel
@@ -116,6 +159,13 @@ def _check_axis(base: dict, path: str, values: list, source: str) -> None:
         if path == prefix or path.startswith(prefix + "."):
             raise InputError(f"'{path}' acts on {acts_on}: every point would give the same row", source=source,
                              field=where)
+    if path == "runtime" or path.startswith("runtime."):
+        _check_runtime_axis(str(base.get("name", "")), path, values, source)
+        return
+    if path.split(".")[0] in ("kernel_launch_s", "decode_graphs", "concurrent_layers"):
+        raise InputError(f"'{path}' belongs to the software stack, not the hardware contract: vary the runtime "
+                         f"(axes: runtime: [ideal, trtllm-1.0], runtime.kernel_launch_s, runtime.dram_efficiency, "
+                         f"runtime.gemm_efficiency.<class>)", source=source, field=where)
     parts = _parts(path)
     node = base
     model = HardwareModel
@@ -218,6 +268,14 @@ def load_sweep(path: str) -> Sweep:
             raise InputError(f"base profile not found: {base} (a built-in name or a profile YAML)", source=src,
                              field="base")
     base_data = load_yaml(base_path).data
+    if model.runtime is not None:
+        from accelsim.runtime import load_runtime
+
+        try:
+            load_runtime(model.runtime if Path(model.runtime).is_absolute() or not (here / model.runtime).is_file()
+                         else str(here / model.runtime), str(base_data.get("name", "")))
+        except InputError as exc:
+            raise InputError(exc.detail, source=src, field="runtime") from None
     for p, values in model.axes.items():
         _check_axis(base_data, p, values, src)
     if model.sample == "grid":
@@ -236,7 +294,9 @@ def load_sweep(path: str) -> Sweep:
     points = tuple(sample_points(axes, kind, count, model.seed)) if kind != "optimize" else ()
     return Sweep(name=Path(path).stem, source=src, workloads=workloads, base_name=base, base_data=base_data,
                  axes=axes, sample=kind, count=count, objectives=tuple(model.objectives), seed=model.seed,
-                 timing_only=model.timing_only, points=points)
+                 timing_only=model.timing_only, points=points,
+                 runtime=None if model.runtime is None else (
+                     str(here / model.runtime) if (here / model.runtime).is_file() else model.runtime))
 
 
 def sample_points(axes, kind: str, count: int | None, seed: int) -> list[dict]:

@@ -419,7 +419,7 @@ CASES = [
     Case("sweep-unknown-path", lambda t: _sweep(t, "  array.rowz: [8, 16]\n"),
          ("s.yaml", "axes.array.rowz", "unknown path")),
     Case("sweep-no-effect-axis", lambda t: _sweep(t, "  concurrent_layers: [true, false]\n"),
-         ("s.yaml", "axes.concurrent_layers", "same row")),
+         ("s.yaml", "axes.concurrent_layers", "runtime")),
     Case("sweep-index-beyond", lambda t: _sweep(t, "  memory.7.bytes: [1024]\n"),
          ("axes.memory.7.bytes", "unknown path", "memory.7")),
     Case("sweep-empty-axis", lambda t: _sweep(t, "  array.rows: []\n"),
