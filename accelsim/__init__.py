@@ -11,19 +11,27 @@ def load_results(path):
     return _load(path)
 
 
-def run(workload, profile, *, timing_only: bool = False, diagnose: bool = False):
-    """Simulate ``workload`` on ``profile``: a :class:`accelsim.engine.RunResult` (per-layer results as a pandas
-    DataFrame in ``.frame``, the whole-run figures in ``.summary()``).
+def run(workload, profile, *, runtime=None, timing_only: bool = False, diagnose: bool = False):
+    """Simulate ``workload`` on ``profile`` under ``runtime``: a :class:`accelsim.engine.RunResult` (per-layer results
+    as a pandas DataFrame in ``.frame``, the whole-run figures in ``.summary()``, the same run at the datasheet bound
+    in ``.ideal``), as ``accelsim run`` does.
 
     ``workload``: a workload YAML path, an ONNX file, a built-in workload name or a loaded Workload;
-    ``profile``: a built-in profile name, a profile YAML path or a loaded HardwareProfile. See docs/api.md."""
+    ``profile``: a built-in profile name, a profile YAML path or a loaded HardwareProfile; ``runtime``: a built-in
+    runtime name, a runtime YAML path or a RuntimeProfile (None: the newest built-in sourced for the profile, else
+    ideal). See docs/api.md."""
+    from accelsim.engine import ideal_bound
     from accelsim.engine import run as _run
     from accelsim.hardware import load_profile
     from accelsim.loading import load_workload
+    from accelsim.runtime import load_runtime
     from accelsim.workload.workload import Workload
 
     wl = workload if isinstance(workload, Workload) else load_workload(workload)
-    return _run(wl, load_profile(profile), timing_only=timing_only, diagnose=diagnose)
+    hw = load_profile(profile)
+    result = _run(wl, hw, timing_only=timing_only, diagnose=diagnose, runtime=load_runtime(runtime, hw.name))
+    result.ideal = ideal_bound(result)
+    return result
 
 
 def sweep(path, *, out=None, cache=None, scheduler=None, workers=None):

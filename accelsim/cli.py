@@ -452,7 +452,7 @@ def _simulate(args):
             if workload.recipe == "auto":  # each contract's best legal recipe (accelsim tune), then its run
                 from accelsim.tune import DEFAULT_TRIALS, tune
 
-                tuned = tune(workload, profile, trials=args.trials or DEFAULT_TRIALS)
+                tuned = tune(workload, profile, trials=args.trials or DEFAULT_TRIALS, runtime=_runtime(args, profile))
                 recipe = tuned.best.recipe
             runtime = _runtime(args, profile)
             result = run(workload, profile, data, progress=lambda name, p=profile: advance(f"{p.name}: {name}"),
@@ -756,7 +756,7 @@ def _cmd_tune(args) -> int:
     search_path = resolve_output_file(out.with_name(out.stem + ".tune.json"), field="--out")
     trials = args.trials or DEFAULT_TRIALS
     with _progress(trials) as advance:
-        result = tune(workload, profile, trials=trials,
+        result = tune(workload, profile, trials=trials, runtime=_runtime(args, profile),
                       progress=lambda done, total, text: advance(f"trial {done}/{total}: {text}"))
     header = (f"# accelsim tune {workload.name} --hw {profile.name}: {result.summary_text}; evaluation records: "
               f"{result.evaluation['naive']:.6f} naive -> {result.evaluation['tuned']:.6f}\n")

@@ -127,7 +127,7 @@ def calibrate(runtime_name: str, hw: str, rows: list[dict], log=print) -> dict:
         return memo[key]
 
     g = (math.sqrt(5) - 1) / 2
-    for sweep, (steps, span) in enumerate(((5, 1.0), (3, 0.1))):  # the whole range, then around the first fit
+    for sweep, (steps, span) in enumerate(((5, 1.0), (2, 0.08))):  # the whole range, then around the first fit
         for name in names:
             lo, hi = FITTED[name]
             width = (hi - lo) * span

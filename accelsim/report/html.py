@@ -117,8 +117,14 @@ def _cards(results) -> str:
         if llm:
             llm_rows = (f"<div class='row'>whole model: prefill {_si(llm['prefill_s'], 's')}, "
                         f"{llm['decode_tokens_per_s']:.3g} tokens/s decode</div>")
+        runtime_row = ""
+        if s.get("runtime"):
+            ideal = s.get("ideal") or {}
+            bound = (f" · ideal bound {_si(ideal['latency_s'], 's')} ({s['latency_s'] / ideal['latency_s']:.2f}x)"
+                     if ideal.get("latency_s") and s["runtime"] != "ideal" else " (the datasheet bound)")
+            runtime_row = f"<div class='row'>runtime <b>{_esc(s['runtime'])}</b>{bound}</div>"
         cards.append(f"""<div class='card'><h3>{_esc(r.profile.name)}{badges}</h3>
-<div class='big'>{_si(s['latency_s'], 's')} · {_si(s['energy_pj'] * 1e-12, 'J')}</div>
+<div class='big'>{_si(s['latency_s'], 's')} · {_si(s['energy_pj'] * 1e-12, 'J')}</div>{runtime_row}
 <div class='row'>{acc_name}: <b>{"not simulated (--timing-only)" if acc is None else f"{acc:.4g}"}</b></div>
 <div class='row'>utilization {100 * s['utilization']:.1f}% · {_si(s['macs'], 'MAC')}</div>
 <div class='row'>{"numerics skipped" if r.timing_only else

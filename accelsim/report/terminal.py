@@ -223,13 +223,16 @@ def comparison_table(results, workload) -> Table:
     rows = []
     for r in results:
         s = r.summary()
-        if r.end_to_end:
-            acc_name, acc = "embedding cosine", float(r.end_to_end["mean"])
+        if r.timing_only:   # no numerics: no accuracy or events to rank
+            acc = None
+        elif r.end_to_end:
+            acc = float(r.end_to_end["mean"])
         else:
-            acc_name, acc = "final SQNR dB", float(r.frame["sqnr_db"].iloc[-1])
+            acc = float(r.frame["sqnr_db"].iloc[-1])
         cost = max((c.cost_db for c in r.changes if c.cost_db is not None), default=0.0)
-        rows.append((r.profile.name, s["latency_s"], s["energy_pj"], acc, s["utilization"],
-                     s["overflow_events"] + s["saturation_events"], len(r.changes), cost))
+        events = None if r.timing_only else s["overflow_events"] + s["saturation_events"]
+        rows.append((r.profile.name, s["latency_s"], s["energy_pj"], acc, s["utilization"], events, len(r.changes),
+                     cost))
     acc_label = "embedding cosine" if any(r.end_to_end for r in results) else "final SQNR dB"
 
     def ranks(values, higher_is_better=False):
@@ -241,7 +244,7 @@ def comparison_table(results, workload) -> Table:
 
     r_lat = ranks([x[1] for x in rows])
     r_en = ranks([x[2] for x in rows])
-    r_acc = ranks([x[3] for x in rows], higher_is_better=True)
+    r_acc = ranks([-math.inf if x[3] is None else x[3] for x in rows], higher_is_better=True)
     recipes = any(r.recipe is not None for r in results)
     searched = any(getattr(r, "tuned", None) is not None for r in results)
     title = f"{workload.name}: contracts ranked (1 = best)"
@@ -266,7 +269,8 @@ def comparison_table(results, workload) -> Table:
         if recipes:
             extra.append(r.recipe.text if r.recipe is not None else "naive")
         t.add_row(name, f"{_si(lat, 's')} (#{r_lat[i]})", f"{_si(en * 1e-12, 'J')} (#{r_en[i]})",
-                  f"{acc:.4g} (#{r_acc[i]})", *extra, f"{100 * util:.0f}%", f"{events:,}",
+                  "- (--timing-only)" if acc is None else f"{acc:.4g} (#{r_acc[i]})", *extra, f"{100 * util:.0f}%",
+                  "-" if events is None else f"{events:,}",
                   f"{n_changes} changes, worst {cost:+.1f} dB" if n_changes else "none")
     return t
 

@@ -87,12 +87,12 @@ class TuneResult:
 class _Evaluator:
     """Runs a recipe: numerics on the tuning records (or the evaluation records), timing cached by what it reads."""
 
-    def __init__(self, workload, profile):
+    def __init__(self, workload, profile, runtime=None):
         from accelsim.engine import layer_chain_spec
         from accelsim.quant import legalize
         from accelsim.workload.data import DataSource
 
-        self.workload, self.profile = workload, profile
+        self.workload, self.profile, self.runtime = workload, profile, runtime
         self.base = legalize(workload, profile)
         self.spec = workload.graph if workload.graph is not None else layer_chain_spec(workload, DataSource(workload))
         cal = tuple(self.spec.calibration)
@@ -144,7 +144,7 @@ class _Evaluator:
         legal = self.legal(recipe)
         key = tuple((n, p.output, p.activations.type_name, p.weights.type_name) for n, p in sorted(legal.plans.items()))
         if key not in self._timing:
-            s = run(self.workload, self.profile, timing_only=True, recipe=recipe).summary()
+            s = run(self.workload, self.profile, timing_only=True, recipe=recipe, runtime=self.runtime).summary()
             self._timing[key] = (s["latency_s"], s["energy_pj"])
         return self._timing[key]
 
@@ -209,8 +209,9 @@ def recipe_from(choice: dict, sensitive: list[str], space: dict) -> Recipe:
     return Recipe(tuple(steps))
 
 
-def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: int = 0) -> TuneResult:
-    """Search the recipes legal on ``profile`` for ``workload`` (see the module docstring). ``progress(done, total,
+def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: int = 0, runtime=None) -> TuneResult:
+    """Search the recipes legal on ``profile`` for ``workload`` (see the module docstring), its latency and energy
+    timed under ``runtime`` (an accelsim.runtime.RuntimeProfile; None: the profile as given). ``progress(done, total,
     text)`` is called after each trial."""
     try:
         import optuna
@@ -218,7 +219,7 @@ def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: i
         raise InputError("accelsim tune needs optuna: pip install 'accelsim[tune]'", field="tune") from None
     if trials < 1:
         raise InputError(f"must be at least 1, got {trials}", field="--trials")
-    ev = _Evaluator(workload, profile)
+    ev = _Evaluator(workload, profile, runtime)
     if workload.graph is not None and workload.graph.view.is_qdq:
         return _tune_qdq(ev, workload, profile, progress)
     space = search_space(workload, profile, ev.base)
