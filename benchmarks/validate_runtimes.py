@@ -219,7 +219,7 @@ def parameters_section() -> list[str]:
             gemm = ", ".join(f"{k} {v:.2f}" for k, v in rt.gemm_efficiency) or "1"
             where = ("calibrated on: " + ", ".join(f"`{c}`" for c in section_.calibration) if section_.calibration
                      else section_.source)
-            out.append(f"| {name} | {hw} | {gemm} | {rt.dram_efficiency:.2f} | {rt.attention_efficiency:.2f} | "
+            out.append(f"| {name} | {hw} | {gemm} | {rt.dram_efficiency:.2f} | {rt.attention_share:.2f} | "
                        f"{rt.kv_reads} | {rt.kernel_launch_s * 1e6:g} us ({rt.cuda_graphs} graphs) | "
                        f"{rt.step_overhead_s * 1e3:.2f} ms | {rt.request_overhead_s * 1e3:.2f} ms | "
                        f"{rt.all_reduce.algorithm} | {where} |")
@@ -230,6 +230,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calibrate", action="store_true", help="refit the calibrated numbers and print them")
     ap.add_argument("--runtime", help="only this runtime")
+    ap.add_argument("--json", metavar="PATH", help="also write every row's figures as JSON")
     args = ap.parse_args()
     sources, rows = load_rows()
     if args.runtime:
@@ -246,6 +247,10 @@ def main() -> int:
             print(f"{name} / {hw}: " + ", ".join(f"{k} {v:.4g}" for k, v in fitted.items()), flush=True)
         return 0
     results = evaluate(rows, progress=lambda i, n, rid: print(f"[{i}/{n}] {rid}", file=sys.stderr, flush=True))
+    if args.json:
+        import json
+
+        Path(args.json).write_text(json.dumps({"summary": summary(results), "rows": results}, indent=1))
     print("\n".join(parameters_section() + section(results, sources)))
     print(f"_{time.perf_counter() - t0:.0f} s_")
     return 0
