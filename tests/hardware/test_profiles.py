@@ -6,7 +6,7 @@ from accelsim.errors import InputError
 from accelsim.hardware import list_profiles, load_profile, load_profile_file
 from tests.conftest import TINY_PROFILE
 
-BUILTINS = ["a100-80gb", "arm-neon-sdot", "b200", "edge-npu-pot16", "ethos-u55", "h100-sxm", "mx-npu", "onnxruntime-avx2", "onnxruntime-cpu",
+BUILTINS = ["a100-80gb", "arm-neon-sdot", "b200", "edge-npu-pot16", "ethos-u55", "h100-sxm", "h200", "mx-npu", "onnxruntime-avx2", "onnxruntime-cpu",
             "tensorcore-int8", "tflite-int8", "tpu-v1", "xeon-amx"]
 
 
