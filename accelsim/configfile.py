@@ -405,3 +405,13 @@ def suggest(name: str, choices: list[str]) -> str:
     if not close:
         return ""
     return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
+
+
+def check_name(v: str) -> str:
+    """A contract's ``name`` (hardware or runtime profile): lower-case letters, digits, '-', '_' or '.' (it names
+    result directories and files)."""
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", v):
+        raise ValueError("must be lower-case letters, digits, '-', '_' or '.'")
+    return v

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from accelsim.configfile import check_name
 from accelsim.hardware import profile as hp
 from accelsim.hardware.technology import sram_pj_per_byte
 
@@ -277,12 +278,7 @@ class HardwareModel(_Strict):
 
     _clock = field_validator("clock_hz")(_in_range(*CLOCK_HZ, "Hz"))
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", v):
-            raise ValueError("must be lower-case letters, digits, '-', '_' or '.'")
-        return v
+    _name = field_validator("name")(lambda v: check_name(v))
 
     @field_validator("memory")
     @classmethod

@@ -6,11 +6,11 @@ whose fields override the defaults; :meth:`RuntimeModel.resolve` gives the setti
 from __future__ import annotations
 
 import math
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from accelsim.configfile import check_name
 from accelsim.runtime import profile as rp
 
 Share = Field(default=None, gt=0.0, le=1.0)
@@ -89,12 +89,7 @@ class RuntimeModel(_Strict):
     defaults: SettingsModel = Field(default_factory=SettingsModel)
     hardware: dict[str, HardwareSectionModel] = Field(default_factory=dict)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", v):
-            raise ValueError("must be lower-case letters, digits, '-', '_' or '.'")
-        return v
+    _name = field_validator("name")(lambda v: check_name(v))
 
     def resolve(self, hardware: str | None) -> rp.RuntimeProfile:
         """The settings for contract ``hardware``: its section over the defaults over :data:`~.profile.IDEAL`'s."""

@@ -305,6 +305,22 @@ def _step(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwarePr
     return _forward(timer, phase, cfg, profile, ((tokens, context, batch),), batch, simulate)
 
 
+def _step_tail(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwareProfile, tokens: int,
+               timings: list) -> None:
+    """What a step adds after its blocks' layers: every block's KV write of ``tokens`` new tokens (appended to
+    ``timings`` for the network simulation), tensor parallelism's all-reduces and the runtime's host time."""
+    kv = _kv_write(profile, cfg, tokens)
+    kv_static = profile.energy.static_power_w * kv.cycles / profile.clock_hz * 1e12
+    phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte + kv_static, times=cfg.layers)
+    timings.append(("kv_write", kv))
+    reduce = _all_reduce(profile, cfg, tokens)
+    if reduce is not None:  # the devices wait for each other: static energy, no overlap with the layers
+        phase.add(reduce, _static_pj_per_cycle(profile) * reduce.cycles, times=cfg.layers)
+    host = host_time(profile, timer.step_overhead_s)
+    if host is not None:  # the runtime's host work between steps: the device idles through it
+        phase.add(host, _static_pj_per_cycle(profile) * host.cycles)
+
+
 def _forward(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: HardwareProfile,
              groups: tuple[tuple[int, int, int], ...], logits_rows: int,
              simulate: bool = True) -> list[tuple[str, LayerTiming]]:
@@ -325,16 +341,7 @@ def _forward(timer: _Timer, phase: PhaseTotals, cfg: LlmConfig, profile: Hardwar
         t, e = timer(layer, fusion[layer.name])
         phase.add(t, e, times=cfg.layers, regime=t.regime if layer.op == "linear" else None)
         timings.append((layer.name, t))
-    kv = _kv_write(profile, cfg, total)
-    kv_static = profile.energy.static_power_w * kv.cycles / profile.clock_hz * 1e12
-    phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte + kv_static, times=cfg.layers)
-    timings.append(("kv_write", kv))
-    reduce = _all_reduce(profile, cfg, total)
-    if reduce is not None:  # the devices wait for each other: static energy, no overlap with the layers
-        phase.add(reduce, _static_pj_per_cycle(profile) * reduce.cycles, times=cfg.layers)
-    host = host_time(profile, timer.step_overhead_s)
-    if host is not None:  # the runtime's host work between steps: the device idles through it
-        phase.add(host, _static_pj_per_cycle(profile) * host.cycles)
+    _step_tail(timer, phase, cfg, profile, total, timings)
     if simulate:
         phase.overlap(block_overlap(profile, timings, cfg.layers, block_graph(layers)),
                       _static_pj_per_cycle(profile))
@@ -366,16 +373,7 @@ def dense_step(timer: _Timer, cfg: LlmConfig, profile: HardwareProfile, tokens: 
         t, e = timer(layer, fusion[layer.name])
         phase.add(t, e, times=cfg.layers, regime=t.regime if layer.op == "linear" else None)
         timings.append((layer.name, t))
-    kv = _kv_write(profile, cfg, tokens)
-    kv_static = profile.energy.static_power_w * kv.cycles / profile.clock_hz * 1e12
-    phase.add(kv, kv.dram_bytes * profile.dram.energy_pj_per_byte + kv_static, times=cfg.layers)
-    timings.append(("kv_write", kv))
-    reduce = _all_reduce(profile, cfg, tokens)
-    if reduce is not None:
-        phase.add(reduce, _static_pj_per_cycle(profile) * reduce.cycles, times=cfg.layers)
-    host = host_time(profile, timer.step_overhead_s)
-    if host is not None:
-        phase.add(host, _static_pj_per_cycle(profile) * host.cycles)
+    _step_tail(timer, phase, cfg, profile, tokens, timings)
     if simulate:
         graph = block_graph(block)
         graph["o_proj"] = ("q_proj", "k_proj", "v_proj")  # through attention, timed apart
