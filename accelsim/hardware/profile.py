@@ -164,6 +164,8 @@ class HardwareProfile:
     format_efficiency: tuple[tuple[str, float], ...] = ()
     #: tensor parallelism's all-reduce (accelsim.timing.llm.all_reduce_s): auto | one_shot | two_shot | ring
     all_reduce_algorithm: str = "auto"
+    #: what the mapper ranks tilings by (accelsim.mapping.mapper): latency (energy breaking ties), energy, edp
+    mapping_objective: str = "latency"
 
     def rate_of(self, fmt: str) -> float | None:
         """Relative MAC rate of operand format ``fmt`` — an integer type (1 for those the profile lists), a float

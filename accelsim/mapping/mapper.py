@@ -370,7 +370,8 @@ def _choose(profile: HardwareProfile, options: list[list[tuple]], array: LevelTr
     level i's parent). Every combination is scored with the layer's pipeline schedule
     (:func:`accelsim.mapping.schedule.layer_cycles`: tile count = the finest level's, each tile as slow as the
     slowest level's transfer), so the choice is the fastest among the tiles that fit: more capacity, bandwidth,
-    units or clock only add or speed up candidates, and can never make it slower. Ties go to fewer bytes."""
+    units or clock only add or speed up candidates, and can never make it slower. Ties go to the least energy.
+    ``profile.mapping_objective`` (the runtime's compiler) may rank by energy or by energy x delay instead."""
     clock = profile.clock_hz
     parents = [profile.dram, *profile.on_chip]
     feed = (array.total - array.psum_bytes) / profile.memory[-1].bandwidth_Bps * clock
@@ -386,9 +387,20 @@ def _choose(profile: HardwareProfile, options: list[list[tuple]], array: LevelTr
     compute = np.array([max(c for c, _, _, _ in combo) for combo in combos], dtype=np.float64)
     transfer = np.array([max([feed] + [x for _, _, _, x in combo]) for combo in combos])
     tiles = np.array([max(t.tiles for _, t, _, _ in combo) for combo in combos], dtype=np.int64)
-    moved = np.array([sum(m.total for _, _, m, _ in combo) for combo in combos], dtype=np.float64)
     cycles = np.ceil(layer_cycles(tiles, compute, transfer, profile.startup_cycles) - 1e-9)
-    best = min(range(len(combos)), key=lambda i: (cycles[i], moved[i]))
+    # each combination's energy as far as the choice changes it: the bytes each level takes from its parent at the
+    # parent's access energy, and static power over the layer's cycles (the MACs and the array's reads are the same
+    # for every combination)
+    moved_pj = np.array([sum(m.total * parents[i].energy_pj_per_byte for i, (_, _, m, _) in enumerate(combo))
+                         for combo in combos], dtype=np.float64)
+    energy = moved_pj + cycles * profile.energy.static_power_w / clock * 1e12
+    objective = profile.mapping_objective
+    if objective == "energy":
+        best = min(range(len(combos)), key=lambda i: (energy[i], cycles[i]))
+    elif objective == "edp":
+        best = min(range(len(combos)), key=lambda i: (energy[i] * cycles[i], cycles[i]))
+    else:   # latency, energy as the tie-break
+        best = min(range(len(combos)), key=lambda i: (cycles[i], energy[i]))
     combo = combos[best]
     names = [lv.name for lv in profile.on_chip]
     tilings = tuple(dataclasses.replace(t, level=name) for (_, t, _, _), name in zip(combo, names))

@@ -88,6 +88,7 @@ class RuntimeProfile:
     request_overhead_s: float = 0.0
     all_reduce: AllReduceSpec = AllReduceSpec()
     scheduler: SchedulerSpec = SchedulerSpec()
+    mapping_objective: str = "latency"   # what the compiler's tile choice ranks by: latency, energy, edp
     calibration: tuple[str, ...] = ()
     source: str = ""
 
@@ -131,7 +132,7 @@ class RuntimeProfile:
             hw, memory=(dram, *hw.memory[1:]), format_efficiency=self.gemm_efficiency,
             kernel_launch_s=0.0 if self.cuda_graphs == "all" else self.kernel_launch_s, decode_graphs=self.cuda_graphs in ("decode", "all"),
             concurrent_layers=self.concurrent_layers, interconnect=interconnect,
-            all_reduce_algorithm=self.all_reduce.algorithm)
+            all_reduce_algorithm=self.all_reduce.algorithm, mapping_objective=self.mapping_objective)
 
     def as_dict(self) -> dict:
         """The settings in force, for results (JSON) and reports."""

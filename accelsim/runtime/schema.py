@@ -61,6 +61,7 @@ class SettingsModel(_Strict):
     request_overhead_s: float | None = None
     all_reduce: AllReduceModel | None = None
     scheduler: SchedulerModel | None = None
+    mapping_objective: Literal["latency", "energy", "edp"] | None = None
 
     _launch = field_validator("kernel_launch_s")(_seconds(1e-2))
     _step = field_validator("step_overhead_s")(_seconds(1.0))
