@@ -94,6 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--rate", type=_positive("--rate", 1e6), default=None,
                     help="Poisson arrivals per second (or --trace)")
     sv.add_argument("--trace", metavar="CSV", help="requests from a trace: arrival_s, prompt_tokens, output_tokens")
+    sv.add_argument("--max-throughput", type=_count("--max-throughput", 1_000_000), default=None, metavar="N",
+                    help="the max-throughput benchmark instead of traffic: N requests of --prompt-dist fixed:ISL and "
+                         "--output-dist fixed:OSL queued at t = 0, in-flight batching at the limits trtllm-bench "
+                         "sizes from the KV cache, drained (docs/serving.md)")
     sv.add_argument("--prompt-dist", default="uniform:128,1024", metavar="DIST",
                     help="prompt lengths: fixed:N, uniform:LO,HI or a CSV of lengths (default uniform:128,1024)")
     sv.add_argument("--output-dist", default="uniform:64,512", metavar="DIST",
@@ -674,8 +678,10 @@ def _cmd_serve(args) -> int:
                          f"of either for all)", field="--kv")
     n = max(len(weights), len(kvs))
     pairs = [(weights[i if len(weights) > 1 else 0], kvs[i if len(kvs) > 1 else 0]) for i in range(n)]
+    if args.max_throughput is not None:
+        return _serve_max_throughput(args, weights, kvs, pairs)
     if (args.rate is None) == (args.trace is None):
-        raise InputError("give the arrivals: --rate R (Poisson) or --trace CSV", field="--rate")
+        raise InputError("give the arrivals: --rate R (Poisson), --trace CSV or --max-throughput N", field="--rate")
     if args.slo_ttft is not None and args.trace is not None:
         raise InputError("--slo-ttft searches Poisson rates: it needs --rate, not --trace", field="--slo-ttft")
     html = resolve_output_file(args.html, field="--html") if args.html else None
@@ -705,7 +711,10 @@ def _cmd_serve(args) -> int:
             if runtime.name != "ideal":  # the same traffic at the datasheet bound
                 from accelsim.runtime import IDEAL
 
-                bound_dep = deploy(profile, _llm_config(args.model, w, kv), tp=args.tp, runtime=IDEAL,
+                import dataclasses
+
+                bound_dep = deploy(profile, _llm_config(args.model, w, kv), tp=args.tp,
+                                   runtime=dataclasses.replace(IDEAL, scheduler=runtime.scheduler),
                                    memory_fraction=args.memory_fraction)
                 b = simulate(bound_dep, requests, config, duration_s=duration, drain=args.drain).summary()
                 s["ideal"] = {k: b[k] for k in ("throughput_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
@@ -734,6 +743,70 @@ def _cmd_serve(args) -> int:
             console.print(f"note ({s['weights']}/{s['kv_cache']}): {note}")
     if html is not None:
         console.print(f"written: {html}")
+    return 0
+
+
+def _serve_max_throughput(args, weights, kvs, pairs) -> int:
+    """accelsim serve --max-throughput N: the benchmark of trtllm-bench throughput (accelsim.serve.max_throughput)
+    for each deployment, beside the same run at the datasheet bound."""
+    import json
+
+    import dataclasses
+
+    from accelsim.hardware import load_profile
+    from accelsim.runtime import IDEAL
+    from accelsim.serve import parse_length
+    from accelsim.serve.cost import deploy
+    from accelsim.serve.max_throughput import max_throughput
+
+    for flag in ("rate", "trace", "slo_ttft", "html"):
+        if getattr(args, flag) is not None:
+            raise InputError(f"--max-throughput queues its requests at t = 0: it takes no --{flag.replace('_', '-')}",
+                             field="--max-throughput")
+    lengths = []
+    for text, flag, column in ((args.prompt_dist, "--prompt-dist", "prompt_tokens"),
+                               (args.output_dist, "--output-dist", "output_tokens")):
+        dist = parse_length(text, flag, column)
+        if dist.kind != "fixed":
+            raise InputError(f"--max-throughput runs requests of one length: give fixed:N (got '{text}')", field=flag)
+        lengths.append(dist.values[0])
+    isl, osl = lengths
+    profile = _sustained(load_profile(args.hw), args)
+    runtime = _runtime(args, profile)
+    summaries = []
+    with _progress(2 * len(pairs)) as advance:
+        for w, kv in pairs:
+            cfg = _llm_config(args.model, w, kv)
+            s = {"model": cfg.name, "profile": profile.name, "runtime": runtime.name, "weights": w, "kv_cache": kv,
+                 "tp": args.tp, "requests": args.max_throughput, "prompt_tokens": isl, "output_tokens": osl}
+            runs = {}
+            bound = dataclasses.replace(IDEAL, scheduler=runtime.scheduler)  # the kernels ideal, the same scheduler
+            for rt in (runtime,) if runtime.name == "ideal" else (runtime, bound):
+                dep = deploy(profile, cfg, tp=args.tp, runtime=rt, memory_fraction=args.memory_fraction)
+                r = max_throughput(dep, isl, osl, args.max_throughput)
+                runs[rt.name] = dict(r, kv_capacity_tokens=dep.kv_capacity_tokens,
+                                     throughput_tokens_per_s_per_device=r["throughput_tokens_per_s"] / args.tp)
+                advance(f"{w}/{kv} {rt.name}")
+            s.update(runs[runtime.name])
+            s["ideal"] = {k: runs["ideal"][k] for k in ("throughput_tokens_per_s", "throughput_tokens_per_s_per_device",
+                                                         "makespan_s")}
+            summaries.append(s)
+    if args.format == "json":
+        print(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2, default=float))
+        return 0
+    from rich.table import Table
+
+    t = Table(title=f"{summaries[0]['model']} on {profile.name} x{args.tp} under runtime {runtime.name}: max "
+                    f"throughput, {args.max_throughput:,} requests of {isl} / {osl} tokens queued at t = 0",
+              title_justify="left", header_style="bold")
+    for col in ("weights / KV", "KV capacity", "concurrency", "max batch / tokens", "output tokens/s",
+                "per device", "ideal bound"):
+        t.add_column(col, justify="left" if col == "weights / KV" else "right")
+    for s in summaries:
+        t.add_row(f"{s['weights']} / {s['kv_cache']}", f"{s['kv_capacity_tokens']:,} tok", f"{s['concurrency']:,}",
+                  f"{s['max_batch']:,} / {s['max_num_tokens']:,}", f"{s['throughput_tokens_per_s']:,.0f}",
+                  f"{s['throughput_tokens_per_s_per_device']:,.0f}", f"{s['ideal']['throughput_tokens_per_s']:,.0f}")
+    _console().print(t)
     return 0
 
 

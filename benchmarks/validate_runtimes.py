@@ -152,7 +152,7 @@ def evaluate(rows: list[dict], progress=None) -> list[dict]:
     for i, r in enumerate(rows):
         rt = load_runtime(r["runtime"], r["hw"])
         ours = predict(r, rt)
-        bound = predict(r, IDEAL)
+        bound = predict(r, dataclasses.replace(IDEAL, scheduler=rt.scheduler))  # the kernels ideal, same scheduler
         out.append({**r, "ours": ours, "ideal": bound, "error": error(ours, r["value"], r["unit"]),
                     "ideal_error": error(bound, r["value"], r["unit"]), "calibration": r["id"] in rt.calibration})
         if progress is not None:

@@ -80,3 +80,24 @@ def test_bad_runtimes_are_one_line_errors(capsys, tmp_path, argv, words):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and all(w in err for w in words)
+
+
+def test_serve_max_throughput_is_the_benchmark_with_its_bound(capsys):
+    """--max-throughput N: N requests of one length at t = 0 (accelsim.serve.max_throughput), beside the same run
+    with ideal kernels and the same scheduler."""
+    s = _json(capsys, ["serve", "llama3.1-8b", "--hw", "h100-sxm", "--weights", "fp8", "--kv", "fp8",
+                       "--max-throughput", "600", "--prompt-dist", "fixed:128", "--output-dist", "fixed:128",
+                       "--format", "json"])
+    assert s["runtime"] == "trtllm-1.0" and s["requests"] == 600
+    assert s["concurrency"] <= s["max_batch"] and s["throughput_tokens_per_s"] < s["ideal"]["throughput_tokens_per_s"]
+    assert s["throughput_tokens_per_s"] == pytest.approx(600 * 128 / s["makespan_s"])
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--prompt-dist", "uniform:10,20", "--output-dist", "fixed:8"], ["--prompt-dist", "fixed:N"]),
+    (["--prompt-dist", "fixed:8", "--output-dist", "fixed:8", "--rate", "3"], ["--max-throughput", "--rate"]),
+])
+def test_serve_max_throughput_bad_input(capsys, extra, words):
+    assert main(["serve", "llama2-7b", "--hw", "h100-sxm", "--max-throughput", "10", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and all(w in err for w in words)
