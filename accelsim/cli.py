@@ -696,7 +696,7 @@ def _cmd_serve(args) -> int:
     config = ServeConfig(batch_policy=args.batch_policy or ("static" if sched.batching == "static" else "continuous"),
                          prefill=args.prefill or sched.prefill, max_batch=args.max_batch or sched.max_batch,
                          chunk_tokens=args.chunk_tokens or sched.max_num_tokens,
-                         max_batch_tokens=sched.max_num_tokens)
+                         max_batch_tokens=sched.max_num_tokens, admission=sched.admission)
     deployments = [(w, kv, deploy(profile, _llm_config(args.model, w, kv), tp=args.tp, runtime=runtime,
                                   memory_fraction=args.memory_fraction)) for w, kv in pairs]
     summaries, results = [], []

@@ -49,7 +49,9 @@ class SchedulerSpec:
     weights that the KV cache may take; ``kv_block_tokens``: tokens per paged-KV block; ``memory_of``: what
     ``memory_fraction`` is a share of: ``device`` (vLLM's gpu_memory_utilization: the whole device, weights and
     activations inside it) or ``free`` (TensorRT-LLM's kv_cache_free_gpu_mem_fraction: the memory left after the
-    weights and activations)."""
+    weights and activations); ``admission``: ``max_utilization`` (admit on the prompt's blocks, preempt when the
+    cache fills: vLLM) or ``guaranteed`` (admit only when the whole request's blocks are free: TensorRT-LLM's
+    GUARANTEED_NO_EVICT)."""
 
     batching: str = "inflight"
     prefill: str = "chunked"
@@ -58,6 +60,7 @@ class SchedulerSpec:
     memory_fraction: float = 0.9
     kv_block_tokens: int = 16
     memory_of: str = "device"
+    admission: str = "max_utilization"
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class SchedulerModel(_Strict):
     memory_fraction: float | None = Share
     kv_block_tokens: int | None = Field(default=None, gt=0, le=4096)
     memory_of: Literal["device", "free"] | None = None
+    admission: Literal["max_utilization", "guaranteed"] | None = None
 
 
 class SettingsModel(_Strict):

@@ -50,9 +50,12 @@ def max_throughput(dep: Deployment, isl: int, osl: int, requests: int, config: S
     of the tensor-parallel group together), with in-flight batching and chunked prefill at the benchmark's limits
     (:func:`benchmark_limits`) unless ``config`` is given. Returns {"throughput_tokens_per_s", "makespan_s",
     "concurrency" (requests the KV cache holds), "max_batch", "max_num_tokens", "simulated_requests", "iterations"}."""
+    from accelsim.runtime import IDEAL
+
     batch, tokens = benchmark_limits(dep, isl, osl)
     config = config or ServeConfig(batch_policy="continuous", prefill="chunked", max_batch=batch,
-                                   chunk_tokens=tokens, max_batch_tokens=tokens)
+                                   chunk_tokens=tokens, max_batch_tokens=tokens,
+                                   admission=(dep.runtime or IDEAL).scheduler.admission)
     costs = costs or IterationCosts(dep)
     wave = max(1, min(config.max_batch, dep.kv_capacity_tokens // (isl + osl)))
 

@@ -65,6 +65,10 @@ class ServeConfig:
     max_batch: int = 256                  # sequences running at once (vLLM max_num_seqs)
     max_batch_tokens: int = 8192          # prompt tokens one prefill iteration takes (vLLM max_num_batched_tokens)
     chunk_tokens: int = 512               # chunked prefill: tokens per iteration (decodes included)
+    #: admission: "max_utilization" (a prompt is admitted when its blocks are free; decodes preempt when the cache
+    #: fills: vLLM) or "guaranteed" (a request is admitted only when the blocks of its whole prompt + output are
+    #: free, so nothing is ever preempted: TensorRT-LLM's GUARANTEED_NO_EVICT capacity scheduler, its default)
+    admission: str = "max_utilization"
 
 
 @dataclass
@@ -171,6 +175,13 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
     def blocks_for(tokens: int) -> int:
         return _blocks(tokens, block)
 
+    def admit_tokens(seq: _Seq) -> int:
+        """KV positions reserved when ``seq`` is admitted: its prompt and first decode token, or (guaranteed
+        admission) everything it will hold."""
+        if config.admission == "guaranteed":
+            return seq.prompt + seq.req.output - seq.generated
+        return seq.prompt + 1
+
     def allocate(seq: _Seq, tokens: int) -> bool:
         need = blocks_for(tokens) - seq.blocks
         if need <= 0:
@@ -265,7 +276,7 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
             s = waiting[0]
             if chosen and tokens + s.prompt > config.max_batch_tokens:
                 break
-            if not allocate(s, s.prompt + 1):
+            if not allocate(s, admit_tokens(s)):
                 break
             waiting.popleft()
             chosen.append(s)
@@ -329,7 +340,7 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
             budget -= n
         while budget > 0 and waiting and len(running) < config.max_batch:
             s = waiting[0]
-            if not allocate(s, s.prompt + 1):
+            if not allocate(s, admit_tokens(s)):
                 break
             waiting.popleft()
             if s.admitted_s is None:

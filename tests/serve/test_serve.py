@@ -171,3 +171,43 @@ def test_iterations_by_parts_within_1_5_percent_of_the_whole_step(hw, model, tp)
         profile, timer = (t.decode_profile, t.decode) if not prefill else (t.profile, t.prefill)
         whole = iteration_cost(timer, costs.cfg, profile, tuple(sorted(groups)), logits).cycles / profile.clock_hz
         assert abs(ours / whole - 1) <= 0.015, (prefill, batch, context, ours, whole)
+
+
+@pytest.mark.parametrize("isl, osl", [(128, 128), (512, 256)])
+def test_max_throughput_extrapolation_within_2_percent_of_the_full_run(isl, osl):
+    """accelsim.serve.max_throughput simulates 2 and 4 waves of requests and extrapolates linearly in the request
+    count: against the whole run of 12 waves it is within 2 % (TensorRT-LLM's guaranteed admission: no preemption)."""
+    
+    from accelsim.runtime import IDEAL, SchedulerSpec
+    from accelsim.serve.max_throughput import benchmark_limits, max_throughput
+
+    rt = dataclasses.replace(IDEAL, scheduler=SchedulerSpec(memory_fraction=0.95, memory_of="free",
+                                                             admission="guaranteed"))
+    cfg = dataclasses.replace(MODELS["llama2-7b"], weight_bits=16, activation_bits=16, kv_cache_bits=16,
+                              math_format="fp16")
+    dep = deploy(load_profile("a100-80gb"), cfg, runtime=rt)
+    batch, tokens = benchmark_limits(dep, isl, osl)
+    wave = min(batch, dep.kv_capacity_tokens // (isl + osl))
+    n = 12 * wave + wave // 3
+    fast = max_throughput(dep, isl, osl, n)
+    assert fast["simulated_requests"] < n
+    config = ServeConfig(prefill="chunked", max_batch=batch, chunk_tokens=tokens, max_batch_tokens=tokens,
+                         admission="guaranteed")
+    full = simulate(dep, [Request(i, 0.0, isl, osl) for i in range(n)], config, duration_s=0.0, drain=True)
+    assert fast["throughput_tokens_per_s"] == pytest.approx(n * osl / full.end_s, rel=0.02)
+
+
+def test_guaranteed_admission_never_preempts():
+    """TensorRT-LLM's GUARANTEED_NO_EVICT: a request starts only when its whole KV cache is free, so a full cache
+    never preempts; vLLM's admission on the prompt does when outputs grow."""
+    from accelsim.runtime import IDEAL
+
+    cfg = dataclasses.replace(MODELS["llama2-7b"], weight_bits=16, activation_bits=16, kv_cache_bits=16,
+                              math_format="fp16")
+    dep = deploy(load_profile("a100-80gb"), cfg, runtime=IDEAL)
+    n = 2 * dep.kv_capacity_tokens // (512 + 1024)
+    reqs = [Request(i, 0.0, 512, 1024) for i in range(n)]
+    runs = {a: simulate(dep, reqs, ServeConfig(prefill="chunked", max_batch=4096, admission=a), duration_s=0.0,
+                        drain=True) for a in ("guaranteed", "max_utilization")}
+    assert runs["guaranteed"].preemptions == 0 < runs["max_utilization"].preemptions
+    assert all(s.done_s is not None for r in runs.values() for s in r.requests)
