@@ -143,3 +143,21 @@ def test_llm_bad_input(argv, needle, capsys):
     assert main(["llm", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("accelsim: error:") and err.count("\n") == 1 and needle in err, err
+
+
+def test_workload_llm_section_takes_the_models_name_and_vocabulary(tmp_path, capsys):
+    """The llm: section accepts the model config's name and vocabulary (a 128k vocabulary: a larger embedding and
+    lm_head); a bad vocabulary is a one-line error naming the field."""
+    text = (REPO / "workloads" / "llama2-7b-decode.yaml").read_text()
+    big = tmp_path / "big.yaml"
+    big.write_text(text.replace("  ffn: 11008\n", "  ffn: 11008\n  name: my-llama\n  vocab: 128256\n"))
+    base = _json(capsys, str(REPO / "workloads" / "llama2-7b-decode.yaml"), "--hw", "h100-sxm", "--prompt", "16",
+                 "--decode", "2")
+    wide = _json(capsys, str(big), "--hw", "h100-sxm", "--prompt", "16", "--decode", "2")
+    assert wide["model"] == "my-llama"
+    assert wide["memory_bytes_needed"] - base["memory_bytes_needed"] == (128256 - 32000) * 4096 * (2 + 1)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("  ffn: 11008\n", "  ffn: 11008\n  vocab: -5\n"))
+    assert main(["llm", str(bad), "--hw", "h100-sxm"]) == 2
+    err = capsys.readouterr().err
+    assert "vocab" in err and len(err.strip().splitlines()) == 1
