@@ -100,7 +100,7 @@ def test_tensor_parallel_shards_fits_and_counts_every_device(capsys):
 def test_sustained_shares_slow_the_phases_they_bind(capsys):
     """--dram-efficiency stretches the weight-streaming decode step by its inverse; --compute-efficiency stretches the
     compute-bound 2048-token prefill and leaves the decode step (DRAM-bound) almost alone."""
-    args = ["llama2-7b", "--hw", "h100-sxm", "--prompt", "2048", "--decode", "4"]
+    args = ["llama2-7b", "--hw", "h100-sxm", "--prompt", "2048", "--decode", "4", "--runtime", "ideal"]
     base = _json(capsys, *args)
     dram = _json(capsys, *args, "--dram-efficiency", "0.5")
     compute = _json(capsys, *args, "--compute-efficiency", "0.5")
@@ -110,20 +110,32 @@ def test_sustained_shares_slow_the_phases_they_bind(capsys):
     assert "systolic" in capsys.readouterr().err
 
 
+DECODE_WORKLOAD = REPO / "workloads" / "llama2-7b-decode.yaml"
+
+
+def _llm_variant(tmp_path, name: str, extra: str) -> str:
+    """The llama2-7b-decode workload with ``extra`` lines added to its llm: section."""
+    path = tmp_path / name
+    path.write_text(DECODE_WORKLOAD.read_text().replace("  ffn: 11008\n", "  ffn: 11008\n" + extra))
+    return str(path)
+
+
+def _llm_json(capsys, path: str) -> dict:
+    return _json(capsys, path, "--hw", "h100-sxm", "--prompt", "16", "--decode", "2", "--runtime", "ideal")
+
+
+def _one_line_error(capsys, path: str, *words: str) -> None:
+    assert main(["llm", path, "--hw", "h100-sxm"]) == 2
+    err = capsys.readouterr().err
+    assert all(w in err for w in words) and len(err.strip().splitlines()) == 1
+
+
 def test_workload_llm_section_chooses_the_mlp(tmp_path, capsys):
     """`mlp: gelu` in a workload's llm: section: two MLP matrices instead of three, so fewer weight bytes."""
-    text = (REPO / "workloads" / "llama2-7b-decode.yaml").read_text()
-    gelu = tmp_path / "gelu.yaml"
-    gelu.write_text(text.replace("  ffn: 11008\n", "  ffn: 11008\n  mlp: gelu\n"))
-    swiglu = _json(capsys, str(REPO / "workloads" / "llama2-7b-decode.yaml"), "--hw", "h100-sxm", "--prompt", "16",
-                   "--decode", "2")
-    plain = _json(capsys, str(gelu), "--hw", "h100-sxm", "--prompt", "16", "--decode", "2")
+    swiglu = _llm_json(capsys, str(DECODE_WORKLOAD))
+    plain = _llm_json(capsys, _llm_variant(tmp_path, "gelu.yaml", "  mlp: gelu\n"))
     assert plain["tpot_s"] < 0.8 * swiglu["tpot_s"]
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(text.replace("  ffn: 11008\n", "  ffn: 11008\n  mlp: relu\n"))
-    assert main(["llm", str(bad), "--hw", "h100-sxm"]) == 2
-    err = capsys.readouterr().err
-    assert "mlp" in err and "gelu" in err and len(err.strip().splitlines()) == 1
+    _one_line_error(capsys, _llm_variant(tmp_path, "bad.yaml", "  mlp: relu\n"), "mlp", "gelu")
 
 
 @pytest.mark.parametrize("argv,needle", [
@@ -148,16 +160,8 @@ def test_llm_bad_input(argv, needle, capsys):
 def test_workload_llm_section_takes_the_models_name_and_vocabulary(tmp_path, capsys):
     """The llm: section accepts the model config's name and vocabulary (a 128k vocabulary: a larger embedding and
     lm_head); a bad vocabulary is a one-line error naming the field."""
-    text = (REPO / "workloads" / "llama2-7b-decode.yaml").read_text()
-    big = tmp_path / "big.yaml"
-    big.write_text(text.replace("  ffn: 11008\n", "  ffn: 11008\n  name: my-llama\n  vocab: 128256\n"))
-    base = _json(capsys, str(REPO / "workloads" / "llama2-7b-decode.yaml"), "--hw", "h100-sxm", "--prompt", "16",
-                 "--decode", "2")
-    wide = _json(capsys, str(big), "--hw", "h100-sxm", "--prompt", "16", "--decode", "2")
+    base = _llm_json(capsys, str(DECODE_WORKLOAD))
+    wide = _llm_json(capsys, _llm_variant(tmp_path, "big.yaml", "  name: my-llama\n  vocab: 128256\n"))
     assert wide["model"] == "my-llama"
     assert wide["memory_bytes_needed"] - base["memory_bytes_needed"] == (128256 - 32000) * 4096 * (2 + 1)
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(text.replace("  ffn: 11008\n", "  ffn: 11008\n  vocab: -5\n"))
-    assert main(["llm", str(bad), "--hw", "h100-sxm"]) == 2
-    err = capsys.readouterr().err
-    assert "vocab" in err and len(err.strip().splitlines()) == 1
+    _one_line_error(capsys, _llm_variant(tmp_path, "bad.yaml", "  vocab: -5\n"), "vocab")
