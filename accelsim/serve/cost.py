@@ -1,17 +1,22 @@
 """What one serving iteration costs, and how much KV cache a device holds.
 
 An iteration runs every sequence the scheduler batched: decode sequences (one new token each) and prefill
-chunks (their prompt tokens), as one forward pass (accelsim.timing.llm.iteration_cost: the weights are read
-once, attention runs per group). Its time and energy come from the timing model (the same layers, mapping and
-whole-network simulation as ``accelsim llm``), memoized per batch shape so that a long simulation stays fast:
+chunks (their prompt tokens), as one forward pass (the weights are read once, attention runs per group). Its time
+and energy come from the timing model under the deployment's runtime profile (the same layers, mapping and
+whole-network simulation as ``accelsim llm``), as the sum of parts that a long simulation reuses
+(:class:`IterationCosts`):
 
-- a decode group's context is the mean context of its sequences, timed at the two neighbouring points of a
-  grid of ``CONTEXT_GRID`` tokens and interpolated linearly (attention's cost is linear in the context; the
-  projections do not depend on it);
-- a prefill chunk's length is rounded up to a multiple of ``CHUNK_GRID`` tokens (padding, as engines do); a chunk
-  mixed with decodes (chunked prefill) to 4 x ``CHUNK_GRID`` tokens and its context to ``CONTEXT_GRID`` (an
-  overestimate of at most that padding);
-- a decode batch is padded to the sizes engines capture CUDA graphs for (``graph_batch``).
+- the step outside attention (accelsim.timing.llm.dense_step: projections, MLP, norms, KV writes, all-reduces,
+  lm_head, the runtime's host time), which depends on the iteration's token count alone, timed at the count
+  rounded up by :func:`pad_tokens`;
+- a decode group's attention at its batch and the mean context of its sequences, timed at the neighbouring points
+  of a batch grid (1, 2, 3, 4, 6, 8, 12, ...) and a context grid of ``CONTEXT_GRID`` tokens and interpolated
+  (attention's cost is linear in both);
+- each prefill chunk's attention at its length and context, rounded up to ``CHUNK_GRID`` tokens (padding, as
+  engines do);
+- a decode-only iteration at the batch engines capture CUDA graphs for (``graph_batch``).
+
+The sum is within 1.5 % of the step timed whole (accelsim.timing.llm.iteration_cost; tests/serve).
 
 Tensor parallelism (``tp`` devices, Megatron-LM sharding: accelsim.workload.llm.LlmConfig.tp) adds two all-reduces
 per block of the iteration's activations (fp16) over the profile's ``interconnect``, in the timing model itself
