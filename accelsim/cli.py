@@ -303,6 +303,18 @@ def _llm_config(ref: str, weights: str, kv: str, activations: str | None = None)
                                math_format=math)
 
 
+#: the contract operand types a --weights choice stands for (either FP8 or MX FP8 variant will do)
+_WEIGHT_TYPES = {"fp8": ("fp8_e4m3", "fp8_e5m2"), "mxfp8": ("mxfp8_e4m3", "mxfp8_e5m2")}
+
+
+def _check_weights(profile, weights: str) -> None:
+    """--weights must be an operand type the contract lists (InputError naming it otherwise): an int8-only contract
+    does not run int4 weights at int4's bytes."""
+    if not any(t in profile.weight_types for t in _WEIGHT_TYPES.get(weights, (weights,))):
+        raise InputError(f"'{profile.name}' has no {weights} weights (its weight types: "
+                         f"{', '.join(profile.weight_types)})", field="--weights")
+
+
 def _sustained_arguments(parser) -> None:
     """--compute-efficiency / --dram-efficiency: run the contract at the shares of its datasheet rates real kernels
     sustain (HardwareProfile.sustained)."""
@@ -352,6 +364,8 @@ def _cmd_llm(args) -> int:
     from accelsim.serve.cost import tensor_parallel
 
     profiles = [_sustained(load_profile(h), args) for h in args.hw]
+    for p in profiles:
+        _check_weights(p, args.weights)
     runtimes = [_runtime(args, p) for p in profiles]
     devices = [tensor_parallel(p, cfg, args.tp) for p in profiles]
     need = devices[0].memory_bytes(args.batch, args.prompt + args.decode)
@@ -692,6 +706,8 @@ def _cmd_serve(args) -> int:
                                                                              seed=args.seed)
     duration = args.duration if not args.trace else max(r.arrival_s for r in requests)
     runtime = _runtime(args, profile)
+    for w, _ in pairs:
+        _check_weights(profile, w)
     sched = runtime.scheduler
     config = ServeConfig(batch_policy=args.batch_policy or ("static" if sched.batching == "static" else "continuous"),
                          prefill=args.prefill or sched.prefill, max_batch=args.max_batch or sched.max_batch,
@@ -772,6 +788,8 @@ def _serve_max_throughput(args, weights, kvs, pairs) -> int:
         lengths.append(dist.values[0])
     isl, osl = lengths
     profile = _sustained(load_profile(args.hw), args)
+    for w, _ in pairs:
+        _check_weights(profile, w)
     runtime = _runtime(args, profile)
     summaries = []
     with _progress(2 * len(pairs)) as advance:

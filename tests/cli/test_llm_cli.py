@@ -146,10 +146,15 @@ def test_workload_llm_section_chooses_the_mlp(tmp_path, capsys):
     (["llama2-7b", "--hw", "h100-sxm", "--weights", "int2"], "--weights"),
     (["llama2-70b", "--hw", "h100-sxm", "--batch", "65536", "--prompt", "16777216"], "too large"),
     ([str(REPO / "workloads" / "mlp.yaml"), "--hw", "h100-sxm"], "no 'llm:' section"),
-    (["llama2-7b", "--hw", "a100-80gb", "--weights", "fp8"], "no fp8 math"),
+    (["llama2-7b", "--hw", "a100-80gb", "--weights", "fp8"], "no fp8 weights"),
     (["llama2-70b", "--hw", "h100-sxm", "--weights", "fp16", "--kv", "fp16", "--prompt", "128"], "needs 128.6 GiB"),
     (["llama2-7b", "--hw", "tpu-v1", "--batch", "64", "--prompt", "4096"], "the device has 8.0 GiB"),
-    (["llama2-7b", "--hw", "arm-neon-sdot", "--weights", "fp16"], "no fp16 math"),
+    (["llama2-7b", "--hw", "arm-neon-sdot", "--weights", "fp16"], "no fp16 weights"),
+    # int4 weights on int8-only contracts: refused, not run at int4's bytes (was accepted: 214 -> 131 ms per token)
+    (["llama2-7b", "--hw", "tpu-v1", "--weights", "int4"], "no int4 weights"),
+    (["llama2-7b", "--hw", "arm-neon-sdot", "--weights", "int4"], "no int4 weights"),
+    (["llama2-7b", "--hw", "tflite-int8", "--weights", "int4"], "no int4 weights"),
+    (["llama2-7b", "--hw", "edge-npu-pot16", "--weights", "int4"], "no int4 weights"),
 ])
 def test_llm_bad_input(argv, needle, capsys):
     assert main(["llm", *argv]) == 2

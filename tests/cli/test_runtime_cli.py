@@ -101,3 +101,14 @@ def test_serve_max_throughput_bad_input(capsys, extra, words):
     assert main(["serve", "llama2-7b", "--hw", "h100-sxm", "--max-throughput", "10", *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and all(w in err for w in words)
+
+
+@pytest.mark.parametrize("argv", [
+    ["serve", "llama2-7b", "--hw", "tpu-v1", "--rate", "1", "--weights", "int4", "--kv", "int8"],
+    ["serve", "llama2-7b", "--hw", "arm-neon-sdot", "--max-throughput", "10", "--weights", "int4", "--kv", "int8",
+     "--prompt-dist", "fixed:8", "--output-dist", "fixed:8"],
+])
+def test_serve_refuses_weights_the_contract_does_not_list(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--weights" in err and "no int4 weights" in err
