@@ -693,7 +693,7 @@ def _cmd_serve(args) -> int:
     n = max(len(weights), len(kvs))
     pairs = [(weights[i if len(weights) > 1 else 0], kvs[i if len(kvs) > 1 else 0]) for i in range(n)]
     if args.max_throughput is not None:
-        return _serve_max_throughput(args, weights, kvs, pairs)
+        return _serve_max_throughput(args, pairs)
     if (args.rate is None) == (args.trace is None):
         raise InputError("give the arrivals: --rate R (Poisson), --trace CSV or --max-throughput N", field="--rate")
     if args.slo_ttft is not None and args.trace is not None:
@@ -762,7 +762,7 @@ def _cmd_serve(args) -> int:
     return 0
 
 
-def _serve_max_throughput(args, weights, kvs, pairs) -> int:
+def _serve_max_throughput(args, pairs) -> int:
     """accelsim serve --max-throughput N: the benchmark of trtllm-bench throughput (accelsim.serve.max_throughput)
     for each deployment, beside the same run at the datasheet bound."""
     import json

@@ -78,7 +78,7 @@ def predict(r: dict, runtime) -> float:
     raise ValueError(f"unknown kind {r['kind']}")
 
 
-def error(ours: float, published: float, unit: str) -> float:
+def error(ours: float, published: float) -> float:
     """Signed relative error of a prediction (throughputs and latencies alike: ours / published - 1)."""
     return ours / published - 1
 
@@ -153,8 +153,8 @@ def evaluate(rows: list[dict], progress=None) -> list[dict]:
         rt = load_runtime(r["runtime"], r["hw"])
         ours = predict(r, rt)
         bound = predict(r, dataclasses.replace(IDEAL, scheduler=rt.scheduler))  # the kernels ideal, same scheduler
-        out.append({**r, "ours": ours, "ideal": bound, "error": error(ours, r["value"], r["unit"]),
-                    "ideal_error": error(bound, r["value"], r["unit"]), "calibration": r["id"] in rt.calibration})
+        out.append({**r, "ours": ours, "ideal": bound, "error": error(ours, r["value"]),
+                    "ideal_error": error(bound, r["value"]), "calibration": r["id"] in rt.calibration})
         if progress is not None:
             progress(i + 1, len(rows), r["id"])
     return out

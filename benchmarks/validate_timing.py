@@ -17,7 +17,6 @@ References (none of them is accelsim's own closed form):
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import sys

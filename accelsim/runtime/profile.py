@@ -18,13 +18,6 @@ from dataclasses import dataclass
 
 from accelsim.errors import InputError
 
-AllReduceAlgorithm = ("auto", "one_shot", "two_shot", "ring")
-CudaGraphs = ("none", "decode", "all")
-KvReads = ("per_kv_head", "per_query_head")
-Batching = ("inflight", "static")
-Prefill = ("chunked", "separate")
-
-
 @dataclass(frozen=True)
 class AllReduceSpec:
     """Tensor parallelism's all-reduce as the runtime runs it.
@@ -104,14 +97,6 @@ class RuntimeProfile:
     def attention_share(self) -> float:
         """The decode attention kernel's share of the DRAM bandwidth (``dram_efficiency`` unless stated)."""
         return self.dram_efficiency if self.attention_efficiency is None else self.attention_efficiency
-
-    @property
-    def is_ideal(self) -> bool:
-        """Nothing below the datasheet: every share 1, no launch, host or request time."""
-        return (all(e == 1 for _, e in self.gemm_efficiency) and self.dram_efficiency == 1
-                and self.attention_share == 1 and self.kernel_launch_s == 0 and self.step_overhead_s == 0
-                and self.request_overhead_s == 0 and self.all_reduce.bus_efficiency == 1
-                and self.kv_reads == "per_kv_head")
 
     def gemm_share(self, rate_class: str) -> float:
         """The GEMM mainloop's sustained share of the MAC rate for ``rate_class`` (1 where not stated)."""

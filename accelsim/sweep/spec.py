@@ -134,8 +134,8 @@ def _check_runtime_axis(base_name: str, path: str, values: list, source: str) ->
         return
     parts = path.split(".")[1:]
     if parts[0] not in RUNTIME_AXES or (parts[0] == "gemm_efficiency") != (len(parts) == 2) or len(parts) > 2:
-        raise InputError(f"unknown runtime axis: allowed runtime.dram_efficiency, runtime.kernel_launch_s, "
-                         f"runtime.gemm_efficiency.<int8|fp16|bf16|fp8|fp4>", source=source, field=where)
+        raise InputError("unknown runtime axis: allowed runtime.dram_efficiency, runtime.kernel_launch_s, "
+                         "runtime.gemm_efficiency.<int8|fp16|bf16|fp8|fp4>", source=source, field=where)
     if parts[0] == "gemm_efficiency" and parts[1] not in ("int8", "fp16", "bf16", "fp8", "fp4"):
         raise InputError(f"unknown rate class '{parts[1]}' (int8, fp16, bf16, fp8, fp4)", source=source, field=where)
     for v in values:
