@@ -650,6 +650,12 @@ def _cmd_sweep(args) -> int:
         resolve_output_file(out / name, field="--out")
     html = resolve_output_file(args.html, field="--html") if args.html else None
     cache = None if args.no_cache else (args.cache or str(out / "cache"))
+    from accelsim.sweep.cache import check_cache_dir
+    from accelsim.sweep.scheduler import scheduler_address
+
+    check_cache_dir(cache)
+    if args.scheduler is not None:
+        scheduler_address(args.scheduler)
     total = (len(spec.points) if spec.sample != "optimize" else spec.count) * len(spec.workloads)
     counts = {"done": 0, "failed": 0, "cached": 0}
     with _progress(total) as advance:
@@ -673,6 +679,14 @@ def _cmd_sweep(args) -> int:
     console.print(f"{len(result.frame)} rows ({c.get('run', 0)} with numerics, {c.get('timing', 0)} timing only, "
                   f"{c.get('cached', 0)} cached, {c.get('invalid', 0)} invalid, {c.get('failed', 0)} failed) in "
                   f"{result.wall_s:.1f} s; written: {parquet}, {csv}" + (f", {html}" if html else ""))
+    rejected = {k: v for k, v in result.cache_counts.items() if k.split("+")[0] in ("damaged", "foreign", "stale")}
+    unwritable = sum(v for k, v in result.cache_counts.items() if k.endswith("+unwritable"))
+    if rejected:
+        console.print(f"cache {cache}: entries rejected and recomputed: "
+                      + ", ".join(f"{v} {k.split('+')[0]}" for k, v in sorted(rejected.items())))
+    if unwritable:
+        console.print(f"cache {cache}: {unwritable} entries could not be written (the cache is read-only, or "
+                      f"something else is in their place)")
     for _, r in result.frame[~result.frame["valid"]].head(5).iterrows():
         console.print(f"point {r['point']}: {r['error']}")
     return 0

@@ -3,7 +3,8 @@
 ``sweep(path)`` loads a sweep file (accelsim.sweep.spec), runs every point on every workload through the engine
 (accelsim.sweep.evaluate: numerics and rows cached by content), and returns one pandas DataFrame: a row per
 point and workload, a column per axis (its dotted path), the summary metrics under the results schema's names,
-``valid``/``error``, ``source`` (run | timing | cached | invalid | failed) and ``pareto`` over the objectives
+``valid``/``error``, ``source`` (run | timing | cached | invalid | failed), ``cache`` (hit | miss | off, or why an
+entry was rejected and recomputed: damaged | foreign | stale; accelsim.sweep.cache) and ``pareto`` over the objectives
 (all minimized except accuracy-like ones: SQNR, cosine, utilization). ``sample: {optimize: N}`` asks optuna's
 NSGA-II sampler for the points, a batch per round of workers.
 
@@ -34,6 +35,7 @@ class SweepRun:
     sweep: Sweep
     frame: pd.DataFrame
     counts: dict = field(default_factory=dict)
+    cache_counts: dict = field(default_factory=dict)  # rows by what the cache said (hit, miss, damaged, ...)
     wall_s: float = 0.0
     startup_s: float = 0.0     # of wall_s: starting the local cluster (or connecting to the scheduler)
 
@@ -46,23 +48,6 @@ class SweepRun:
         return self.counts.get("run", 0) + self.counts.get("timing", 0)
 
 
-def _client(scheduler: str | None, workers: int | None):
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise InputError("accelsim sweep runs on Dask: pip install 'accelsim[dist]'", field="sweep") from None
-    if scheduler:
-        try:
-            if scheduler.endswith(".json"):
-                return Client(scheduler_file=scheduler, timeout=20), None
-            return Client(scheduler, timeout=20), None
-        except (OSError, TimeoutError) as exc:
-            raise InputError(f"cannot reach the Dask scheduler: {type(exc).__name__}", field="--scheduler") from None
-    cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=50)
-    return Client(cluster), cluster
-
-
 def _rows_on(client, sweep: Sweep, items: list, cache: str | None, chunk: int, progress) -> list[dict]:
     from dask.distributed import as_completed
 
@@ -71,14 +56,16 @@ def _rows_on(client, sweep: Sweep, items: list, cache: str | None, chunk: int, p
     # one scattered copy per call, with its own key: a copy shared by content with an earlier call could be
     # released by that call's end while this one still needs it ("lost dependencies")
     sweep_f = client.scatter(sweep, broadcast=True, hash=False)
-    futures = [client.submit(evaluate_chunk, sweep_f, items[i:i + chunk], cache, pure=False)
-               for i in range(0, len(items), chunk)]
+    chunks = {client.submit(evaluate_chunk, sweep_f, items[i:i + chunk], cache, pure=False): items[i:i + chunk]
+              for i in range(0, len(items), chunk)}
     rows = []
-    for fut in as_completed(futures):
+    for fut in as_completed(list(chunks)):
         try:
             got = fut.result()
-        except Exception as exc:  # noqa: BLE001 - a worker died or raised: those points are failed rows
-            got = [{"point": None, "valid": False, "error": f"{type(exc).__name__}: {exc}"[:300], "source": "failed"}]
+        except Exception as exc:  # noqa: BLE001 - a worker died or raised: each of its points is a failed row
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            got = [{"point": i, "workload": w, **p, "valid": False, "error": error, "source": "failed",
+                    "cache": "off"} for w, p, i in chunks[fut]]
         rows.extend(got)
         if progress is not None:
             progress(got)
@@ -88,8 +75,14 @@ def _rows_on(client, sweep: Sweep, items: list, cache: str | None, chunk: int, p
 def run_sweep(sweep: Sweep, *, cache: str | None = None, scheduler: str | None = None, workers: int | None = None,
               progress=None, chunk: int | None = None) -> SweepRun:
     """Run ``sweep`` (a Sweep from :func:`load_sweep`); ``progress(rows)`` after each finished chunk."""
+    from accelsim.sweep.cache import check_cache_dir
+    from accelsim.sweep.scheduler import client_for, scheduler_address
+
+    check_cache_dir(cache)
+    if scheduler is not None:
+        scheduler_address(scheduler)  # a bad address or file is one line before any work
     t0 = time.perf_counter()
-    client, cluster = _client(scheduler, workers)
+    client, cluster = client_for(scheduler, workers)
     if cluster is not None:
         client.wait_for_workers(workers or 2, timeout=120)
     from accelsim.sweep.evaluate import warm_up
@@ -122,7 +115,8 @@ def run_sweep(sweep: Sweep, *, cache: str | None = None, scheduler: str | None =
             cluster.close()
     frame = _frame(sweep, rows)
     counts = frame["source"].value_counts().to_dict() if len(frame) else {}
-    return SweepRun(sweep=sweep, frame=frame, counts=counts, wall_s=time.perf_counter() - t0, startup_s=startup)
+    cache_counts = frame["cache"].value_counts().to_dict() if len(frame) else {}
+    return SweepRun(sweep=sweep, frame=frame, counts=counts, cache_counts=cache_counts, wall_s=time.perf_counter() - t0, startup_s=startup)
 
 
 #: profile sections whose values can change what the numerics compute (array: its rows can set the K-chunk)
@@ -139,7 +133,7 @@ def _frame(sweep: Sweep, rows: list[dict]) -> pd.DataFrame:
     axes = [p for p, _ in sweep.axes]
     metrics = ["latency_s", "energy_pj", "energy_static_pj", "cycles", "utilization", "macs", "dram_bytes",
                "overflow_events", "saturation_events", "final_sqnr_db", "cosine_mean", "cosine_min", "area_mm2"]
-    cols = ["point", "workload", *axes, *metrics, "valid", "error", "source"]
+    cols = ["point", "workload", *axes, *metrics, "valid", "error", "source", "cache"]
     frame = pd.DataFrame(rows).reindex(columns=cols)
     frame = frame.sort_values(["point", "workload"], na_position="last", kind="stable").reset_index(drop=True)
     frame["valid"] = frame["valid"].fillna(False).astype(bool)

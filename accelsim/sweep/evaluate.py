@@ -1,6 +1,7 @@
 """One sweep point: the base profile with the point's values, validated, run, reduced to a row; with a cache.
 
-Cache (a directory the user may delete; entries are pickles written atomically, named by a SHA-256 key):
+Cache (a directory the user may delete; entries are JSON data with a checksum, written atomically, named by a
+SHA-256 key, read as untrusted: accelsim.sweep.cache):
 
 - ``numerics/<key>``: the numerics outcome, keyed by what numerics depends on: the workload's content (layers and
   their quantization intent, data, the files they come from) and the contract's numerics fields (operand types,
@@ -15,13 +16,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import os
-import pickle
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 from accelsim.errors import InputError
+from accelsim.sweep.cache import Cache
 from accelsim.sweep.spec import NUMERICS_OBJECTIVES, Sweep, set_path
 
 #: a profile's fields that decide what the numerics compute (accelsim.hardware.profile.HardwareProfile)
@@ -50,6 +49,7 @@ def _file_digest(path) -> str:
 @lru_cache(maxsize=16)
 def load_workload_cached(ref: str):
     """A workload per process (workers load each once) and its content digest."""
+    from accelsim import __version__
     from accelsim.loading import load_workload
 
     wl = load_workload(ref)
@@ -57,7 +57,7 @@ def load_workload_cached(ref: str):
     if wl.graph is not None:
         files += [str(getattr(wl.graph.view, "path", "") or ""), wl.graph.reference_path]
     digest = _digest(wl.name, wl.layers, wl.data, wl.sample, wl.recipe, [_file_digest(f) for f in files],
-                     __import__("accelsim").__version__)
+                     __version__)
     return wl, digest
 
 
@@ -68,40 +68,6 @@ def warm_up(refs: list) -> None:
             load_workload_cached(ref)
         except InputError:
             pass
-
-
-class Cache:
-    """Numerics outcomes and finished rows on disk (None: no cache)."""
-
-    def __init__(self, root: str | None):
-        self.root = Path(root) if root else None
-
-    def _path(self, kind: str, key: str) -> Path | None:
-        return None if self.root is None else self.root / kind / key[:2] / f"{key}.pkl"
-
-    def get(self, kind: str, key: str):
-        p = self._path(kind, key)
-        if p is None or not p.is_file():
-            return None
-        try:
-            with open(p, "rb") as fh:
-                return pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            return None  # a torn or stale entry: recompute (and overwrite it)
-
-    def put(self, kind: str, key: str, value) -> None:
-        p = self._path(kind, key)
-        if p is None:
-            return
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, p)  # atomic: a reader sees the old entry or the new one
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
 
 def point_profile(sweep: Sweep, point: dict, index: int):
@@ -142,7 +108,9 @@ def point_runtime(sweep: Sweep, point: dict):
 
 def evaluate(sweep: Sweep, workload_ref: str, point: dict, index: int, cache_root: str | None) -> dict:
     """The row of one point on one workload: axis values, summary metrics, how it was obtained (``source``: run,
-    timing (numerics from the cache), cached), or the error that made the point invalid."""
+    timing (numerics from the cache), cached), what the cache said (``cache``: hit, miss, off, or the reason an
+    entry was rejected and recomputed: damaged, foreign, stale; ``+unwritable`` when the new entry could not be
+    stored), or the error that made the point invalid."""
     from accelsim.engine import run
 
     row = {"point": index, "workload": workload_ref, **{p: v for p, v in point.items()}}
@@ -150,27 +118,32 @@ def evaluate(sweep: Sweep, workload_ref: str, point: dict, index: int, cache_roo
         profile = point_profile(sweep, point, index)
         runtime = point_runtime(sweep, point)
     except InputError as exc:
-        return {**row, "valid": False, "error": str(exc), "source": "invalid"}
+        return {**row, "valid": False, "error": str(exc), "source": "invalid", "cache": "off"}
     cache = Cache(cache_root)
     wl, wl_digest = load_workload_cached(workload_ref)
     timing_only = not sweep.needs_numerics
     neutral = dataclasses.replace(profile, name="point", description="", source="")
     numerics_key = _digest(wl_digest, timing_only, [getattr(profile, f) for f in NUMERICS_FIELDS])
     row_key = _digest(numerics_key, neutral, runtime, sweep.objectives)
-    hit = cache.get("rows", row_key)
+    hit, status = cache.get("rows", row_key)
     if hit is not None:
-        return {**hit, **row, "source": "cached"}
-    outcome = None if timing_only else cache.get("numerics", numerics_key)
+        return {**hit, **row, "source": "cached", "cache": status}
+    outcome, numerics_status = (None, "off") if timing_only else cache.get("numerics", numerics_key)
+    if numerics_status not in ("hit", "miss", "off"):
+        status = numerics_status if status in ("miss", "off") else status
     source = "timing" if outcome is not None or timing_only else "run"
     try:
         result = run(wl, profile, timing_only=timing_only, numerics=outcome, network=False, runtime=runtime)
     except (InputError, ValueError) as exc:
-        return {**row, "valid": False, "error": " ".join(str(exc).split())[:300], "source": "failed"}
-    if outcome is None and not timing_only:
-        cache.put("numerics", numerics_key, result.outcome)
+        return {**row, "valid": False, "error": " ".join(str(exc).split())[:300], "source": "failed",
+                "cache": status}
+    stored = True
+    if outcome is None and not timing_only and cache.root is not None:
+        stored = cache.put("numerics", numerics_key, result.outcome)
     metrics = summary_metrics(result)
-    cache.put("rows", row_key, metrics)
-    return {**metrics, **row, "source": source}
+    if cache.root is not None:
+        stored = cache.put("rows", row_key, metrics) and stored
+    return {**metrics, **row, "source": source, "cache": status + ("" if stored else "+unwritable")}
 
 
 def summary_metrics(result) -> dict:
