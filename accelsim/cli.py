@@ -470,7 +470,9 @@ def _simulate(args):
             if workload.recipe == "auto":  # each contract's best legal recipe (accelsim tune), then its run
                 from accelsim.tune import DEFAULT_TRIALS, tune
 
-                tuned = tune(workload, profile, trials=args.trials or DEFAULT_TRIALS, runtime=_runtime(args, profile))
+                tuned = tune(workload, profile, trials=args.trials or DEFAULT_TRIALS, runtime=_runtime(args, profile),
+                             progress=lambda done, total, text, p=profile: advance.show(
+                                 f"{p.name}: recipe search {done}/{total}: {text}"))
                 recipe = tuned.best.recipe
             runtime = _runtime(args, profile)
             result = run(workload, profile, data, progress=lambda name, p=profile: advance(f"{p.name}: {name}"),
@@ -735,7 +737,9 @@ def _cmd_serve(args) -> int:
             from accelsim.serve import IterationCosts
 
             costs = IterationCosts(dep)
-            result = simulate(dep, requests, config, duration_s=duration, drain=args.drain, costs=costs)
+            advance.show(f"{w}/{kv}: serving")
+            result = simulate(dep, requests, config, duration_s=duration, drain=args.drain, costs=costs,
+                              progress=lambda text: advance.show(f"{w}/{kv}: {text}"))
             s = {"model": dep.cfg.name, "profile": profile.name, "runtime": runtime.name, "weights": w, "kv_cache": kv,
                  "rate_per_s": args.rate, **result.summary()}
             if runtime.name != "ideal":  # the same traffic at the datasheet bound
@@ -746,12 +750,14 @@ def _cmd_serve(args) -> int:
                 bound_dep = deploy(profile, _llm_config(args.model, w, kv), tp=args.tp,
                                    runtime=dataclasses.replace(IDEAL, scheduler=runtime.scheduler),
                                    memory_fraction=args.memory_fraction)
-                b = simulate(bound_dep, requests, config, duration_s=duration, drain=args.drain).summary()
+                b = simulate(bound_dep, requests, config, duration_s=duration, drain=args.drain,
+                             progress=lambda text: advance.show(f"{w}/{kv} at the ideal bound: {text}")).summary()
                 s["ideal"] = {k: b[k] for k in ("throughput_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
                                                 "tpot_p99_s")}
             if args.slo_ttft is not None:
                 s["max_rate"] = max_rate(dep, prompt, output, args.slo_ttft, min(args.duration, 120.0), config,
-                                         seed=args.seed, costs=costs)
+                                         seed=args.seed, costs=costs,
+                                         progress=lambda text: advance.show(f"{w}/{kv}: {text}"))
                 s["max_rate"]["slo_ttft_s"] = args.slo_ttft
             summaries.append(s)
             results.append((f"{w} weights / {kv} KV", result))
@@ -815,7 +821,8 @@ def _serve_max_throughput(args, pairs) -> int:
             bound = dataclasses.replace(IDEAL, scheduler=runtime.scheduler)  # the kernels ideal, the same scheduler
             for rt in (runtime,) if runtime.name == "ideal" else (runtime, bound):
                 dep = deploy(profile, cfg, tp=args.tp, runtime=rt, memory_fraction=args.memory_fraction)
-                r = max_throughput(dep, isl, osl, args.max_throughput)
+                r = max_throughput(dep, isl, osl, args.max_throughput,
+                                   progress=lambda text: advance.show(f"{w}/{kv} {rt.name}: {text}"))
                 runs[rt.name] = dict(r, kv_capacity_tokens=dep.kv_capacity_tokens,
                                      throughput_tokens_per_s_per_device=r["throughput_tokens_per_s"] / args.tp)
                 advance(f"{w}/{kv} {rt.name}")
@@ -862,7 +869,7 @@ def _cmd_tune(args) -> int:
     trials = args.trials or DEFAULT_TRIALS
     with _progress(trials) as advance:
         result = tune(workload, profile, trials=trials, runtime=_runtime(args, profile),
-                      progress=lambda done, total, text: advance(f"trial {done}/{total}: {text}"))
+                      progress=lambda done, total, text: advance.at(done, total, f"trial {done}/{total}: {text}"))
     header = (f"# accelsim tune {workload.name} --hw {profile.name}: {result.summary_text}; evaluation records: "
               f"{result.evaluation['naive']:.6f} naive -> {result.evaluation['tuned']:.6f}\n")
     recipe_path.parent.mkdir(parents=True, exist_ok=True)
@@ -882,7 +889,9 @@ def _cmd_tune(args) -> int:
 
 
 class _progress:
-    """A transient progress bar on stderr when it is a terminal; silent otherwise."""
+    """A transient progress bar on stderr when it is a terminal; silent otherwise. Entered, it is callable:
+    ``bar(text)`` completes a step; ``bar.show(text)`` says what the current step is doing (a long serving run,
+    a max-rate probe); ``bar.at(done, total, text)`` sets the count (tune's trials)."""
 
     def __init__(self, total: int):
         self.total = total
@@ -895,11 +904,19 @@ class _progress:
             self.bar = Progress(transient=True, console=_console(stderr=True))
             self.bar.start()
             self.task = self.bar.add_task("simulating", total=self.total)
-        return self.advance
+        return self
 
-    def advance(self, description: str) -> None:
+    def __call__(self, description: str) -> None:
         if self.bar is not None:
             self.bar.update(self.task, advance=1, description=description)
+
+    def show(self, description: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, description=description)
+
+    def at(self, done: int, total: int, description: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total, description=description)
 
     def __exit__(self, *exc):
         if self.bar is not None:

@@ -20,16 +20,22 @@ RATE_STEPS = 8
 
 def max_rate(dep: Deployment, prompt: LengthDist, output: LengthDist, slo_ttft_s: float, duration_s: float,
              config: ServeConfig = ServeConfig(), seed: int = 0, start: float = 1.0,
-             costs: IterationCosts | None = None) -> dict:
+             costs: IterationCosts | None = None, progress=None) -> dict:
     """The largest arrival rate (requests/s) with p99 TTFT <= ``slo_ttft_s`` over ``duration_s`` of arrivals (the
     run drained, so every request's TTFT counts). Doubles from ``start`` until the target is missed, then
-    bisects ``RATE_STEPS`` times. Returns {"rate", "ttft_p99_s", "throughput_tokens_per_s", "probes": [...]}."""
+    bisects ``RATE_STEPS`` times. Returns {"rate", "ttft_p99_s", "throughput_tokens_per_s", "probes": [...]}.
+    ``progress(text)``: the probe being run and its simulation's progress."""
     costs = costs or IterationCosts(dep)
     probes = []
 
     def probe(rate: float) -> dict:
         reqs = poisson_requests(rate, duration_s, prompt, output, seed=seed)
-        s = simulate(dep, reqs, config, duration_s=duration_s, drain=True, costs=costs).summary()
+        head = f"max-rate probe {len(probes) + 1}: {rate:,.3g} req/s"
+        if progress is not None:
+            progress(head)
+        sim_progress = None if progress is None else (lambda text: progress(f"{head}, {text}"))
+        s = simulate(dep, reqs, config, duration_s=duration_s, drain=True, costs=costs,
+                     progress=sim_progress).summary()
         p99 = s["ttft_p99_s"]
         ok = p99 is not None and p99 <= slo_ttft_s
         probes.append({"rate": rate, "ttft_p99_s": p99, "ok": ok,

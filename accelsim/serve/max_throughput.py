@@ -45,11 +45,12 @@ def benchmark_limits(dep: Deployment, isl: int, osl: int) -> tuple[int, int]:
 
 
 def max_throughput(dep: Deployment, isl: int, osl: int, requests: int, config: ServeConfig | None = None,
-                   costs: IterationCosts | None = None, waves: tuple[int, int] = (2, 4)) -> dict:
+                   costs: IterationCosts | None = None, waves: tuple[int, int] = (2, 4), progress=None) -> dict:
     """Output tokens/s of ``requests`` requests of ``isl`` / ``osl`` tokens queued at t = 0 on ``dep`` (every device
     of the tensor-parallel group together), with in-flight batching and chunked prefill at the benchmark's limits
     (:func:`benchmark_limits`) unless ``config`` is given. Returns {"throughput_tokens_per_s", "makespan_s",
-    "concurrency" (requests the KV cache holds), "max_batch", "max_num_tokens", "simulated_requests", "iterations"}."""
+    "concurrency" (requests the KV cache holds), "max_batch", "max_num_tokens", "simulated_requests", "iterations"}.
+    ``progress(text)``: the simulation's progress."""
     from accelsim.runtime import IDEAL
 
     batch, tokens = benchmark_limits(dep, isl, osl)
@@ -60,8 +61,9 @@ def max_throughput(dep: Deployment, isl: int, osl: int, requests: int, config: S
     wave = max(1, min(config.max_batch, dep.kv_capacity_tokens // (isl + osl)))
 
     def makespan(n: int) -> tuple[float, int]:
+        sim_progress = None if progress is None else (lambda text: progress(f"{n:,} requests: {text}"))
         r = simulate(dep, [Request(i, 0.0, isl, osl) for i in range(n)], config, duration_s=0.0, drain=True,
-                     costs=costs)
+                     costs=costs, progress=sim_progress)
         return r.end_s, r.iterations
 
     small, large = (requests % wave + k * wave for k in waves)

@@ -151,7 +151,8 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
              drain: bool = False, costs: IterationCosts | None = None, progress=None) -> ServeResult:
     """Serve ``requests`` (accelsim.serve.traffic.Request, by arrival) on ``dep``. The simulation ends at
     ``duration_s`` (default: the last arrival) with requests still in flight, or, with ``drain``, when every
-    request has finished."""
+    request has finished. ``progress(text)``: every 200 iterations, the simulated time and requests finished (for a
+    progress bar; a long serving run is minutes of wall time)."""
     costs = costs or IterationCosts(dep)
     env = simpy.Environment()
     block = dep.block_tokens
@@ -159,7 +160,7 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
     static_w = dep.profile.energy.static_power_w * dep.tp
     window = duration_s if duration_s is not None else (requests[-1].arrival_s if requests else 0.0)
     state = {"used": 0, "busy": 0.0, "energy": 0.0, "iterations": 0, "preempt": 0, "in_system": 0,
-             "arrivals_done": False}
+             "arrivals_done": False, "finished": 0}
     seqs: list[_Seq] = []
     waiting: deque[_Seq] = deque()
     running: dict[_Seq, None] = {}   # insertion-ordered; O(1) membership and removal (thousands of sequences)
@@ -224,6 +225,7 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
 
     def finish(seq: _Seq) -> None:
         seq.done_s = env.now
+        state["finished"] += 1
         free(seq)
         state["in_system"] -= 1
         mark(concurrency, state["in_system"])
@@ -235,7 +237,7 @@ def simulate(dep: Deployment, requests: list, config: ServeConfig = ServeConfig(
         state["energy"] += joules * dep.tp  # every device of the group works
         state["iterations"] += 1
         if progress is not None and state["iterations"] % 200 == 0:
-            progress(env.now, window)
+            progress(f"t = {env.now:,.1f} s simulated, {state['finished']:,}/{len(requests):,} requests done")
         return env.timeout(seconds)
 
     def preempt_for(seq_needing: _Seq) -> bool:

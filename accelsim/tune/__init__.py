@@ -212,7 +212,8 @@ def recipe_from(choice: dict, sensitive: list[str], space: dict) -> Recipe:
 def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: int = 0, runtime=None) -> TuneResult:
     """Search the recipes legal on ``profile`` for ``workload`` (see the module docstring), its latency and energy
     timed under ``runtime`` (an accelsim.runtime.RuntimeProfile; None: the profile as given). ``progress(done, total,
-    text)`` is called after each trial."""
+    text)`` is called before the search starts (done 0: the naive recipe), after each trial (an illegal recipe
+    included) and before the best recipe is simplified."""
     try:
         import optuna
     except ImportError:  # an optional extra
@@ -223,6 +224,8 @@ def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: i
     if workload.graph is not None and workload.graph.view.is_qdq:
         return _tune_qdq(ev, workload, profile, progress)
     space = search_space(workload, profile, ev.base)
+    if progress is not None:
+        progress(0, trials, "the naive recipe")
     naive_recipe = Recipe()
     naive_acc, naive_results = ev.accuracy(naive_recipe, per_layer=True)
     # mixed precision widens the layers that lose most on their own under the naive recipe
@@ -238,6 +241,9 @@ def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: i
         choice = {k: trial.suggest_categorical(k, v) for k, v in space.items() if isinstance(v, list)}
         recipe = recipe_from(choice, sensitive, space)
         if not check_recipe(recipe, profile, [(lyr.name, lyr.op) for lyr in workload.layers]).legal:
+            done[0] += 1
+            if progress is not None:
+                progress(done[0], trials, f"not legal here: {recipe.text[:60]}")
             raise optuna.TrialPruned()
         if recipe.text not in seen:
             acc, _ = ev.accuracy(recipe)
@@ -256,6 +262,8 @@ def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: i
         study.enqueue_trial(choice, skip_if_exists=True)
     study.optimize(objective, n_trials=trials, catch=())
     found = list(seen.values())
+    if progress is not None:
+        progress(trials, trials, "simplifying the best recipe")
     best = _simplified(max(found, key=lambda t: (round(t.accuracy, 6), -t.latency_s, -len(t.recipe.steps))), ev)
     if best.recipe.text not in {t.recipe.text for t in found}:
         found.append(best)

@@ -88,6 +88,9 @@ def qdq_advice(ev, workload, profile, progress=None) -> tuple[list[QdqChange], R
     """Measure each candidate alone, then select greedily. ``ev``: accelsim.tune's evaluator (tuning records).
     Returns (every change measured, the recipe chosen, its tuning accuracy)."""
     g = workload.graph.view
+    candidates = qdq_candidates(g, profile)
+    if progress is not None:
+        progress(0, len(candidates), "the model's own Q/DQ")
     base_acc, _ = ev.accuracy(Recipe())
     base_lat, _ = ev.cost(Recipe())
     shapes = {}
@@ -97,7 +100,6 @@ def qdq_advice(ev, workload, profile, progress=None) -> tuple[list[QdqChange], R
         shapes = {k: np.shape(v) for k, v in run_graph(g, feed).items()}
     per_byte = 1.0 / profile.dram.bandwidth_Bps
     changes = []
-    candidates = qdq_candidates(g, profile)
     for i, (kind, target, legal, why) in enumerate(candidates):
         if not legal:
             changes.append(QdqChange(kind, target, math.nan, math.nan, math.nan, 0, False, why))
