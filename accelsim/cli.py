@@ -602,7 +602,7 @@ def _command_line(args) -> str:
 
 
 def _cmd_run(args) -> int:
-    from accelsim.report.terminal import print_run, runtime_line
+    from accelsim.report.terminal import diagnosis_table, print_run, runtime_line
 
     workload, results, targets = _simulate(args)
 
@@ -612,6 +612,10 @@ def _cmd_run(args) -> int:
             print_run(console, r.frame, r.profile.name, workload.name, r.notes,
                       None if r.timing_only else workload.sample, r.llm, r.changes, r.end_to_end, r.network)
             console.print(runtime_line(r))
+            if args.diagnose:
+                table = diagnosis_table(r)
+                console.print(table if table is not None else
+                              f"{r.profile.name}: --diagnose found no integer layer to diagnose")
 
     _emit(args, workload, results, targets, tables)
     return 0

@@ -261,8 +261,9 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
                                                        "DequantizeLinear", "Constant"})
     int_nodes = {id(L.node) for L in g.layers}
     float_macs = [_key(n) for n in g.nodes if n.op_type in ("MatMul", "Gemm", "Conv") and id(n) not in int_nodes]
-    ran_in_float = (spec.float_parts + "; " if spec.float_parts else "") + "ONNX ops " + ", ".join(float_ops) + (
-        f"; MatMul/Gemm/Conv nodes {', '.join(float_macs)}" if float_macs else "")
+    ran_in_float = "; ".join(part for part in (spec.float_parts, "ONNX ops " + ", ".join(float_ops) if float_ops else "",
+                                               f"MatMul/Gemm/Conv nodes {', '.join(float_macs)}" if float_macs
+                                               else "") if part)
     end_to_end = {"metric": spec.metric, "mean": float(np.mean(cosines)), "min": float(np.min(cosines)),
                   "per_sentence": [round(c, 6) for c in cosines], "sentences": len(spec.evaluation),
                   "calibration_sentences": len(spec.calibration),

@@ -79,6 +79,33 @@ def _attribute_values(node) -> dict:
     return out
 
 
+#: the oldest standard-domain opset accepted (ONNX Runtime's quantization tools write 11 and newer; older
+#: opsets gave several ops other attributes, e.g. Upsample, BatchNormalization's spatial)
+MIN_OPSET = 7
+
+
+def check_opset(model, path: str) -> int:
+    """The model's standard-domain opset, refused when the installed onnx does not know it (an op's meaning
+    depends on its opset: a model from a newer ONNX cannot be read as if it were an older one) or it is older
+    than :data:`MIN_OPSET`."""
+    from onnx import __version__ as onnx_version
+    from onnx.defs import onnx_opset_version
+
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions:
+        raise InputError("the model imports no standard-domain (ai.onnx) opset", source=str(path),
+                         field="opset_import")
+    opset, known = max(versions), onnx_opset_version()
+    if opset > known:
+        raise InputError(f"opset {opset} is newer than the installed onnx {onnx_version} knows (at most {known}): "
+                         f"upgrade onnx, or convert the model (onnx.version_converter) to opset {known} or older",
+                         source=str(path), field="opset_import")
+    if opset < MIN_OPSET:
+        raise InputError(f"opset {opset} is older than accelsim reads ({MIN_OPSET}): convert it with "
+                         f"onnx.version_converter", source=str(path), field="opset_import")
+    return opset
+
+
 def import_onnx(model, path: str) -> Graph:
     """The graph IR of a loaded ModelProto (InputError for unsupported ops and input types)."""
     from onnx import numpy_helper
@@ -86,6 +113,7 @@ def import_onnx(model, path: str) -> Graph:
     from accelsim.graph.ops import ELEMENT_TYPES, OPS, run_node
 
     g = model.graph
+    check_opset(model, path)
     # accelsim's own layer ops (accelsim.<op>) are not ONNX ops: a file naming them is refused like any other
     unsupported = sorted({n.op_type for n in g.node if n.op_type not in OPS or n.domain not in ("", "ai.onnx")
                           or n.op_type.startswith("accelsim.")})
@@ -112,7 +140,7 @@ def import_onnx(model, path: str) -> Graph:
         dims = tuple(d.dim_param if d.dim_param else (d.dim_value if d.dim_value > 0 else "?")
                      for d in i.type.tensor_type.shape.dim)
         inputs.append(TensorInfo(name=i.name, dtype=ELEMENT_TYPES[elem], dims=dims))
-    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=17)
+    opset = check_opset(model, path)
     output_info = tuple(TensorInfo(name=o.name, dtype=ELEMENT_TYPES[o.type.tensor_type.elem_type],
                                    dims=tuple(d.dim_param if d.dim_param else (d.dim_value if d.dim_value > 0 else "?")
                                               for d in o.type.tensor_type.shape.dim))

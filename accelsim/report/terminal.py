@@ -71,16 +71,43 @@ def runtime_line(result) -> str:
 
 
 def legalization_table(changes, title: str = "legalization: what the contract changed, and what it cost") -> Table:
-    """One row per change: layer, operand, before -> after, why, layer SQNR before -> after (dB)."""
+    """One row per change: layer, operand, before -> after, why, layer SQNR before -> after (dB). Unmeasured
+    changes (--timing-only) have no SQNR columns: the title says so instead of leaving them empty."""
+    measured = any(c.sqnr_before_db is not None and c.sqnr_after_db is not None for c in changes)
+    if not measured:
+        title = title.replace(", and what it cost", "") + " (cost not measured: numerics skipped)"
     t = Table(title=title, title_justify="left")
-    for col, justify in (("layer", "left"), ("operand", "left"), ("change", "left"), ("why", "left"),
-                         ("SQNR dB", "right"), ("cost dB", "right")):
+    columns = [("layer", "left"), ("operand", "left"), ("change", "left"), ("why", "left")]
+    for col, justify in columns + ([("SQNR dB", "right"), ("cost dB", "right")] if measured else []):
         t.add_column(col, justify=justify)
     for c in changes:
-        sq = (f"{c.sqnr_before_db:.1f} -> {c.sqnr_after_db:.1f}" if c.sqnr_before_db is not None
-              and c.sqnr_after_db is not None else "")
-        cost = f"{c.cost_db:+.1f}" if c.cost_db is not None else ""
-        t.add_row(c.layer, c.operand, f"{c.before} -> {c.after}", c.reason.split(";")[0], sq, cost)
+        row = [c.layer, c.operand, f"{c.before} -> {c.after}", c.reason.split(";")[0]]
+        if measured:
+            row.append(f"{c.sqnr_before_db:.1f} -> {c.sqnr_after_db:.1f}" if c.sqnr_before_db is not None
+                       and c.sqnr_after_db is not None else "")
+            row.append(f"{c.cost_db:+.1f}" if c.cost_db is not None else "")
+        t.add_row(*row)
+    return t
+
+
+def diagnosis_table(result) -> Table | None:
+    """--diagnose: where the accuracy goes, layer by layer (worst first), and the end-to-end metric under
+    accelsim's calibration methods and the other variants re-run (None when there is nothing to show)."""
+    if not result.diagnosis:
+        return None
+    recal = result.recalibration or {}
+    caption = ("end to end when re-run: " + ", ".join(f"{k} {v:.5f}" for k, v in recal.items())) if recal else None
+    t = Table(title=f"{result.profile.name}: where the accuracy goes (--diagnose)", title_justify="left",
+              caption=caption, caption_justify="left")
+    for col in ("layer (worst first)", "kind", "SQNR dB", "own error dB", "input SQNR dB", "clipping", "rounding",
+                "outlier input channels"):
+        t.add_column(col, justify="left" if col in ("layer (worst first)", "kind", "outlier input channels")
+                     else "right")
+    for d in result.diagnosis[:25]:
+        out = (f"{d['outlier_channels']} (max/median {d['max_over_median']:.0f}x)" if d["outlier_channels"]
+               else "none")
+        t.add_row(d["layer"], d["kind"], _db(d["sqnr_db"]), _db(d["sqnr_local_db"]), _db(d["input_sqnr_db"]),
+                  f"{d['clipping_share']:.0%}", f"{d['rounding_share']:.0%}", out)
     return t
 
 
@@ -97,7 +124,7 @@ def print_run(console: Console, frame: pd.DataFrame, profile_name: str, workload
     if end_to_end:
         console.print(f"[bold]end to end[/bold]: {end_to_end['metric']}: mean {end_to_end['mean']:.4f}, "
                       f"min {end_to_end['min']:.4f} over {end_to_end['sentences']} sentences "
-                      f"(calibrated on {end_to_end['calibration_sentences']}); float: {end_to_end['ran_in_float']}")
+                      f"(calibrated on {end_to_end['calibration_sentences']}); float: {end_to_end['ran_in_float'] or 'nothing'}")
     if llm:
         console.print(f"[bold]whole model[/bold] ({llm['model']}): prefill of {llm['prompt_tokens']} tokens "
                       f"{llm['prefill_s'] * 1e3:.3g} ms ({llm['prefill_projection_regime']} projections), "

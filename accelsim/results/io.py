@@ -66,6 +66,9 @@ def resolve_output_file(path: str | Path, *, field: str) -> Path:
         raise InputError("empty path; give a file path", field=field)
     if "\x00" in text:
         raise InputError("path contains a NUL character", field=field)
+    if text.endswith(("/", os.sep)):  # realpath would drop the slash and a file would take the directory's name
+        raise InputError("names a directory (it ends in '/'): give a file path such as "
+                         f"{text.rstrip('/' + os.sep) or '.'}/report.html", source=text, field=field)
     target = Path(os.path.realpath(text))  # follows symlinks, also dangling ones (their target is created)
     if len(target.name.encode()) > _NAME_MAX:
         raise InputError(f"file name is longer than {_NAME_MAX} bytes", source=text, field=field)

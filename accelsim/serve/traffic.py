@@ -18,6 +18,8 @@ from accelsim.errors import InputError
 
 #: a sequence longer than this (prompt + output tokens) is refused: no built-in model has a longer context
 MAX_TOKENS = 1 << 20
+#: the largest trace file read (about two million requests; their simulation state stays well under 2 GB)
+MAX_TRACE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,24 @@ def poisson_requests(rate: float, duration_s: float, prompt: LengthDist, output:
 def trace_requests(path: str) -> list[Request]:
     """A trace CSV: arrival_s, prompt_tokens, output_tokens (header required), any order of rows."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise InputError(f"trace file not found: {path}", field="--trace")
-    with p.open(newline="") as fh:
+    if not p.is_file():  # a FIFO or device could block or never end
+        raise InputError("is not a regular file (a trace is a CSV file)", source=path, field="--trace")
+    if p.stat().st_size > MAX_TRACE_BYTES:
+        raise InputError(f"is {p.stat().st_size:,} bytes; a trace of at most {MAX_TRACE_BYTES:,} bytes is read",
+                         source=path, field="--trace")
+    try:
+        return _trace_rows(p, path)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"is not a text CSV (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not "
+                         f"UTF-8)", source=path, field="--trace") from None
+    except csv.Error as exc:
+        raise InputError(f"is not a valid CSV: {exc}", source=path, field="--trace") from None
+
+
+def _trace_rows(p: Path, path: str) -> list[Request]:
+    with p.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         need = {"arrival_s", "prompt_tokens", "output_tokens"}
         if reader.fieldnames is None or not need <= {f.strip() for f in reader.fieldnames}:

@@ -205,10 +205,48 @@ def _check_axis(base: dict, path: str, values: list, source: str) -> None:
                 isinstance(current, str) and not isinstance(v, str)):
             raise InputError(f"wrong type: {v!r} where the base profile has {type(current).__name__} "
                              f"{current!r}", source=source, field=where)
+    _check_field_values(base, parts, values, source, where)
+
+
+def _check_field_values(base: dict, parts: list, values: list, source: str, where: str) -> None:
+    """Each value alone in the base profile, validated by the schema: an error *on this field* (its type, an
+    integer field given 1.5, its range) refuses the value when the file loads rather than as an invalid point
+    later; errors that involve other fields (a combination the other axes may fix) are left to the points."""
+    import copy
+
+    from pydantic import ValidationError
+
+    from accelsim.hardware.schema import HardwareModel
+
+    for v in values:
+        data = copy.deepcopy(base)
+        set_path(data, ".".join(map(str, parts)), v)
+        try:
+            HardwareModel.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function")))]
+                if loc == list(parts):
+                    raise InputError(f"{v!r}: {err['msg']}", source=source, field=where) from None
+
+
+def _schema_field(model, parts):
+    """The pydantic FieldInfo of the leaf at ``parts`` (list indices skipped), or None if unknown."""
+    *head, leaf = parts
+    if isinstance(leaf, int):
+        return None
+    parent = _schema_model(model, head)
+    return None if parent is None else parent.model_fields.get(leaf)
 
 
 def _schema_keys(model, parts) -> set | None:
     """Field names of the pydantic model at ``parts`` (list indices skipped), or None if unknown."""
+    m = _schema_model(model, parts)
+    return None if m is None else set(m.model_fields)
+
+
+def _schema_model(model, parts):
+    """The pydantic model at ``parts`` (list indices skipped), or None if the path leaves the models."""
     import typing
 
     m = model
@@ -227,7 +265,7 @@ def _schema_keys(model, parts) -> set | None:
         if nxt is None:
             return None
         m = nxt
-    return set(m.model_fields)
+    return m
 
 
 def load_sweep(path: str) -> Sweep:

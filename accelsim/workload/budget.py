@@ -19,10 +19,14 @@ from accelsim.workload.workload import Workload
 _KEPT_PER_ELEMENT = 8 + 8 + 8
 #: bytes per weight element kept for the whole run (the graph's float32 constants)
 _WEIGHT_KEPT_PER_ELEMENT = 4
-#: bytes per weight element while a layer runs: float64 reference copy, codes, scales' temporaries
-_WEIGHT_PER_ELEMENT = 8 + 8 + 4
-#: bytes per operand/result element while a layer runs: dequantized, reference and local-reference copies
+#: bytes per weight element while a layer runs: float64 reference copy, int64 codes, float64 dequantized copy,
+#: scales' and rounding temporaries (measured with tracemalloc: 36 bytes per weight element with the kept 4)
+_WEIGHT_PER_ELEMENT = 8 + 8 + 8 + 8
+#: bytes per result element while a layer runs: dequantized, reference and local-reference copies, accumulators
 _TRANSIENT_PER_ELEMENT = 4 * 8
+#: bytes per operand element while a layer runs beyond its kept copies: its float64 quantized-then-dequantized
+#: view and the rounding temporaries (measured: 36 bytes per input element with the kept 24)
+_TRANSIENT_PER_INPUT_ELEMENT = 12
 
 
 def _sampled(shape: tuple[int, ...], lead: int | None, sample: int) -> int:
@@ -46,7 +50,8 @@ def execute_memory_bytes(workload: Workload) -> tuple[int, str]:
         out = _sampled(layer.out_shape, lead, sample)
         ins = sum(_sampled(s, lead, sample) for s in layer.in_shapes)
         kept += out * _KEPT_PER_ELEMENT
-        transient = (ins + out) * _TRANSIENT_PER_ELEMENT + layer.weight_elements * _WEIGHT_PER_ELEMENT
+        transient = (ins * _TRANSIENT_PER_INPUT_ELEMENT + out * _TRANSIENT_PER_ELEMENT
+                     + layer.weight_elements * _WEIGHT_PER_ELEMENT)
         transient += _im2col_bytes(layer)
         if kept + transient > peak:
             peak, where = kept + transient, layer.name

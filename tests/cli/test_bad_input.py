@@ -91,7 +91,8 @@ def _socket(tmp: Path, name: str) -> str:
     return name
 
 
-def _onnx_model(tmp: Path, name: str = "m.onnx", *, dynamic: bool = True, int_input: bool = False) -> str:
+def _onnx_model(tmp: Path, name: str = "m.onnx", *, dynamic: bool = True, int_input: bool = False,
+                opset: int = 17) -> str:
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -105,7 +106,7 @@ def _onnx_model(tmp: Path, name: str = "m.onnx", *, dynamic: bool = True, int_in
                  helper.make_node("MatMul", ["xs", "w"], ["y"], name="fc")]
     g = helper.make_graph(nodes, "m", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8] if dynamic else [4, 8])],
                           initializer=[w])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     m.ir_version = 8
     import onnx
 
@@ -458,6 +459,20 @@ CASES = [
     Case("sweep-scheduler-unreachable", lambda t: [*_sweep(t, "  array.rows: [8]\n"), "--scheduler",
                                                    "tcp://127.0.0.1:9", "--out", "o"],
          ("--scheduler", "cannot reach")),
+    # issue 27, smaller cases
+    Case("sweep-float-on-an-integer-axis", lambda t: _sweep(t, "  array.rows: [1.5, 16]\n"),
+         ("s.yaml", "axes.array.rows", "1.5", "integer")),
+    Case("sweep-value-out-of-range", lambda t: _sweep(t, "  memory.0.bandwidth_Bps: [-1, 2.0e+9]\n"),
+         ("s.yaml", "axes.memory.0.bandwidth_Bps", "-1")),
+    Case("onnx-opset-from-the-future", lambda t: _run(_onnx_model(t, opset=99), "--hw", "tensorcore-int8"),
+         ("m.onnx", "opset_import", "opset 99", "newer")),
+    Case("serve-html-trailing-slash", lambda t: ["serve", "llama2-7b", "--hw", "h100-sxm", "--rate", "1",
+                                                 "--html", "newdir/"], ("--html", "newdir/", "directory")),
+    Case("serve-trace-binary", lambda t: (t / "b.csv").write_bytes(
+        b"arrival_s,prompt_tokens,output_tokens\n\x80\x81\xff,1,2\n") and
+        ["serve", "llama2-7b", "--hw", "h100-sxm", "--trace", "b.csv"], ("b.csv", "--trace", "not a text CSV")),
+    Case("serve-trace-fifo", lambda t: ["serve", "llama2-7b", "--hw", "h100-sxm", "--trace", _fifo(t, "f.csv")],
+         ("f.csv", "--trace", "not a regular file")),
     # issue 27: --cache naming a regular file gave exit 0 with every row failed
     Case("sweep-cache-is-a-file", lambda t: [*_sweep(t, "  array.rows: [8]\n"), "--cache", _w(t, "c", "x")],
          ("--cache", "not a directory")),

@@ -168,3 +168,24 @@ def test_layer_without_op(write, capsys, tmp_path):
 def test_top_level_not_a_mapping(write, capsys, tmp_path):
     w = write("w.yaml", "- 1\n- 2\n")
     _bad(["run", str(w), "--hw", "tensorcore-int8"], capsys, tmp_path, "expected a mapping")
+
+
+def test_diagnose_prints_where_the_accuracy_goes(tmp_path, monkeypatch, capsys):
+    """issue 27: --diagnose on a float ONNX model computed its diagnosis and printed nothing of it."""
+    from tests.cli.test_bad_input import _onnx_model
+
+    monkeypatch.chdir(tmp_path)
+    _onnx_model(tmp_path, dynamic=False)
+    assert main(["run", "m.onnx", "--hw", "tensorcore-int8", "--diagnose", "--no-write"]) == 0
+    out = capsys.readouterr().out
+    assert "where the accuracy goes (--diagnose)" in out and "end to end when re-run: minmax" in out
+    assert "float: nothing" in out  # no float op in the model: said, not an empty list
+
+
+def test_timing_only_legalization_has_no_empty_cost_columns(capsys):
+    """issue 27: --timing-only printed the legalization table with its SQNR and cost columns empty."""
+    assert main(["run", "mlp", "--hw", "tpu-v1", "--timing-only", "--no-write"]) == 0
+    out = capsys.readouterr().out
+    assert "cost not measured: numerics skipped" in out
+    table = out[out.index("cost not measured"):]
+    assert "SQNR dB" not in table and "cost dB" not in table
