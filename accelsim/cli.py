@@ -307,12 +307,18 @@ def _llm_config(ref: str, weights: str, kv: str, activations: str | None = None)
 _WEIGHT_TYPES = {"fp8": ("fp8_e4m3", "fp8_e5m2"), "mxfp8": ("mxfp8_e4m3", "mxfp8_e5m2")}
 
 
-def _check_weights(profile, weights: str) -> None:
-    """--weights must be an operand type the contract lists (InputError naming it otherwise): an int8-only contract
-    does not run int4 weights at int4's bytes."""
+def _check_weights(profile, weights: str, math: str | None = None) -> None:
+    """--weights must be an operand type the contract lists, and the GEMMs' format (``math``: --activations, or
+    what the weights imply) a math it has (InputError naming the flag otherwise): an int8-only contract does not
+    run int4 weights at int4's bytes, nor fp16 GEMMs at a rate it does not have."""
     if not any(t in profile.weight_types for t in _WEIGHT_TYPES.get(weights, (weights,))):
         raise InputError(f"'{profile.name}' has no {weights} weights (its weight types: "
                          f"{', '.join(profile.weight_types)})", field="--weights")
+    if math is not None:
+        try:
+            profile.at_format(math)
+        except ValueError as exc:
+            raise InputError(str(exc), field="--activations" if math != weights else "--weights") from None
 
 
 def _sustained_arguments(parser) -> None:
@@ -365,7 +371,7 @@ def _cmd_llm(args) -> int:
 
     profiles = [_sustained(load_profile(h), args) for h in args.hw]
     for p in profiles:
-        _check_weights(p, args.weights)
+        _check_weights(p, args.weights, cfg.math_format)
     runtimes = [_runtime(args, p) for p in profiles]
     devices = [tensor_parallel(p, cfg, args.tp) for p in profiles]
     need = devices[0].memory_bytes(args.batch, args.prompt + args.decode)

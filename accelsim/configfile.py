@@ -191,8 +191,9 @@ def _to_python(loader: _Loader, node: yaml.Node, path: tuple, lines: dict, sourc
                          field=_dotted(path) or None) from None
 
 
-def load_yaml(path: str | Path) -> LoadedYaml:
-    """Read one YAML document; raise :class:`InputError` for a missing file or a syntax error."""
+def load_yaml(path: str | Path, *, top: tuple = (dict,)) -> LoadedYaml:
+    """Read one YAML document; raise :class:`InputError` for a missing file, a syntax error or a top level that is
+    not one of ``top`` (a mapping of fields; a recipe may also be a list of steps)."""
     path = Path(path)
     source = str(path)
     raw = read_input_bytes(path, MAX_FILE_BYTES, what="a YAML configuration file")
@@ -225,7 +226,7 @@ def load_yaml(path: str | Path) -> LoadedYaml:
         raise InputError(f"nested too deeply (more than {MAX_DEPTH} levels are refused)", source=source) from None
     finally:
         loader.dispose()
-    if not isinstance(data, dict):
+    if not isinstance(data, top):
         raise InputError(f"expected a mapping of fields at the top level, got {type(data).__name__}",
                          source=source, line=1)
     return LoadedYaml(data, lines, source)

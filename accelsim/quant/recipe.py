@@ -243,14 +243,12 @@ def load_recipe(path: str) -> Recipe:
     """A recipe YAML file (as ``accelsim tune`` writes it)."""
     from pathlib import Path
 
-    p = Path(path)
-    if not p.is_file():
+    from accelsim.configfile import load_yaml
+
+    if not Path(path).exists():
         raise InputError(f"recipe file not found: {path}", source=str(path))
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {' '.join(str(exc).split())[:160]}", source=str(path)) from None
-    return parse_recipe(data, source=str(path))
+    # the same reader as every YAML accelsim takes: regular files only, size, alias and depth limits
+    return parse_recipe(load_yaml(path, top=(dict, list)).data, source=str(path))
 
 
 def resolve_recipe(value, source: str = ""):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -172,24 +173,33 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+#: the largest results file read (a results file holds one row per layer: a few MB for the largest models)
+MAX_RESULTS_BYTES = 512 << 20
+
+
 def load_results(path: str | Path) -> pd.DataFrame:
     """Results written by accelsim (JSON or CSV) as a DataFrame with the schema columns."""
+    from accelsim.configfile import read_input_bytes
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", source=str(path))
+    if path.suffix not in (".json", ".csv"):
+        raise InputError("expected a .json or .csv results file", source=str(path))
+    data = read_input_bytes(path, MAX_RESULTS_BYTES, what="an accelsim results file")
     if path.suffix == ".json":
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(data.decode("utf-8"))
             frame = pd.DataFrame(doc["layers"])
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"not an accelsim results JSON: {exc}", source=str(path)) from None
         for col in ("sqnr_db", "sqnr_local_db"):
             if col in frame:
                 frame[col] = frame[col].replace({"inf": math.inf, "-inf": -math.inf}).astype(float)
-    elif path.suffix == ".csv":
-        frame = pd.read_csv(path)
     else:
-        raise InputError("expected a .json or .csv results file", source=str(path))
+        try:
+            frame = pd.read_csv(io.BytesIO(data))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"not an accelsim results CSV: {' '.join(str(exc).split())[:160]}",
+                             source=str(path)) from None
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise InputError(f"missing results columns: {', '.join(missing)}", source=str(path))

@@ -364,7 +364,7 @@ CASES = [
     Case("recipe-missing-file", lambda t: _run(_workload(t), "--hw", "tensorcore-int8", "--recipe", "nope.yaml"),
          ("nope.yaml", "recipe file not found")),
     Case("recipe-not-yaml", lambda t: _run(_workload(t), "--hw", "tensorcore-int8", "--recipe",
-                                           _w(t, "r.yaml", "recipe: [unclosed\n")), ("r.yaml", "not valid YAML")),
+                                           _w(t, "r.yaml", "recipe: [unclosed\n")), ("r.yaml", "YAML syntax error")),
     Case("recipe-illegal-on-contract", lambda t: _run(_workload(t), "--hw", "onnxruntime-cpu", "--recipe",
                                                       _w(t, "r.yaml", "recipe: {steps: [{dynamic: {granularity: "
                                                                       "per_token}}]}\n")),
@@ -459,6 +459,11 @@ CASES = [
     Case("sweep-scheduler-unreachable", lambda t: [*_sweep(t, "  array.rows: [8]\n"), "--scheduler",
                                                    "tcp://127.0.0.1:9", "--out", "o"],
          ("--scheduler", "cannot reach")),
+    Case("llm-activations-the-contract-lacks", lambda t: ["llm", "llama2-7b", "--hw", "a100-80gb", "--weights",
+                                                          "int8", "--activations", "fp8"],
+         ("--activations", "no fp8 math")),
+    Case("recipe-fifo", lambda t: _run(_workload(t), "--hw", "tensorcore-int8", "--recipe", _fifo(t, "r.yaml")),
+         ("r.yaml", "not a regular file")),
     # issue 27, smaller cases
     Case("sweep-float-on-an-integer-axis", lambda t: _sweep(t, "  array.rows: [1.5, 16]\n"),
          ("s.yaml", "axes.array.rows", "1.5", "integer")),
@@ -529,6 +534,22 @@ def test_heavy_cases_under_a_memory_limit(case_id, tmp_path):
                           timeout=30)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_1e12_element_input_under_2_gb_is_refused_up_front(tmp_path):
+    """issue 27: a [1e6, 1e6] input (its numerics sample 64 x 1e6) ran at 2.4-2.5 GB; under a 2 GB limit it is
+    refused before any allocation, naming the knob (numerics.sample)."""
+    (tmp_path / "w.yaml").write_text("name: big\ninputs:\n  x: {shape: [1000000, 1000000]}\n"
+                                     "layers:\n  - {name: fc1, op: linear, out_features: 16}\n")
+    limit = 2 << 30
+    script = ("import resource, sys\n"
+              f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, resource.RLIM_INFINITY))\n"
+              "import accelsim.cli\n"
+              "sys.exit(accelsim.cli.main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", script, "run", "w.yaml", "--hw", "tensorcore-int8", "--no-write"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and "numerics.sample" in proc.stderr, proc.stderr
 
 
 def test_symlink_is_written_through(tmp_path, monkeypatch, capsys):
