@@ -39,5 +39,13 @@ def load_profile(ref: "str | Path | HardwareProfile") -> HardwareProfile:
     names = list_profiles()
     if text in names:
         return _builtin(text)
+    from accelsim.hardware.host import ALIAS, host_contract
+
+    if text == ALIAS:  # ONNX Runtime's contract on this CPU (accelsim.hardware.host)
+        import dataclasses
+
+        name, why = host_contract()
+        p = _builtin(name)
+        return dataclasses.replace(p, description=f"{p.description} [{ALIAS} on this machine: {why}]")
     raise InputError(f"unknown hardware profile '{text}'{suggest(text, names)}; "
-                     f"built-in profiles: {', '.join(names)} (or give a path to a YAML file)", field="--hw")
+                     f"built-in profiles: {', '.join(names)}, {ALIAS} (or give a path to a YAML file)", field="--hw")

@@ -166,6 +166,10 @@ class HardwareProfile:
     all_reduce_algorithm: str = "auto"
     #: what the mapper ranks tilings by (accelsim.mapping.mapper): latency (energy breaking ties), energy, edp
     mapping_objective: str = "latency"
+    # -- set by the graph executor for the model it runs: ONNX Runtime rewrites a QDQ model's int8 activations to
+    # uint8 on x86 (QDQS8ToU8Transformer; session.qdqisint8allowed defaults to 0 there), so a QDQ model's s8 x s8
+    # layers take the U8S8 kernel; a direct QLinear node keeps its types (accelsim.numerics.api.accumulator_model)
+    qdq_s8_to_u8: bool = False
 
     def rate_of(self, fmt: str) -> float | None:
         """Relative MAC rate of operand format ``fmt`` — an integer type (1 for those the profile lists), a float

@@ -36,6 +36,7 @@ class AccumulatorModel:
     spill_bits: int
     spill_saturate: bool
     byte_pairs_saturate: bool = False  # u8 x s8 pair sums clamp to int16 first (x86 VPMADDUBSW): accumulate_codes
+    s8_activations_as_u8: bool = False  # int8 activations moved to uint8 first (ONNX Runtime's QDQ s8-to-u8 rewrite)
 
 
 @dataclass
@@ -511,9 +512,10 @@ def accumulate_codes(x: np.ndarray, w: np.ndarray, x_zero_point: int, w_zero_poi
     n = w.shape[1]
     k = x.shape[1]
     wz = np.asarray(w_zero_point, dtype=np.int64).reshape(-1)
-    if model.byte_pairs_saturate and x.dtype == np.int8 and w.dtype == np.int8:
-        # x86 has no s8 x s8 VPMADDUBSW: ONNX Runtime runs int8 activations as uint8 with the zero point moved by
-        # 128 (its QDQ s8-to-u8 transform), the same arithmetic until the pair sums saturate
+    if model.byte_pairs_saturate and model.s8_activations_as_u8 and x.dtype == np.int8 and w.dtype == np.int8:
+        # ONNX Runtime's QDQ s8-to-u8 transform (a graph rewrite, QDQS8ToU8Transformer): int8 activations run as
+        # uint8 with the zero point moved by 128, the same arithmetic until the pair sums saturate. A direct
+        # s8 x s8 node is not rewritten: MLAS's S8S8 kernel on AVX2 is exact (checked under qemu's Haswell)
         x = (x.astype(np.int16) + 128).astype(np.uint8)
         x_zero_point += 128
         x_range = None if x_range is None else (x_range[0] + 128, x_range[1] + 128)

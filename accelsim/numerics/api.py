@@ -60,7 +60,8 @@ def accumulator_model(profile: HardwareProfile, k: int) -> AccumulatorModel:
     return AccumulatorModel(acc_bits=acc.bits, acc_saturate=acc.overflow == "saturate",
                             chunk=profile.k_chunk(k), spill_bits=acc.spill_bits,
                             spill_saturate=acc.spill_overflow == "saturate",
-                            byte_pairs_saturate=acc.byte_pairs == "saturate_int16")
+                            byte_pairs_saturate=acc.byte_pairs == "saturate_int16",
+                            s8_activations_as_u8=acc.byte_pairs == "saturate_int16" and profile.qdq_s8_to_u8)
 
 
 def _operand_type(arr: np.ndarray, declared: str | None, arg: str) -> str:
@@ -202,9 +203,16 @@ def _requantize_output(profile, acc, x_scale, w_scale, y_scale, y_zp: int, y_typ
 
 
 def _gemm(profile, xc, wc, bias, x_scale, w_scale, y_scale, y_zp, y_type, activation, force_sequential,
-          op="linear"):
+          op="linear", zero_points=None):
+    """``zero_points`` (x's, w's): given when the contract's kernel works on the stored codes (x86 U8S8 pair
+    saturation, accelsim.numerics.accumulate.accumulate_codes): the codes are xc + zx and wc + zw."""
     model = accumulator_model(profile, xc.shape[1])
-    acc, events, fast = accumulate(xc, wc, bias, model, force_sequential=force_sequential)
+    if zero_points is not None and model.byte_pairs_saturate:
+        zx, zw = zero_points
+        acc, events, fast = accumulate_codes((xc + zx).astype(np.uint8), (wc + np.asarray(zw)).astype(np.int8), zx,
+                                             np.asarray(zw), bias, model, force_sequential=force_sequential)
+    else:
+        acc, events, fast = accumulate(xc, wc, bias, model, force_sequential=force_sequential)
     y = _requantize_output(profile, acc, x_scale, w_scale, y_scale, y_zp, y_type, activation, op)
     return y, events, fast, model.chunk
 
@@ -360,6 +368,12 @@ def qconv2d(x_q, w_q, bias_q=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilatio
     wc_all = (w.astype(np.int64) - w_zp_full[:, None, None, None]).transpose(2, 3, 1, 0).reshape(k, o)
     y = np.empty((n_img, o, ho, wo), dtype=storage_dtype(yt))
     model = accumulator_model(profile, k)
+    # ONNX Runtime's QLinearConv on x86 without VNNI: an im2col GEMM over K in (kh, kw, c) order (NHWC patches) on
+    # MLAS's U8S8 kernel, whose adjacent-K pair sums saturate to int16 — grouped convolutions and channel
+    # multipliers > 1 included; a depthwise conv (one input and one output channel per group, any group count) runs MLAS's
+    # depthwise kernel, exact in int32 (both checked under qemu's Haswell: benchmarks/ort_host_check.py)
+    depthwise = cg == 1 and o // group == 1  # a single-channel conv (group 1) is depthwise to MLAS too
+    u8s8 = model.byte_pairs_saturate and xt == "uint8" and wt == "int8" and not depthwise
     n_chunks_k = max(1, -(-k // model.chunk))
     events = AccumulationEvents.zeros(o, n_chunks_k)
     fast_all = True
@@ -376,7 +390,8 @@ def qconv2d(x_q, w_q, bias_q=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilatio
                 patches = conv_patches(xg, (kh, kw), strides, pads_t, dilations, slice(r0, r1))
                 out, ev, fast, _ = _gemm(profile, patches, wc, None if bias is None else bias[ch],
                                          float(xs.reshape(-1)[0]), w_scale_g, float(ys.reshape(-1)[0]), y_zp, yt,
-                                         activation, force_sequential, "conv2d")
+                                         activation, force_sequential, "conv2d",
+                                         zero_points=(x_zp, w_zp_full[ch]) if u8s8 else None)
                 fast_all &= fast
                 y[img, ch, r0:r1, :] = out.T.reshape(og, r1 - r0, wo)
                 for name in ("acc_overflow", "acc_saturation", "spill_overflow", "spill_saturation"):
@@ -400,9 +415,13 @@ def qmatmul_integer(x_q, w_q, x_zero_point=0, w_zero_point=0, *, hw, x_type=None
     _check_range(w, wt, "w_q")
     x_zp = _zero_point(x_zero_point, xt, "x_zero_point", 1)
     w_zp = _zero_point(w_zero_point, wt, "w_zero_point", w.shape[1])
+    model = accumulator_model(profile, x.shape[1])
+    if model.byte_pairs_saturate:  # the x86 U8S8 kernel works on the codes (MatMulInteger too: ort_host_check)
+        acc, events, fast = accumulate_codes(x, w, int(x_zp.reshape(-1)[0]), w_zp, None, model,
+                                             force_sequential=force_sequential)
+        return acc, NumericsStats(events=events, chunk=model.chunk, fast_path=fast, macs=x.size * w.shape[1])
     xc = x.astype(np.int64) - int(x_zp.reshape(-1)[0])
     wc = w.astype(np.int64) - (w_zp.reshape(1, -1) if w_zp.size > 1 else int(w_zp.reshape(-1)[0]))
-    model = accumulator_model(profile, x.shape[1])
     acc, events, fast = accumulate(xc, wc, None, model, force_sequential=force_sequential)
     return acc, NumericsStats(events=events, chunk=model.chunk, fast_path=fast, macs=x.size * w.shape[1])
 

@@ -3,7 +3,7 @@
 ONNX Runtime runs the model with its default graph optimizations (which fuse DQ -> MatMul/Gemm/Conv ->
 Q into integer kernels: QLinearMatMul, QGemm, QLinearConv); the integer tensors around every integer
 layer (its quantized input(s) and its quantized output) are exposed as extra graph outputs. accelsim
-then computes each layer from ONNX Runtime's own input integers under a contract (``onnxruntime-cpu``)
+then computes each layer from ONNX Runtime's own input integers under a contract (``onnxruntime-host``: ONNX Runtime's contract on this CPU)
 and compares with ONNX Runtime's output integers, element by element. Feeding each node ONNX Runtime's
 inputs keeps float glue elsewhere in the graph (computed by different float kernels) out of the
 comparison: it is the node that is checked.
@@ -130,7 +130,7 @@ class NodeCheck:
     fused_in_model: bool     # ORT also runs it as an integer kernel inside the whole model
 
 
-def node_level_check(path, feeds: list[dict], hw="onnxruntime-cpu") -> list[NodeCheck]:
+def node_level_check(path, feeds: list[dict], hw="onnxruntime-host") -> list[NodeCheck]:
     """Every QDQ integer layer of the model at ``path``, compared with ONNX Runtime on the same inputs.
 
     The inputs of each layer are the integers the whole model produces on ``feeds`` (run by ONNX Runtime

@@ -1,4 +1,6 @@
-"""Bit-for-bit conformance of the onnxruntime-cpu contract with ONNX Runtime itself.
+"""Bit-for-bit conformance of the ONNX Runtime contract of this host (``onnxruntime-host``: onnxruntime-cpu on
+VNNI/AMX machines, onnxruntime-avx2 on AVX2-only ones; accelsim.hardware.host) with ONNX Runtime itself. The
+other kind of x86 host is checked under qemu by benchmarks/ort_host_check.py.
 
 Default: a fast subset. Full run (>= 10,000 cases per op): ACCELSIM_FULL=1 pytest -m full tests/numerics
 """
@@ -80,7 +82,7 @@ def test_qlinearmatmul_bit_exact(block):
         x, w, xs, xz, ws, wz, ys, yz, const = matmul_case(seed)
         ref = ort_oracle.qlinearmatmul(x, w, xs, xz, ws, wz, ys, yz, weights_const=const)
         y, _ = qlinear(x, w, None, x_scale=xs, x_zero_point=xz, w_scale=ws, w_zero_point=wz, y_scale=ys,
-                       y_zero_point=yz, hw="onnxruntime-cpu")
+                       y_zero_point=yz, hw="onnxruntime-host")
         _assert_equal(y, ref, f"QLinearMatMul seed {seed} shapes {x.shape}x{w.shape}")
 
 
@@ -89,7 +91,7 @@ def test_matmulinteger_bit_exact(block):
     for seed in range(block, CASES, 5):
         x, w, _, xz, _, wz, _, _, _ = matmul_case(seed)
         ref = ort_oracle.matmulinteger(x, w, xz, wz)
-        acc, _ = qmatmul_integer(x, w, xz, wz, hw="onnxruntime-cpu")
+        acc, _ = qmatmul_integer(x, w, xz, wz, hw="onnxruntime-host")
         _assert_equal(acc.astype(np.int32), ref, f"MatMulInteger seed {seed}")
         assert np.array_equal(acc, ref.astype(np.int64)), "accumulator must already be int32-wrapped"
 
@@ -135,7 +137,7 @@ def test_qlinearconv_bit_exact(block):
                                      group=group)
         y, _ = qconv2d(x, w, b, strides=strides, pads=pads, dilations=dil, group=group, x_scale=xs,
                        x_zero_point=xz, w_scale=ws, w_zero_point=wz, y_scale=ys, y_zero_point=yz,
-                       hw="onnxruntime-cpu")
+                       hw="onnxruntime-host")
         _assert_equal(y, ref, f"QLinearConv seed {seed} x {x.shape} w {w.shape} group {group}")
 
 

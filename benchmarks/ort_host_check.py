@@ -1,0 +1,123 @@
+"""ONNX Runtime's integer kernels on another kind of x86 host, checked from this one.
+
+MLAS picks its integer GEMM by CPU: VNNI/AMX (exact int32 dot products) or AVX2 (VPMADDUBSW: u8 x s8 pair sums
+saturate to int16). A VNNI machine never runs the AVX2 path, so this script runs ONNX Runtime under Debian's
+qemu-user with a CPU model without AVX-512 (default ``Haswell``) and compares every output with an accelsim
+contract (default ``onnxruntime-avx2``) computed natively:
+
+    python benchmarks/ort_host_check.py                      # 300 cases per op, Haswell, onnxruntime-avx2
+    python benchmarks/ort_host_check.py --cpu host --hw onnxruntime-cpu   # no emulation: this host's contract
+
+The cases are the conformance suite's generators (tests/numerics/test_conformance_ort.py: QLinearMatMul u8/s8
+activations x s8/u8 weights, MatMulInteger, QLinearConv with groups and depthwise, adversarial operands and
+scales), regenerated from their seeds inside the emulated process, so nothing but seeds and results crosses.
+Prints mismatching cases per op and operand types; exit 1 if any differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+OPS = ("qlinearmatmul", "matmulinteger", "qlinearconv")
+
+
+def _oracle(out: str, cases: int) -> None:
+    """Inside the (emulated) process: ONNX Runtime's output of every case, saved by op and seed."""
+    from tests.numerics import ort_oracle
+    from tests.numerics.test_conformance_ort import conv_case, matmul_case
+
+    got = {}
+    for seed in range(cases):
+        x, w, xs, xz, ws, wz, ys, yz, const = matmul_case(seed)
+        got[f"qlinearmatmul/{seed}"] = ort_oracle.qlinearmatmul(x, w, xs, xz, ws, wz, ys, yz, weights_const=const)
+        got[f"matmulinteger/{seed}"] = ort_oracle.matmulinteger(x, w, xz, wz)
+        x, w, b, xs, xz, ws, wz, ys, yz, strides, pads, dil, group = conv_case(seed)
+        got[f"qlinearconv/{seed}"] = ort_oracle.qlinearconv(x, w, b, xs, xz, ws, wz, ys, yz, strides=strides,
+                                                            pads=pads, dilations=dil, group=group)
+    np.savez(out, **got)
+
+
+def _ours(op: str, seed: int, hw: str) -> tuple[np.ndarray, str]:
+    """accelsim's output of a case under ``hw`` and the case's operand types (for the report)."""
+    from accelsim.numerics import qconv2d, qlinear
+    from accelsim.numerics.api import qmatmul_integer
+    from tests.numerics.test_conformance_ort import conv_case, matmul_case
+
+    if op == "qlinearconv":
+        x, w, b, xs, xz, ws, wz, ys, yz, strides, pads, dil, group = conv_case(seed)
+        y, _ = qconv2d(x, w, b, strides=strides, pads=pads, dilations=dil, group=group, x_scale=xs,
+                       x_zero_point=xz, w_scale=ws, w_zero_point=wz, y_scale=ys, y_zero_point=yz, hw=hw)
+        kind = "depthwise" if group == x.shape[1] and group > 1 else ("grouped" if group > 1 else "dense")
+        return y, f"{x.dtype.name} x {w.dtype.name} {kind}"
+    x, w, xs, xz, ws, wz, ys, yz, _ = matmul_case(seed)
+    if op == "matmulinteger":
+        acc, _ = qmatmul_integer(x, w, xz, wz, hw=hw)
+        return acc.astype(np.int32), f"{x.dtype.name} x {w.dtype.name}"
+    y, _ = qlinear(x, w, None, x_scale=xs, x_zero_point=xz, w_scale=ws, w_zero_point=wz, y_scale=ys,
+                   y_zero_point=yz, hw=hw)
+    return y, f"{x.dtype.name} x {w.dtype.name}"
+
+
+def run_oracle(cases: int, cpu: str) -> dict:
+    """ONNX Runtime's outputs of ``cases`` seeds per op, run under ``qemu-x86_64 -cpu CPU`` (``host``: natively)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "oracle.npz")
+        cmd = [sys.executable, __file__, "--oracle", out, "--cases", str(cases)]
+        if cpu != "host":
+            qemu = shutil.which("qemu-x86_64")
+            if qemu is None:
+                raise SystemExit("qemu-x86_64 not found: apt-get install qemu-user (or --cpu host)")
+            cmd = [qemu, "-cpu", cpu, *cmd]
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"the oracle failed under {cpu}:\n{proc.stderr[-3000:]}")
+        with np.load(out, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+
+
+def compare(oracle: dict, hw: str) -> tuple[Counter, Counter]:
+    """(cases by op and operand types, mismatching cases by op and operand types)."""
+    total, bad = Counter(), Counter()
+    for key, theirs in sorted(oracle.items()):
+        op, seed = key.split("/")
+        ours, kind = _ours(op, int(seed), hw)
+        total[(op, kind)] += 1
+        if ours.dtype != theirs.dtype or not np.array_equal(ours.astype(np.int64), theirs.astype(np.int64)):
+            bad[(op, kind)] += 1
+    return total, bad
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", type=int, default=300, help="seeds per op (default 300)")
+    ap.add_argument("--cpu", default="Haswell", help="qemu CPU model (Haswell: AVX2, no AVX-512) or 'host'")
+    ap.add_argument("--hw", default="onnxruntime-avx2", help="the accelsim contract compared")
+    ap.add_argument("--oracle", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.oracle:
+        _oracle(args.oracle, args.cases)
+        return 0
+    oracle = run_oracle(args.cases, args.cpu)
+    total, bad = compare(oracle, args.hw)
+    print(f"ONNX Runtime under {args.cpu} against accelsim's {args.hw}: {sum(bad.values())} of "
+          f"{sum(total.values())} cases differ")
+    print(f"{'op':15s} {'operands':28s} {'cases':>6s} {'differ':>7s}")
+    for (op, kind), n in sorted(total.items()):
+        print(f"{op:15s} {kind:28s} {n:6d} {bad[(op, kind)]:7d}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
