@@ -7,10 +7,16 @@ contract (default ``onnxruntime-avx2``) computed natively:
 
     python benchmarks/ort_host_check.py                      # 300 cases per op, Haswell, onnxruntime-avx2
     python benchmarks/ort_host_check.py --cpu host --hw onnxruntime-cpu   # no emulation: this host's contract
+    python benchmarks/ort_host_check.py --qdq                # + QDQ models' fused nodes (QLinearConv, QGemm, ...)
 
 The cases are the conformance suite's generators (tests/numerics/test_conformance_ort.py: QLinearMatMul u8/s8
 activations x s8/u8 weights, MatMulInteger, QLinearConv with groups and depthwise, adversarial operands and
-scales), regenerated from their seeds inside the emulated process, so nothing but seeds and results crosses.
+scales; tests/numerics/test_float_output.py: DynamicQuantizeLinear -> MatMulIntegerToFloat, compared bit for bit
+in float32), regenerated from their seeds inside the emulated process, so nothing but seeds and results crosses.
+``--qdq`` also checks whole QDQ models (a conv + MLP + MatMul, uint8 and int8 activations, per-tensor and
+per-channel weights) node by node: ONNX Runtime fuses them into its integer kernels (int8 activations through its
+s8-to-u8 rewrite) and accelsim computes each from ONNX Runtime's own input integers (accelsim.onnx.conformance);
+that check runs entirely inside the emulated process (slow: a few minutes).
 Prints mismatching cases per op and operand types; exit 1 if any differ.
 """
 
@@ -30,13 +36,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-OPS = ("qlinearmatmul", "matmulinteger", "qlinearconv")
+OPS = ("qlinearmatmul", "matmulinteger", "qlinearconv", "dynamic")
 
 
 def _oracle(out: str, cases: int) -> None:
     """Inside the (emulated) process: ONNX Runtime's output of every case, saved by op and seed."""
     from tests.numerics import ort_oracle
     from tests.numerics.test_conformance_ort import conv_case, matmul_case
+    from tests.numerics.test_float_output import dynamic_case, dynamic_ort
 
     got = {}
     for seed in range(cases):
@@ -46,6 +53,7 @@ def _oracle(out: str, cases: int) -> None:
         x, w, b, xs, xz, ws, wz, ys, yz, strides, pads, dil, group = conv_case(seed)
         got[f"qlinearconv/{seed}"] = ort_oracle.qlinearconv(x, w, b, xs, xz, ws, wz, ys, yz, strides=strides,
                                                             pads=pads, dilations=dil, group=group)
+        got[f"dynamic/{seed}"] = dynamic_ort(*dynamic_case(seed))[0]  # MatMulIntegerToFloat's float32 output
     np.savez(out, **got)
 
 
@@ -55,6 +63,11 @@ def _ours(op: str, seed: int, hw: str) -> tuple[np.ndarray, str]:
     from accelsim.numerics.api import qmatmul_integer
     from tests.numerics.test_conformance_ort import conv_case, matmul_case
 
+    if op == "dynamic":
+        from tests.numerics.test_float_output import dynamic_case, dynamic_ours
+
+        case = dynamic_case(seed)
+        return dynamic_ours(*case, hw=hw)[0], f"DynamicQuantizeLinear u8 x {case[1].dtype.name}"
     if op == "qlinearconv":
         x, w, b, xs, xz, ws, wz, ys, yz, strides, pads, dil, group = conv_case(seed)
         y, _ = qconv2d(x, w, b, strides=strides, pads=pads, dilations=dil, group=group, x_scale=xs,
@@ -68,6 +81,41 @@ def _ours(op: str, seed: int, hw: str) -> tuple[np.ndarray, str]:
     y, _ = qlinear(x, w, None, x_scale=xs, x_zero_point=xz, w_scale=ws, w_zero_point=wz, y_scale=ys,
                    y_zero_point=yz, hw=hw)
     return y, f"{x.dtype.name} x {w.dtype.name}"
+
+
+def _qdq_nodes(hw: str) -> list[str]:
+    """Inside the (emulated) process: node-level checks of QDQ models under ``hw``, one line per model."""
+    from accelsim.onnx.conformance import node_level_check
+    from tests.onnx.qdq_models import qdq_mlp_conv
+
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for act in (np.uint8, np.int8):
+            for per_channel in (True, False):
+                path = Path(tmp) / "m.onnx"
+                qdq_mlp_conv(seed=3, path=path, per_channel=per_channel, act=act)
+                feeds = [{"x": np.random.default_rng(i).normal(0, 1.5, (1, 3, 8, 8)).astype(np.float32)}
+                         for i in range(20)]
+                for c in node_level_check(path, feeds, hw=hw):
+                    lines.append(f"qdq {np.dtype(act).name} {'per-channel' if per_channel else 'per-tensor'} "
+                                 f"{c.kernel} {c.mismatches} {c.elements}")
+    return lines
+
+
+def run_qdq(hw: str, cpu: str) -> list[tuple[str, int, int]]:
+    """(model and kernel, mismatching elements, elements) of the QDQ node checks under ``cpu``."""
+    cmd = [sys.executable, __file__, "--qdq-inside", "--hw", hw]
+    if cpu != "host":
+        cmd = [shutil.which("qemu-x86_64") or "qemu-x86_64", "-cpu", cpu, *cmd]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"the QDQ check failed under {cpu}:\n{proc.stderr[-3000:]}")
+    out = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("qdq "):
+            *name, bad, total = line.split()
+            out.append((" ".join(name[1:]), int(bad), int(total)))
+    return out
 
 
 def run_oracle(cases: int, cpu: str) -> dict:
@@ -94,7 +142,7 @@ def compare(oracle: dict, hw: str) -> tuple[Counter, Counter]:
         op, seed = key.split("/")
         ours, kind = _ours(op, int(seed), hw)
         total[(op, kind)] += 1
-        if ours.dtype != theirs.dtype or not np.array_equal(ours.astype(np.int64), theirs.astype(np.int64)):
+        if ours.dtype != theirs.dtype or not np.array_equal(ours.view(np.uint8), theirs.view(np.uint8)):
             bad[(op, kind)] += 1
     return total, bad
 
@@ -104,10 +152,15 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", type=int, default=300, help="seeds per op (default 300)")
     ap.add_argument("--cpu", default="Haswell", help="qemu CPU model (Haswell: AVX2, no AVX-512) or 'host'")
     ap.add_argument("--hw", default="onnxruntime-avx2", help="the accelsim contract compared")
+    ap.add_argument("--qdq", action="store_true", help="also check QDQ models node by node (slow under qemu)")
     ap.add_argument("--oracle", help=argparse.SUPPRESS)
+    ap.add_argument("--qdq-inside", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.oracle:
         _oracle(args.oracle, args.cases)
+        return 0
+    if args.qdq_inside:
+        print("\n".join(_qdq_nodes(args.hw)))
         return 0
     oracle = run_oracle(args.cases, args.cpu)
     total, bad = compare(oracle, args.hw)
@@ -116,7 +169,13 @@ def main(argv=None) -> int:
     print(f"{'op':15s} {'operands':28s} {'cases':>6s} {'differ':>7s}")
     for (op, kind), n in sorted(total.items()):
         print(f"{op:15s} {kind:28s} {n:6d} {bad[(op, kind)]:7d}")
-    return 1 if bad else 0
+    failed = bool(bad)
+    if args.qdq:
+        print(f"QDQ models node by node under {args.cpu} against {args.hw} (mismatching / elements):")
+        for name, n_bad, n in run_qdq(args.hw, args.cpu):
+            print(f"  {name:40s} {n_bad:6d} / {n}")
+            failed |= n_bad > 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -204,12 +204,12 @@ def _requantize_output(profile, acc, x_scale, w_scale, y_scale, y_zp: int, y_typ
 
 def _gemm(profile, xc, wc, bias, x_scale, w_scale, y_scale, y_zp, y_type, activation, force_sequential,
           op="linear", zero_points=None):
-    """``zero_points`` (x's, w's): given when the contract's kernel works on the stored codes (x86 U8S8 pair
-    saturation, accelsim.numerics.accumulate.accumulate_codes): the codes are xc + zx and wc + zw."""
+    """``zero_points`` (x's, w's, x's code dtype): given when the contract's kernel works on the stored codes (x86
+    U8S8 pair saturation, accelsim.numerics.accumulate.accumulate_codes): the codes are xc + zx and wc + zw."""
     model = accumulator_model(profile, xc.shape[1])
     if zero_points is not None and model.byte_pairs_saturate:
-        zx, zw = zero_points
-        acc, events, fast = accumulate_codes((xc + zx).astype(np.uint8), (wc + np.asarray(zw)).astype(np.int8), zx,
+        zx, zw, x_dtype = zero_points
+        acc, events, fast = accumulate_codes((xc + zx).astype(x_dtype), (wc + np.asarray(zw)).astype(np.int8), zx,
                                              np.asarray(zw), bias, model, force_sequential=force_sequential)
     else:
         acc, events, fast = accumulate(xc, wc, bias, model, force_sequential=force_sequential)
@@ -373,7 +373,8 @@ def qconv2d(x_q, w_q, bias_q=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilatio
     # multipliers > 1 included; a depthwise conv (one input and one output channel per group, any group count) runs MLAS's
     # depthwise kernel, exact in int32 (both checked under qemu's Haswell: benchmarks/ort_host_check.py)
     depthwise = cg == 1 and o // group == 1  # a single-channel conv (group 1) is depthwise to MLAS too
-    u8s8 = model.byte_pairs_saturate and xt == "uint8" and wt == "int8" and not depthwise
+    u8s8 = (model.byte_pairs_saturate and wt == "int8" and not depthwise
+            and (xt == "uint8" or (xt == "int8" and model.s8_activations_as_u8)))
     n_chunks_k = max(1, -(-k // model.chunk))
     events = AccumulationEvents.zeros(o, n_chunks_k)
     fast_all = True
@@ -391,7 +392,7 @@ def qconv2d(x_q, w_q, bias_q=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilatio
                 out, ev, fast, _ = _gemm(profile, patches, wc, None if bias is None else bias[ch],
                                          float(xs.reshape(-1)[0]), w_scale_g, float(ys.reshape(-1)[0]), y_zp, yt,
                                          activation, force_sequential, "conv2d",
-                                         zero_points=(x_zp, w_zp_full[ch]) if u8s8 else None)
+                                         zero_points=(x_zp, w_zp_full[ch], x.dtype) if u8s8 else None)
                 fast_all &= fast
                 y[img, ch, r0:r1, :] = out.T.reshape(og, r1 - r0, wo)
                 for name in ("acc_overflow", "acc_saturation", "spill_overflow", "spill_saturation"):

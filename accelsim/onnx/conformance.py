@@ -140,8 +140,11 @@ def node_level_check(path, feeds: list[dict], hw="onnxruntime-host") -> list[Nod
     import onnx
     from onnx import helper
 
+    import dataclasses
+
     g = OnnxGraph(path)
-    profile = load_profile(hw)
+    # a QDQ model: on x86 ONNX Runtime runs its int8 activations as uint8 (HardwareProfile.qdq_s8_to_u8)
+    profile = dataclasses.replace(load_profile(hw), qdq_s8_to_u8=True)
     model = onnx.load(str(path))
     wanted = {}
     for L in g.layers:

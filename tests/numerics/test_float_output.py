@@ -76,20 +76,21 @@ def _session(nodes, inputs, outputs, inits):
     return ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_dynamic_quantize_and_float_output_match_onnxruntime(seed):
-    """DynamicQuantizeLinear -> MatMulIntegerToFloat (ONNX Runtime's dynamic int8 MatMul) against accelsim's
-    run-time quantizer and float epilogue, through the contract layer a recipe's dynamic step builds."""
-    from accelsim.graph.contract import dynamic_quantize
-    from accelsim.graph.contract import ContractLayer
-    from accelsim.graph.view import QParams  # noqa: F401
-
+def dynamic_case(seed: int):
+    """A DynamicQuantizeLinear -> MatMulIntegerToFloat case: (x float32, w int8, w scale, bias)."""
     r = np.random.default_rng(seed)
     m, k, n = int(r.integers(1, 20)), int(r.integers(1, 200)), int(r.integers(1, 40))
     x = (r.normal(size=(m, k)) * r.uniform(0.1, 10) + r.uniform(-2, 2)).astype(np.float32)
     w = r.integers(-128, 128, (k, n)).astype(np.int8)
     sw = r.uniform(1e-3, 0.05, n).astype(np.float32) if seed % 2 else np.float32(r.uniform(1e-3, 0.05))
     bias = r.normal(size=n).astype(np.float32)
+    return x, w, sw, bias
+
+
+def dynamic_ort(x, w, sw, bias):
+    """ONNX Runtime's (Y, Xq, x scale, x zero point) of the case."""
+    m, k = x.shape
+    n = w.shape[1]
     inits = [numpy_helper.from_array(w, "B"), numpy_helper.from_array(np.asarray(sw, np.float32), "bs"),
              numpy_helper.from_array(np.zeros(np.shape(sw), np.int8), "bzp"), numpy_helper.from_array(bias, "bias")]
     nodes = [helper.make_node("DynamicQuantizeLinear", ["X"], ["Xq", "xs", "xzp"]),
@@ -100,16 +101,33 @@ def test_dynamic_quantize_and_float_output_match_onnxruntime(seed):
                   helper.make_tensor_value_info("Xq", TensorProto.UINT8, [m, k]),
                   helper.make_tensor_value_info("xs", TensorProto.FLOAT, []),
                   helper.make_tensor_value_info("xzp", TensorProto.UINT8, [])], inits)
-    y_ort, xq_ort, xs_ort, xzp_ort = s.run(None, {"X": x})
+    return s.run(None, {"X": x})
 
-    class _Plan:  # the plan a dynamic per-tensor step gives on onnxruntime-cpu: asymmetric uint8 activations
+
+def dynamic_ours(x, w, sw, bias, hw):
+    """accelsim's (Y, Xq, x scale, x zero point): the run-time quantizer and float epilogue a recipe's dynamic
+    per-tensor step builds (asymmetric uint8 activations, as on ONNX Runtime)."""
+    from accelsim.graph.contract import ContractLayer, dynamic_quantize
+
+    class _Plan:
         class activations:
             type_name, symmetric, dynamic, granularity = "uint8", False, True, "per_tensor"
 
     p = ContractLayer._dynamic_params(type("L", (), {"plan": _Plan, "dynamic": "per_tensor"})(), x)
     codes = dynamic_quantize(x, p, "uint8")
-    assert float(p.scale.reshape(-1)[0]) == float(xs_ort) and int(p.zero_point.reshape(-1)[0]) == int(xzp_ort)
-    assert np.array_equal(codes, xq_ort)
     y, _ = qlinear_float_output(codes, w, bias, x_scale=p.scale.reshape(-1)[0], x_zero_point=p.zero_point.reshape(-1),
-                                w_scale=sw, w_zero_point=0, hw="onnxruntime-cpu")
+                                w_scale=sw, w_zero_point=0, hw=hw)
+    return y, codes, p.scale.reshape(-1)[0], p.zero_point.reshape(-1)[0]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dynamic_quantize_and_float_output_match_onnxruntime(seed):
+    """DynamicQuantizeLinear -> MatMulIntegerToFloat (ONNX Runtime's dynamic int8 MatMul) against accelsim's
+    run-time quantizer and float epilogue under this host's ONNX Runtime contract (the other kind of x86 host:
+    benchmarks/ort_host_check.py under qemu)."""
+    case = dynamic_case(seed)
+    y_ort, xq_ort, xs_ort, xzp_ort = dynamic_ort(*case)
+    y, codes, xs, xzp = dynamic_ours(*case, hw="onnxruntime-host")
+    assert float(xs) == float(xs_ort) and int(xzp) == int(xzp_ort)
+    assert np.array_equal(codes, xq_ort)
     assert np.array_equal(y, y_ort)

@@ -224,7 +224,7 @@ def test_quantize_static_cnn_reference_keeps_the_folded_relu(tmp_path, seed):
         a = sf.run(None, {"x": d})[0].reshape(-1).astype(np.float64)
         b = sq.run(None, {"x": d})[0].reshape(-1).astype(np.float64)
         cos.append(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
-    proc = _cli("run", str(tmp_path / "qdq.onnx"), "--hw", "onnxruntime-cpu", "--data", str(tmp_path / "data.npz"),
+    proc = _cli("run", str(tmp_path / "qdq.onnx"), "--hw", "onnxruntime-host", "--data", str(tmp_path / "data.npz"),
                 "--format", "json", "--no-write")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
