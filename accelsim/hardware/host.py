@@ -17,9 +17,22 @@ ALIAS = "onnxruntime-host"
 EXACT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
+#: LLVM's names of the features that matter here, as /proc/cpuinfo spells them
+_LLVM_FLAGS = {"avx2": "avx2", "avx512vnni": "avx512_vnni", "avxvnni": "avx_vnni", "amx-int8": "amx_int8"}
+
+
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    """The CPU's feature flags as this process sees them: CPUID through LLVM (llvmlite, numba's; what MLAS sees,
+    also under an emulator such as qemu-user, whose /proc/cpuinfo is the real machine's), else /proc/cpuinfo's
+    (``cpuinfo``: its text, for tests). Empty where neither answers."""
     if cpuinfo is None:
+        try:
+            import llvmlite.binding as llvm
+
+            features = llvm.get_host_cpu_features()
+            return {name for key, name in _LLVM_FLAGS.items() if key in features and features[key]}
+        except (ImportError, RuntimeError, AttributeError):
+            pass
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
