@@ -444,9 +444,10 @@ class ContractLayer:
         self.run.local.add(y_deq, ref)
 
 
-def float_accumulator_for(profile, plan):
+def float_accumulator_for(profile, plan, promote_every: int | None = None):
     """The accumulator a layer's float math sums in: the contract's ``float_accumulator`` for fp8-and-narrower
-    math (Hopper's ~14-bit FP8 accumulator, promotion), full fp32 for fp16 / bf16 / fp32 math."""
+    math (Hopper's ~14-bit FP8 accumulator, promotion), full fp32 for fp16 / bf16 / fp32 math. ``promote_every``:
+    a recipe's software promotion (the ``promote`` step), used where it is more frequent than the contract's."""
     from accelsim.numerics.float_accumulate import FloatAccumulator
     from accelsim.operands import FORMATS, rate_class
 
@@ -454,6 +455,8 @@ def float_accumulator_for(profile, plan):
     name, promote, overflow = profile.float_accumulator
     if rate_class(fmt) in ("fp32", "fp16", "bf16"):
         name, promote = "fp32", None
+    elif promote_every is not None and (promote is None or promote_every < promote):
+        promote = promote_every
     return FloatAccumulator.named(name, saturate=overflow == "saturate", chunk=promote)
 
 
@@ -492,7 +495,7 @@ class FloatContractLayer:
     Output in fp32 (the epilogue's output format is not modelled)."""
 
     def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict, recipe: LayerRecipe | None = None):
-        from accelsim.operands import FORMATS
+        from accelsim.operands import BLOCK_FORMATS, FORMATS
 
         self.L, self.plan, self.profile = L, plan, profile
         self.run = LayerRun()
@@ -512,7 +515,15 @@ class FloatContractLayer:
         weight = L.weight if self.smooth is None else np.asarray(L.weight, dtype=np.float64) * self.smooth[:, None]
         self.weight = weight
         self.x_fmt = plan.activations.type_name if plan.activations.type_name in FORMATS else "fp32"
-        self.acc = float_accumulator_for(profile, plan)
+        self.acc = float_accumulator_for(profile, plan, recipe.promote_every)
+        if recipe.promote_every is not None and self.acc.chunk == recipe.promote_every:
+            self.run.notes.append(f"partial sums promoted to fp32 every {recipe.promote_every} K elements in "
+                                  f"software (recipe step promote, as DeepGEMM): numerics only, its time is not "
+                                  f"modelled")
+        # per-token dynamic scales (an element format's activations): one amax per row, applied after the GEMM
+        self.per_token = (plan.activations.dynamic and plan.activations.granularity == "per_token"
+                          and self.x_fmt not in ("fp32", "fp16", "bf16") and self.x_fmt not in BLOCK_FORMATS
+                          and L.kind == "linear")
 
         def amax(tensor):
             sample = calib.get(tensor)
@@ -534,14 +545,16 @@ class FloatContractLayer:
                 o, cg, kh, kw = w.shape
                 w = w.transpose(2, 3, 1, 0).reshape(kh * kw * cg, o)
             per_channel = plan.weights.granularity == "per_channel"
+            x_sample = calib.get(L.x_float)
+            if x_sample is not None and self.smooth is not None:
+                x_sample = np.asarray(x_sample, dtype=np.float64) / self.smooth
             if plan.weights.type_name in FORMATS:
                 self.w, self.w_scale = format_operand(w, plan.weights.type_name, axis=0,
                                                       channel_axis=1 if per_channel else None)
+                if recipe.rounding == "gptq" and L.kind == "linear" and x_sample is not None:
+                    self.w = self._gptq_format(w, x_sample, plan, per_channel, recipe.gptq_damp)
             else:  # integer weights under float math (weight-only quantization, e.g. W4A16): dequantized
                 codes, scale, zp = _weight_grid(w.astype(np.float64), plan)
-                x_sample = calib.get(L.x_float)
-                if x_sample is not None and self.smooth is not None:
-                    x_sample = np.asarray(x_sample, dtype=np.float64) / self.smooth
                 if recipe.rounding == "gptq" and L.kind == "linear" and x_sample is not None:
                     from accelsim.quant.gptq import auto_damp, gptq_codes, hessian
 
@@ -554,6 +567,29 @@ class FloatContractLayer:
                     codes = gptq_codes(w.astype(np.float64), hessian(x_sample, k), scale, zp, lo, hi, damp=damp)
                 self.w, self.w_scale = ((codes - zp) * scale).astype(np.float32), np.float32(1.0)
         self.bias = None if L.bias is None else np.asarray(L.bias, dtype=np.float32)
+        if recipe.bias_correction and L.kind == "linear" and x_sample is not None:
+            # the weight rounding's expected output shift E[x] (W_q - W), removed from the float epilogue's bias
+            k = self.w.shape[0]
+            w_q = np.asarray(self.w, dtype=np.float64) * np.asarray(self.w_scale, dtype=np.float64)
+            shift = np.asarray(x_sample, dtype=np.float64).reshape(-1, k).mean(axis=0) @ (
+                w_q - np.asarray(weight, dtype=np.float64))
+            base = np.zeros(w_q.shape[1]) if L.bias is None else np.asarray(L.bias, dtype=np.float64)
+            self.bias = (base - shift).astype(np.float32)
+
+    @staticmethod
+    def _gptq_format(w: np.ndarray, x_sample: np.ndarray, plan, per_channel: bool, damp) -> np.ndarray:
+        """GPTQ on the format's grid with its scales fixed from the original weights (accelsim.quant.gptq): the
+        elements (FP8/FP6/FP4, scale applied after the GEMM) or the values (MX / NVFP4, block scales folded in)."""
+        from accelsim.numerics.formats import fixed_scales
+        from accelsim.operands import BLOCK_FORMATS
+        from accelsim.quant.gptq import auto_damp, gptq_format, hessian
+
+        fmt = plan.weights.type_name
+        k = w.shape[0]
+        scales, round_elements = fixed_scales(w, fmt, channel_axis=1 if per_channel else None)
+        damp = damp if damp is not None else auto_damp(k, int(np.asarray(x_sample).size // k))
+        elements = gptq_format(w.astype(np.float64), hessian(x_sample, k), scales, round_elements, damp=damp)
+        return (elements * scales).astype(np.float32) if fmt in BLOCK_FORMATS else elements
 
     def _gemm(self, x2: np.ndarray, w2: np.ndarray) -> np.ndarray:
         from accelsim.numerics.float_accumulate import float_matmul
@@ -567,11 +603,17 @@ class FloatContractLayer:
         L = self.L
         xin = env[L.x_float] if self.smooth is None else (np.asarray(env[L.x_float], dtype=np.float64) /
                                                           self.smooth).astype(np.float32)
-        x, sx = format_operand(xin, self.x_fmt, amax=self.x_amax, axis=-1, overflow=self.profile.float_conversion)
+        if self.per_token:  # rows of (.., K) each with its own scale amax_row / max_finite, shape (rows, 1)
+            x, sx = format_operand(np.asarray(xin).reshape(-1, xin.shape[-1]), self.x_fmt, channel_axis=0,
+                                   overflow=self.profile.float_conversion)
+        else:
+            x, sx = format_operand(xin, self.x_fmt, amax=self.x_amax, axis=-1,
+                                   overflow=self.profile.float_conversion)
         xv = x * sx  # the values the layer computes on, for its own (local) error
         if L.kind == "linear":
-            y = self._gemm(x.reshape(-1, x.shape[-1]), self.w).reshape(*x.shape[:-1], -1) * (sx * self.w_scale)
-            ref = xv.astype(np.float64) @ np.asarray(self.weight, dtype=np.float64)
+            lead = np.shape(xin)[:-1]
+            y = (self._gemm(x.reshape(-1, x.shape[-1]), self.w) * (sx * self.w_scale)).reshape(*lead, -1)
+            ref = (xv.astype(np.float64) @ np.asarray(self.weight, dtype=np.float64)).reshape(*lead, -1)
             if self.bias is not None:
                 y, ref = y + self.bias, ref + self.bias
         elif L.kind == "conv2d":

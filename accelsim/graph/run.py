@@ -114,8 +114,6 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
     ref_g = spec.reference or g
     profile = legal.profile
     if g.is_qdq and not profile.qdq_s8_to_u8:  # ONNX Runtime's x86 QDQ rewrite (HardwareProfile.qdq_s8_to_u8)
-        import dataclasses
-
         profile = dataclasses.replace(profile, qdq_s8_to_u8=True)
     chain = g.graph.layer_chain
     # the layers whose plans a diagnosis variant changes: the integer layers, or every layer of a chain

@@ -184,6 +184,30 @@ def format_operand(x, fmt: str, *, amax=None, axis: int = -1, channel_axis: int 
     return np.take(values, np.arange(n), axis=axis).astype(np.float32), one
 
 
+def fixed_scales(w, fmt: str, *, channel_axis: int | None = None):
+    """(scales (K, N), round_elements) of a weight ``w`` (K, N) in an element or block format with its scales fixed
+    from ``w`` itself, for a rounding that moves the values afterwards (GPTQ, accelsim.quant.gptq.gptq_format):
+    an FP8/FP6/FP4 per-tensor or per-channel (``channel_axis`` 1) scale amax / max_finite, or the MX / NVFP4 block
+    scales along K (axis 0), broadcast to every element; ``round_elements(v)`` rounds v / scale to the element
+    grid (nearest even, saturating: the MX rule, NVFP4's E2M1, MXINT8's int8 x 2^-6)."""
+    v = np.asarray(w, dtype=np.float32)
+    k = v.shape[0]
+    if fmt in ELEMENT_FORMATS:
+        _, scale = format_operand(v, fmt, channel_axis=channel_axis)
+        return np.broadcast_to(scale, v.shape).astype(np.float32), lambda x: cast(x, fmt, overflow="saturate")
+    if fmt not in BLOCK_FORMATS:
+        raise ValueError(f"unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")
+    size = NVFP4_BLOCK if fmt == "nvfp4" else _MX[fmt][1]
+    padded = np.pad(v, [(0, (-k) % size), (0, 0)])
+    _, scales = block_quantize(padded, fmt, axis=0)
+    per_element = np.repeat(scales, size, axis=0)[:k]
+    elem_fmt = "fp4_e2m1" if fmt == "nvfp4" else _MX[fmt][0]
+    if elem_fmt == "int8":
+        return per_element, lambda x: (np.clip(np.rint(np.asarray(x, np.float32) * np.float32(64.0)), -128, 127)
+                                       / np.float32(64.0)).astype(np.float32)
+    return per_element, lambda x: cast(x, elem_fmt, overflow="saturate")
+
+
 def format_values(x, fmt: str, *, axis: int = -1, amax=None, channel_axis: int | None = None) -> np.ndarray:
     """The values a tensor holds in operand format ``fmt`` (float32): :func:`format_operand`'s elements times
     their scale (saturating conversions)."""

@@ -45,27 +45,59 @@ def gptq_codes(w: np.ndarray, h: np.ndarray, scale: np.ndarray, zero_point: np.n
                damp: float = 0.01, block: int = BLOCK) -> np.ndarray:
     """Integer codes (K, N) of ``w`` (K, N): ``scale`` / ``zero_point`` broadcast to (K, N) (per channel: (1, N);
     per group: one row per input); codes clipped to [qmin, qmax]; ``damp`` x mean(diag H) added to H's diagonal."""
-    w = np.array(w, dtype=np.float64)
-    k, n = w.shape
+    k, n = np.shape(w)
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), (k, n))
     zp = np.broadcast_to(np.asarray(zero_point, dtype=np.float64), (k, n))
+    codes = np.empty((k, n), dtype=np.int64)
+
+    def quantize(row: int, values: np.ndarray) -> np.ndarray:
+        q = np.clip(np.rint(values / scale[row]) + zp[row], qmin, qmax)
+        codes[row] = q.astype(np.int64)
+        return (q - zp[row]) * scale[row]
+
+    _optimal_brain_rounding(w, h, quantize, damp, block)
+    return codes
+
+
+def gptq_format(w: np.ndarray, h: np.ndarray, scales: np.ndarray, round_elements, damp: float = 0.01,
+                block: int = BLOCK) -> np.ndarray:
+    """Format elements (K, N) of ``w`` (K, N) on a float format's grid: ``scales`` (K, N) fixed from the original
+    weights (accelsim.numerics.formats.fixed_scales: a per-tensor / per-channel FP8 scale, or an MX / NVFP4 block
+    scale along K), ``round_elements(v)`` the format's round to nearest even with saturation. The value of
+    element (k, n) is elements[k, n] * scales[k, n]; GPTQ's corrections are the same as for integer codes."""
+    k, n = np.shape(w)
+    scales = np.asarray(scales, dtype=np.float64)
+    elements = np.empty((k, n), dtype=np.float32)
+
+    def quantize(row: int, values: np.ndarray) -> np.ndarray:
+        s = scales[row]
+        safe = np.where(s > 0, s, 1.0)
+        q = np.where(s > 0, round_elements((values / safe).astype(np.float32)), np.float32(0.0))
+        elements[row] = q
+        return q.astype(np.float64) * s
+
+    _optimal_brain_rounding(w, h, quantize, damp, block)
+    return elements
+
+
+def _optimal_brain_rounding(w: np.ndarray, h: np.ndarray, quantize, damp: float, block: int) -> None:
+    """GPTQ's loop (see the module docstring): ``quantize(row, values)`` rounds input ``row``'s (N,) values and
+    returns what they become (float64); the rounding error of each input moves the inputs not yet rounded."""
+    w = np.array(w, dtype=np.float64)
+    k = w.shape[0]
     h = np.array(h, dtype=np.float64)
     dead = np.diag(h) == 0          # inputs that are always zero: any code is exact; keep H invertible
     h[dead, dead] = 1.0
     w[dead, :] = 0.0
     h[np.diag_indices(k)] += damp * float(np.mean(np.diag(h)))
     u = np.linalg.cholesky(np.linalg.inv(h)).T   # upper: H^-1 = U^T U
-    codes = np.empty((k, n), dtype=np.int64)
     for b0 in range(0, k, block):
         b1 = min(k, b0 + block)
         wb = w[b0:b1].copy()
         err = np.zeros_like(wb)
         for i in range(b1 - b0):
             row = b0 + i
-            q = np.clip(np.rint(wb[i] / scale[row]) + zp[row], qmin, qmax)
-            codes[row] = q.astype(np.int64)
-            e = (wb[i] - (q - zp[row]) * scale[row]) / u[row, row]
+            e = (wb[i] - quantize(row, wb[i])) / u[row, row]
             wb[i + 1:] -= np.outer(u[row, row + 1:b1], e)
             err[i] = e
         w[b1:] -= u[b0:b1, b1:].T @ err
-    return codes

@@ -17,6 +17,10 @@ integers. A recipe's steps change that per layer, each one legal only where the 
 - ``bias_correction``: the expected output shift of the weight rounding, E[x](W_q - W), removed from the bias
   (Nagel et al. 2019, "Data-Free Quantization", empirical bias correction);
 - ``mixed_precision``: the named layers run in a wider type the contract has (int16 activations, fp16, ...);
+- ``promote``: float layers whose contract accumulates in a limited-precision register without promotion (Hopper's
+  FP8 MMA keeps ~14 bits) copy their partial sums into fp32 every ``every`` K elements, as DeepGEMM's FP8 kernels
+  do in software (DeepSeek-V3 technical report, 2024, section 3.3.2: every 128); the numerics run it, its time is
+  not modelled (a note says so);
 - ``remove_qdq``: a QDQ model's QuantizeLinear nodes (``nodes:``, outside the integer layers) pass float through:
   the glue they quantized runs in float (what ``accelsim tune`` advises for a QDQ model, with ``float_output``
   for the integer layers whose output Q costs most).
@@ -37,7 +41,7 @@ from accelsim.errors import InputError
 CALIBRATIONS = ("minmax", "percentile", "mse", "entropy")
 SCALINGS = ("per_tensor", "per_token")
 STEP_KINDS = ("calibration", "dynamic", "float_output", "smoothquant", "awq", "gptq", "bias_correction",
-              "mixed_precision", "remove_qdq")
+              "mixed_precision", "promote", "remove_qdq")
 #: steps that transform a linear layer's weight (and the matching input scaling)
 WEIGHT_STEPS = ("smoothquant", "awq", "gptq", "bias_correction")
 
@@ -56,6 +60,7 @@ class LayerRecipe:
     gptq_damp: float | None = None       # GPTQ's dampening (fraction of the Hessian's mean diagonal); None: auto_damp
     bias_correction: bool = False
     widen: str | None = None             # a wider operand type for this layer (mixed precision)
+    promote_every: int | None = None     # float layers: partial sums promoted to fp32 every N K elements (software)
 
     @property
     def naive(self) -> bool:
@@ -149,6 +154,8 @@ def _apply(r: LayerRecipe, step: Step) -> LayerRecipe:
         return replace(r, bias_correction=True)
     if k == "mixed_precision":
         return replace(r, widen=step.param("type"))
+    if k == "promote":
+        return replace(r, promote_every=int(step.param("every")))
     raise ValueError(k)
 
 
@@ -162,6 +169,7 @@ _PARAMS = {
     "gptq": {"damp": float},
     "bias_correction": {},
     "mixed_precision": {"type": str},
+    "promote": {"every": float},
     "remove_qdq": {"nodes": list},
 }
 
@@ -233,6 +241,8 @@ def parse_recipe(data, source: str = "", where: str = "recipe") -> Recipe:
                 bad(f"{at}.calibration.percentile", f"must be in (50, 100], got {p.get('percentile')}")
         if kind == "remove_qdq" and "nodes" not in p:
             bad(f"{at}.remove_qdq.nodes", "required: the QuantizeLinear nodes to remove")
+        if kind == "promote" and not (float(p.get("every", 0)).is_integer() and 1 <= p.get("every", 0) <= 1 << 20):
+            bad(f"{at}.promote.every", f"required: a whole number of K elements, 1 .. 2^20, got {p.get('every')!r}")
         if kind == "mixed_precision" and "type" not in p:
             bad(f"{at}.mixed_precision.type", "required: the wider operand type (int16, fp16, bf16, ...)")
         steps.append(Step(kind=kind, params=tuple(params), layers=tuple(layers)))
@@ -271,9 +281,11 @@ class RecipeCheck:
         return not self.problems
 
 
-def check_recipe(recipe: Recipe, profile, layers: list[tuple[str, str]]) -> RecipeCheck:
+def check_recipe(recipe: Recipe, profile, layers: list[tuple[str, str]], math: dict | None = None) -> RecipeCheck:
     """Each step against the contract: dynamic scaling and float outputs the epilogue has, mixed-precision types
-    the contract runs, and layer patterns that match a layer."""
+    the contract runs, and layer patterns that match a layer. ``math`` ({layer: its float operand format, or None
+    for an integer layer}, from the legalized plans: :func:`layer_math`) adds the checks of steps on format
+    layers: each must change what the layer computes, or it is refused with the reason."""
     from accelsim.operands import FORMATS
 
     problems = []
@@ -283,6 +295,10 @@ def check_recipe(recipe: Recipe, profile, layers: list[tuple[str, str]]) -> Reci
         for pat in step.layers:
             if not any(fnmatch.fnmatchcase(n, pat) for n in names):
                 problems.append(f"{at}.layers: '{pat}' matches no layer (layers: {', '.join(names[:6])}, ...)")
+        if step.kind == "promote":
+            problems += _promote_problems(step, at, profile, layers, math)
+        if math is not None:
+            problems += _format_layer_problems(step, at, layers, math)
         if step.kind == "dynamic":
             g = step.param("granularity", "per_tensor")
             if g not in profile.requant.dynamic_activations:
@@ -301,6 +317,59 @@ def check_recipe(recipe: Recipe, profile, layers: list[tuple[str, str]]) -> Reci
     return RecipeCheck(tuple(problems))
 
 
+def layer_math(plans: dict) -> dict:
+    """{layer: the float operand format its MACs run in (activations', else weights'), or None: integer math}."""
+    from accelsim.operands import FORMATS
+
+    return {name: next((t for t in (p.activations.type_name, p.weights.type_name) if t in FORMATS), None)
+            for name, p in plans.items()}
+
+
+def _selected(step: Step, layers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (name, op) pairs ``step`` applies to (weight steps, dynamic and float output: linear layers only)."""
+    only_linear = step.kind in (*WEIGHT_STEPS, "dynamic", "float_output")
+    return [(n, op) for n, op in layers if step.selects(n) and (op == "linear" or not only_linear)]
+
+
+def _format_layer_problems(step: Step, at: str, layers, math: dict) -> list[str]:
+    """Steps that would change nothing on a layer running float math (they are refused, not run as no-ops)."""
+    from accelsim.operands import BLOCK_FORMATS
+
+    out = []
+    for name, _ in _selected(step, layers):
+        fmt = math.get(name)
+        if fmt is None:
+            continue
+        if step.kind == "float_output":
+            out.append(f"{at}: layer '{name}' runs {fmt} math, whose epilogue writes float already: "
+                       f"float_output would change nothing")
+        elif step.kind == "dynamic" and fmt in BLOCK_FORMATS and step.param("granularity") == "per_token":
+            out.append(f"{at}.granularity: layer '{name}' runs {fmt}, whose block scales follow the data every "
+                       f"{16 if fmt == 'nvfp4' else 32} elements already: a per-token scale would change nothing")
+        elif step.kind == "dynamic" and fmt in ("fp16", "bf16", "fp32"):
+            out.append(f"{at}: layer '{name}' runs {fmt} math, which has no activation scale to set at run time")
+        if out:
+            break
+    return out
+
+
+def _promote_problems(step: Step, at: str, profile, layers, math: dict | None) -> list[str]:
+    """``promote`` is legal where a layer sums in the contract's limited float accumulator and the contract does
+    not promote as often already."""
+    acc, every, _ = profile.float_accumulator
+    if acc in ("fp32", None) or not str(acc).startswith("fp"):
+        return [f"{at}: profile '{profile.name}' accumulates float math in full fp32 (float_accumulator "
+                f"{acc}): there is nothing to promote"]
+    if every is not None and every <= int(step.param("every")):
+        return [f"{at}.every: profile '{profile.name}' promotes every {every} K elements in hardware already"]
+    if math is not None:
+        narrow = [n for n, _ in _selected(step, layers) if math.get(n) not in (None, "fp16", "bf16", "fp32")]
+        if not narrow:
+            return [f"{at}: no selected layer runs FP8-or-narrower math on '{profile.name}' (fp16/bf16 math and "
+                    f"integer layers accumulate in full precision)"]
+    return []
+
+
 def apply_recipe(legal, recipe: Recipe | None):
     """``legal`` (a LegalizedWorkload) with ``recipe``'s plan changes made and its per-layer steps attached for the
     numerics; the recipe is checked against the contract first (InputError naming the step if it is not legal)."""
@@ -310,7 +379,7 @@ def apply_recipe(legal, recipe: Recipe | None):
     if recipe is None or not recipe.steps:
         return legal
     layers = [(layer.name, layer.op) for layer in legal.workload.layers]
-    check = check_recipe(recipe, legal.profile, layers)
+    check = check_recipe(recipe, legal.profile, layers, layer_math(legal.plans))
     if not check.legal:
         raise InputError(check.problems[0], source=recipe.source or None)
     per = recipe.per_layer(layers)

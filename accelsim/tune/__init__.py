@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 
 from accelsim.errors import InputError
-from accelsim.quant.recipe import Recipe, Step, check_recipe
+from accelsim.quant.recipe import Recipe, Step, check_recipe, layer_math
 from accelsim.results.pareto import pareto_flags
 
 #: trials of a search unless told otherwise (about 1-5 s each on MiniLM on 2 cores)
@@ -240,7 +240,8 @@ def tune(workload, profile, trials: int = DEFAULT_TRIALS, progress=None, seed: i
     def objective(trial):
         choice = {k: trial.suggest_categorical(k, v) for k, v in space.items() if isinstance(v, list)}
         recipe = recipe_from(choice, sensitive, space)
-        if not check_recipe(recipe, profile, [(lyr.name, lyr.op) for lyr in workload.layers]).legal:
+        if not check_recipe(recipe, profile, [(lyr.name, lyr.op) for lyr in workload.layers],
+                            layer_math(ev.base.plans)).legal:
             done[0] += 1
             if progress is not None:
                 progress(done[0], trials, f"not legal here: {recipe.text[:60]}")
