@@ -444,6 +444,20 @@ class ContractLayer:
         self.run.local.add(y_deq, ref)
 
 
+def _dequantized_weight(codes: np.ndarray, zp, scale, math_fmt: str) -> np.ndarray:
+    """Integer weights under float math (weight-only quantization, W4A16 / W8A16): dequantized as the kernels do,
+    in the MMA's operand format — (code - zero point) exact in fp16/bf16, times the scale stored in that format,
+    the product rounded once to it (TensorRT-LLM's weight-only GEMMs and Marlin dequantize to fp16 / bf16 before
+    the tensor-core MMA); float32 for other math."""
+    from accelsim.numerics.formats import cast
+
+    centered = np.asarray(codes, dtype=np.float64) - np.asarray(zp, dtype=np.float64)
+    if math_fmt not in ("fp16", "bf16"):
+        return (centered * scale).astype(np.float32)
+    s = cast(np.asarray(scale, dtype=np.float32), math_fmt).astype(np.float64)
+    return cast(centered * s, math_fmt)  # the product of two fp16 values is exact in float64: one rounding
+
+
 def float_accumulator_for(profile, plan, promote_every: int | None = None):
     """The accumulator a layer's float math sums in: the contract's ``float_accumulator`` for fp8-and-narrower
     math (Hopper's ~14-bit FP8 accumulator, promotion), full fp32 for fp16 / bf16 / fp32 math. ``promote_every``:
@@ -565,7 +579,7 @@ class FloatContractLayer:
                     damp = recipe.gptq_damp if recipe.gptq_damp is not None else auto_damp(
                         k, int(np.asarray(x_sample).size // k))
                     codes = gptq_codes(w.astype(np.float64), hessian(x_sample, k), scale, zp, lo, hi, damp=damp)
-                self.w, self.w_scale = ((codes - zp) * scale).astype(np.float32), np.float32(1.0)
+                self.w, self.w_scale = _dequantized_weight(codes, zp, scale, self.x_fmt), np.float32(1.0)
         self.bias = None if L.bias is None else np.asarray(L.bias, dtype=np.float32)
         if recipe.bias_correction and L.kind == "linear" and x_sample is not None:
             # the weight rounding's expected output shift E[x] (W_q - W), removed from the float epilogue's bias

@@ -62,9 +62,12 @@ def cast(x, fmt: str, *, overflow: str = "saturate") -> np.ndarray:
         raise ValueError(f"unknown format '{fmt}'; allowed: {', '.join(ELEMENT_FORMATS)}")
     if overflow not in ("saturate", "nonfinite"):
         raise ValueError(f"overflow must be 'saturate' or 'nonfinite', got '{overflow}'")
-    v = np.asarray(x, dtype=np.float32)
+    # float64 input is rounded once, straight to ``fmt`` (ml-dtypes and numpy convert float64 directly): through
+    # float32 first it could round twice (1 + 2^-11 + 2^-40 -> 1 + 2^-11, a tie, -> 1.0 in fp16 instead of 1 + 2^-10)
+    v = np.asarray(x)
+    v = v if v.dtype == np.float64 else v.astype(np.float32)
     if fmt == "fp32":
-        return v.copy()
+        return v.astype(np.float32)
     if np.isnan(v).any() and not has_nan(fmt):
         raise ValueError(f"{fmt} has no NaN encoding: the input holds NaN")
     if overflow == "nonfinite":
@@ -72,7 +75,7 @@ def cast(x, fmt: str, *, overflow: str = "saturate") -> np.ndarray:
             raise ValueError(f"{fmt} has no infinities or NaN: overflow can only saturate")
         with np.errstate(over="ignore", invalid="ignore"):
             return v.astype(_dtype(fmt)).astype(np.float32)
-    top = np.float32(max_finite(fmt))
+    top = v.dtype.type(max_finite(fmt))
     clipped = np.where(np.isnan(v), v, np.clip(v, -top, top))  # within range, round to nearest even is exact
     return clipped.astype(_dtype(fmt)).astype(np.float32)
 

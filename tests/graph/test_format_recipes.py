@@ -143,3 +143,21 @@ def test_a_step_that_would_change_nothing_is_refused(hw, fmt, steps, reason):
     a_fmt = "mxfp8_e4m3" if fmt == "mxfp4" else fmt
     with pytest.raises(InputError, match=reason):
         _sqnr(_workload(fmt, a_fmt, rows=8), hw, steps)
+
+
+def test_w4a16_weights_are_dequantized_to_fp16():
+    """issue 24: integer weights under fp16 math were dequantized to float32; the kernels (TensorRT-LLM's
+    weight-only GEMM, Marlin) dequantize to fp16 before the MMA: every weight value the layer multiplies is an
+    fp16 value, (code - zp) x fp16(scale) rounded once."""
+    from accelsim.graph.contract import _dequantized_weight
+    from accelsim.numerics.formats import cast
+
+    rng = np.random.default_rng(8)
+    codes = rng.integers(-8, 8, (64, 16))
+    scale = rng.uniform(1e-3, 2e-2, (1, 16)).astype(np.float32)
+    w = _dequantized_weight(codes, 0, scale, "fp16")
+    np.testing.assert_array_equal(w, cast(w, "fp16"))          # fp16 values
+    exact = codes * cast(scale, "fp16").astype(np.float64)
+    np.testing.assert_array_equal(w, cast(exact, "fp16"))      # one rounding of the exact product
+    assert not np.array_equal(w, (codes * scale).astype(np.float32))  # not the float32 dequantization
+    assert _dequantized_weight(codes, 0, scale, "fp32").dtype == np.float32

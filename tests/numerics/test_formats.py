@@ -163,3 +163,17 @@ def test_nvfp4_two_level_scaling():
 def test_bits_per_element():
     assert bits_per_element("mxfp4") == 4.25 and bits_per_element("nvfp4") == 4.5
     assert bits_per_element("mxfp8_e4m3") == 8.25 and bits_per_element("fp16") == 16
+
+
+@pytest.mark.parametrize("fmt, v, once", [
+    ("fp16", 1 + 2**-11 + 2**-40, 1 + 2**-10), ("bf16", 1 + 2**-8 + 2**-40, 1 + 2**-7),
+    ("fp8_e4m3", 1 + 2**-4 + 2**-40, 1.125), ("fp8_e5m2", 1 + 2**-3 + 2**-40, 1.25),
+    ("fp4_e2m1", 1 + 2**-2 + 2**-40, 1.5), ("fp32", 1 + 2**-24 + 2**-40, 1 + 2**-23),
+])
+def test_float64_input_rounds_once(fmt, v, once):
+    """issue 24: cast of float64 went through float32 first; just above a tie of ``fmt`` that float32 rounds onto
+    the tie, and round-to-even then went down."""
+    from accelsim.numerics.formats import cast
+
+    assert float(cast(np.array([v]), fmt)[0]) == once
+    assert float(cast(np.array([-v]), fmt)[0]) == -once
