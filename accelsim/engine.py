@@ -213,16 +213,17 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
     rows = []
     locations: list[dict] = []
     clock = profile.clock_hz
-    fusion = plan_fusion(workload.layers, profile.fusion)
+    timed = legal.workload.layers  # the workload's layers, with what the recipe adds (a smoothing rescale)
+    fusion = plan_fusion(timed, profile.fusion)
     timings = []
-    for layer in workload.layers:
+    for layer in timed:
         plan = legal.plans[layer.name]
         a_bits, w_bits = operand_bits(plan.activations.type_name), operand_bits(plan.weights.type_name)
         math = math_format(plan)
         unit = profile.at_format(math)  # the MAC rate of the layer's format, at the runtime's share for it
         t = layer_timing(layer, unit, a_bits, w_bits, fusion=fusion[layer.name], out_bits=output_bits(plan, a_bits))
         timings.append((layer.name, t))
-        num = numerics[layer.name]
+        num = numerics.get(layer.name) or _float_row(layer.name)
         e = layer_energy(profile, op_energy(profile, a_bits, w_bits, math_format=math), macs=t.macs, outputs=t.outputs,
                          is_mac=layer.is_mac, psum_adds=t.psum_adds, level_bytes=t.level_bytes, op=layer.op,
                          latency_s=t.cycles / clock)
@@ -254,7 +255,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
                                   "events": int(grid[ch, chunk])})
     network_summary = None
     if network:  # the whole-network simulation (a sweep's rows, which read the per-layer sums, skip it)
-        net = simulate_profile_network(timings, profile, inputs={layer.name: layer.inputs for layer in workload.layers})
+        net = simulate_profile_network(timings, profile, inputs={layer.name: layer.inputs for layer in timed})
         spans = {name: (start / clock, end / clock) for name, start, end in net.spans}
         for row in rows:
             row["network_start_s"], row["network_end_s"] = spans[row["layer"]]
@@ -263,7 +264,7 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
                            "concurrent_layers": list(net.concurrent),
                            "events": net.events}
     changes = [c for layer in workload.layers for c in numerics[layer.name].changes]
-    notes = [c.text for c in changes] + [n for r in numerics.values() for n in r.notes]
+    notes = [c.text for c in changes] + [n for r in numerics.values() for n in r.notes] + list(legal.recipe_notes)
     frame = pd.DataFrame(rows, columns=ALL_COLUMNS)
     llm = None
     if workload.llm is not None:
@@ -283,6 +284,14 @@ def run(workload: Workload, profile: HardwareProfile, data: DataSource | None = 
                      llm=llm, changes=changes, end_to_end=end_to_end, diagnosis=diagnosis,
                      recalibration=recalibration, runtime=runtime, contract=contract,
                      event_grids={name: r.events for name, r in numerics.items() if r.events is not None})
+
+
+def _float_row(name: str):
+    """The numerics of a layer a recipe adds to the timing (a smoothing rescale): float glue, nothing measured."""
+    from accelsim.numerics.execute import LayerNumerics
+
+    return LayerNumerics(layer=name, overflow_events=None, saturation_events=None, sqnr_db=None, sqnr_local_db=None,
+                         max_abs_error=None, mean_error=None, cosine=None, fast_path=None, ran_in_float=True)
 
 
 def ideal_bound(result: RunResult) -> dict:

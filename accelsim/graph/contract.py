@@ -114,7 +114,8 @@ class ContractLayer:
     """One integer layer's effective parameters under a plan, and its executor."""
 
     def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict, qdq: bool,
-                 requantize_weights: bool = False, folded_relu=(), recipe: LayerRecipe | None = None):
+                 requantize_weights: bool = False, folded_relu=(), recipe: LayerRecipe | None = None,
+                 smooth: np.ndarray | None = None):
         self.L, self.plan, self.profile = L, plan, profile
         self.folded_relu = folded_relu  # tensors whose Relu quantize_static folded into the next Q (OnnxGraph)
         self.run = LayerRun()
@@ -126,7 +127,10 @@ class ContractLayer:
         changed = {c.operand for c in plan.changes}
         act = plan.activations
         # a recipe's per-input-channel migration (SmoothQuant, AWQ): x / s into the quantizer, s into the weight rows
-        self.smooth = self._smoothing(L, plan, calib) if L.kind == "linear" else None
+        # SmoothQuant / AWQ: the s shared by the layers reading the same tensor (accelsim.graph.smoothing), else
+        # this layer's own
+        self.smooth = smooth if smooth is not None else (self._smoothing(L, plan, calib) if L.kind == "linear"
+                                                         else None)
         weight = L.weight if self.smooth is None else np.asarray(L.weight, dtype=np.float64) * self.smooth[:, None]
         self.weight = weight
 
@@ -508,15 +512,17 @@ class FloatContractLayer:
     and narrower math; fp16/bf16 math accumulates in full fp32 — the scales and the fp32 bias applied after.
     Output in fp32 (the epilogue's output format is not modelled)."""
 
-    def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict, recipe: LayerRecipe | None = None):
+    def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict, recipe: LayerRecipe | None = None,
+                 smooth: np.ndarray | None = None):
         from accelsim.operands import BLOCK_FORMATS, FORMATS
 
         self.L, self.plan, self.profile = L, plan, profile
         self.run = LayerRun()
         self.recipe = recipe = recipe or LayerRecipe()
         # SmoothQuant / AWQ: x / s before the format cast, s into the weight rows (linear layers)
-        self.smooth = None
-        if L.kind == "linear" and (recipe.smooth_alpha is not None or recipe.awq) and L.x_float in calib:
+        self.smooth = smooth
+        if smooth is None and L.kind == "linear" and (recipe.smooth_alpha is not None or recipe.awq) and \
+                L.x_float in calib:
             from accelsim.quant.smoothing import awq_scales, smoothquant_scales
 
             w64 = np.asarray(L.weight, dtype=np.float64)

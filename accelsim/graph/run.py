@@ -155,14 +155,18 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
         def start_codes(feed):
             return quantize_inputs(g, feed, params)
     else:
+        from accelsim.graph.smoothing import shared_scales
+
+        smooth = shared_scales(legal, g, calib)
         for L in g.layers:
             plan = plans[L.name]
             if plan.activations.type_name in FORMATS or plan.weights.type_name in FORMATS:
-                contract[_key(L.node)] = FloatContractLayer(L, plan, profile, calib, recipe=legal.recipes.get(L.name))
+                contract[_key(L.node)] = FloatContractLayer(L, plan, profile, calib, recipe=legal.recipes.get(L.name),
+                                                            smooth=smooth.get(L.name))
                 continue
             contract[_key(L.node)] = ContractLayer(L, plan, profile, calib, qdq,
                                                    requantize_weights=per_channel_weights, folded_relu=g.folded_relu,
-                                                   recipe=legal.recipes.get(L.name))
+                                                   recipe=legal.recipes.get(L.name), smooth=smooth.get(L.name))
         overrides = {L.y_int: c.y_p for L in g.layers
                      if L.y_int and getattr(c := contract[_key(L.node)], "y_p", L.y_q) is not L.y_q}
 

@@ -113,6 +113,10 @@ class LegalizedWorkload:
     # a recipe's per-layer steps (accelsim.quant.recipe.LayerRecipe) and the recipe itself; empty: the naive recipe
     recipes: dict = field(default_factory=dict)
     recipe: object | None = None
+    # what the recipe's plan adds that the run should say (e.g. a SmoothQuant rescale that is not free)
+    recipe_notes: tuple[str, ...] = ()
+    # the recipe's smoothing groups (accelsim.quant.smoothing_plan.SmoothGroup): one s per input tensor
+    smooth_groups: tuple = ()
 
     @property
     def changes(self) -> list[LegalizationChange]:

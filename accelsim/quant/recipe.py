@@ -406,4 +406,34 @@ def apply_recipe(legal, recipe: Recipe | None):
         if r.scaling != "static":
             act = replace(act, dynamic=True, granularity=r.scaling)
         plans[name] = replace(plan, activations=act, weights=wts, output=r.output)
-    return replace(legal, plans=plans, recipes=per, recipe=recipe)
+    legal = replace(legal, plans=plans, recipes=per, recipe=recipe)
+    return _plan_smoothing(legal)
+
+
+def _plan_smoothing(legal):
+    """SmoothQuant / AWQ: one s per input tensor (accelsim.quant.smoothing_plan); a rescale that does not fold into
+    its producer becomes a timed elementwise Mul layer before its first consumer, and a note."""
+    from accelsim.quant.smoothing_plan import smoothing_groups
+
+    wl = legal.workload
+    if wl.graph is None or wl.graph.view.graph.layer_chain:
+        return legal
+    groups = smoothing_groups(wl.graph.view, legal.recipes)
+    if not groups:
+        return legal
+    layers, plans, notes = list(wl.layers), dict(legal.plans), []
+    for g in groups:
+        if g.foldable:
+            notes.append(f"smoothing of {', '.join(g.layers)}: one s for their input, {g.reason}: free")
+            continue
+        i = next(i for i, lyr in enumerate(layers) if lyr.name == g.layers[0])
+        first = layers[i]
+        shape = first.in_shapes[0]
+        layers.insert(i, replace(first, name=g.rescale_layer, op="mul", inputs=first.inputs[:1], in_shapes=(shape,),
+                                 out_shape=shape, bias=False, activation="none"))
+        plans[g.rescale_layer] = replace(plans[first.name], layer=g.rescale_layer, changes=(), output="float")
+        notes.append(f"smoothing of {', '.join(g.layers)}: one s for their input; the rescale x / s does not fold "
+                     f"({g.reason}): an elementwise Mul of {shape} on the vector unit, timed as layer "
+                     f"'{g.rescale_layer}'")
+    return replace(legal, workload=replace(wl, layers=tuple(layers)), plans=plans, recipe_notes=tuple(notes),
+                   smooth_groups=tuple(groups))

@@ -161,3 +161,54 @@ def test_w4a16_weights_are_dequantized_to_fp16():
     np.testing.assert_array_equal(w, cast(exact, "fp16"))      # one rounding of the exact product
     assert not np.array_equal(w, (codes * scale).astype(np.float32))  # not the float32 dequantization
     assert _dequantized_weight(codes, 0, scale, "fp32").dtype == np.float32
+
+
+def _attention_inputs(residual: bool):
+    """LayerNormalization -> q, k, v projections (pre-LN, as Llama), plus a residual Add reading the same
+    normalized tensor when ``residual`` (post-LN, as BERT)."""
+    rng = np.random.default_rng(9)
+    k = 64
+    consts = {"g": rng.uniform(0.5, 2, k).astype(np.float32), "b": rng.normal(size=k).astype(np.float32) * 0.1}
+    nodes = [Node("ln", "LayerNormalization", ("x", "g", "b"), ("h",), {"axis": -1, "epsilon": 1e-5})]
+    for p in ("q", "k", "v"):
+        consts[f"w{p}"] = (rng.normal(size=(k, k)) / 8).astype(np.float32)
+        nodes.append(Node(p, "MatMul", ("h", f"w{p}"), (f"y{p}",)))
+    outputs = ["yq", "yk", "yv"]
+    if residual:
+        nodes.append(Node("res", "Add", ("h", "yv"), ("r",)))
+        outputs.append("r")
+    g = Graph(name="attn", nodes=tuple(nodes), constants=consts, inputs=(TensorInfo("x", np.float32, ("m", k)),),
+              outputs=tuple(outputs))
+    x = rng.normal(size=(32, k)).astype(np.float32)
+    x[:, 3] *= 30  # an outlier channel: what SmoothQuant migrates
+    return graph_workload(g, calibration=[{"x": x}], metric=None)
+
+
+@pytest.mark.parametrize("residual", [False, True], ids=["pre-LN: folds", "post-LN: a timed Mul"])
+def test_smoothquant_rescale_folds_or_is_timed(residual):
+    """issue 24: SmoothQuant's x / s was assumed free everywhere, with a different s for q, k and v of one
+    LayerNorm output. Now q, k, v share one s; it folds into the LayerNorm when nothing else reads its output,
+    otherwise it is an elementwise Mul, timed as its own row and said in the notes."""
+    wl = _attention_inputs(residual)
+    recipe = parse_recipe({"steps": [{"smoothquant": {"alpha": 0.5}}]})
+    result = run(wl, load_profile("tensorcore-int8"), recipe=recipe)
+    f = result.frame.set_index("layer")
+    note = next(n for n in result.notes if n.startswith("smoothing of q, k, v"))
+    if residual:
+        assert "q/smooth" in f.index and f.loc["q/smooth", "op"] == "mul" and f.loc["q/smooth", "latency_s"] > 0
+        assert "does not fold" in note and "Add" in note
+        plain = run(wl, load_profile("tensorcore-int8"))
+        assert result.frame["latency_s"].sum() > plain.frame["latency_s"].sum()
+    else:
+        assert "q/smooth" not in f.index and "free" in note and "LayerNormalization" in note
+    from accelsim.graph.smoothing import shared_scales
+    from accelsim.quant import legalize
+    from accelsim.quant.recipe import apply_recipe
+
+    legal = apply_recipe(legalize(wl, load_profile("tensorcore-int8")), recipe)
+    x = wl.graph.calibration[0]["x"]
+    from accelsim.graph.execute import run_graph
+
+    h = run_graph(wl.graph.view, {"x": x})["h"]
+    s = shared_scales(legal, wl.graph.view, {"h": h})
+    assert np.array_equal(s["q"], s["k"]) and np.array_equal(s["k"], s["v"])
