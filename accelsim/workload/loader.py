@@ -151,7 +151,7 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
     sampled = [t for t in inputs if t.sampled]
     limit = min((t.shape[0] for t in sampled), default=1)
     if model.numerics.sample is None:
-        sample = min(DEFAULT_SAMPLE, limit)
+        sample = _default_sample(layers, min(DEFAULT_SAMPLE, limit), inputs, model)
     else:
         sample = model.numerics.sample
         if sample > limit:
@@ -180,6 +180,31 @@ def _build(model: ws.WorkloadModel, loaded: LoadedYaml) -> Workload:
 _MAX_MACS = 1 << 62
 #: elements of one tensor (2^48 = 281e12: 1,000x the activations of the largest LLM prefill)
 _MAX_ELEMENTS = 1 << 48
+
+
+#: the memory a default numerics sample may plan for (bytes): the default shrinks to fit it (issue 27: a
+#: [1e6, 1e6] input's 64 default rows ran at 2.5 GB); a sample the user sets is checked against the machine
+DEFAULT_SAMPLE_BUDGET = 2 << 30
+
+
+def _default_sample(layers: list[Layer], sample: int, inputs, model) -> int:
+    """The default numerics sample: ``sample`` rows, or the most that fit :data:`DEFAULT_SAMPLE_BUDGET` when those
+    would not (the table's header shows the sample run); unchanged when even one row does not fit (the weights
+    dominate: the machine's memory decides, in :func:`_check_sizes`)."""
+    from accelsim.workload.budget import execute_memory_bytes
+
+    def need(n: int) -> int:
+        probe = Workload(name=model.name, description="", inputs=inputs, layers=tuple(layers), data=DataSpec(),
+                         sample=n, source="")
+        return execute_memory_bytes(probe)[0]
+
+    if sample <= 1 or need(sample) <= DEFAULT_SAMPLE_BUDGET or need(1) > DEFAULT_SAMPLE_BUDGET:
+        return sample
+    lo, hi = 1, sample  # need(lo) fits, need(hi) does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if need(mid) <= DEFAULT_SAMPLE_BUDGET else (lo, mid)
+    return lo
 
 
 def _check_sizes(layers: list[Layer], sample: int, inputs, model, fail) -> None:

@@ -37,3 +37,22 @@ def test_estimate_bounds_the_traced_peak(case, tmp_path):
         tracemalloc.stop()
     estimate, _ = execute_memory_bytes(workload)
     assert peak <= estimate <= 2.5 * peak, (peak, estimate)
+
+
+def test_the_default_sample_shrinks_to_fit_2_gb(tmp_path):
+    """issue 27: a [1e6, 1e6] input ran its 64 default rows at 2.5 GB. The default sample is now the most rows
+    that fit 2 GiB (shown in the run's header); a sample the user sets is kept (and checked against the machine)."""
+    from accelsim.workload.loader import DEFAULT_SAMPLE_BUDGET
+
+    path = tmp_path / "w.yaml"
+    path.write_text("name: big\ninputs:\n  x: {shape: [1000000, 1000000]}\n"
+                    "layers:\n  - {name: fc1, op: linear, out_features: 16}\n")
+    wl = load_workload(str(path))
+    assert 1 <= wl.sample < 64
+    assert execute_memory_bytes(wl)[0] <= DEFAULT_SAMPLE_BUDGET
+    import dataclasses
+
+    # one more row would not fit: the most that do
+    assert execute_memory_bytes(dataclasses.replace(wl, sample=wl.sample + 1))[0] > DEFAULT_SAMPLE_BUDGET
+    path.write_text(path.read_text() + "numerics: {sample: 8}\n")
+    assert load_workload(str(path)).sample == 8
