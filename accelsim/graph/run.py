@@ -167,6 +167,12 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
             contract[_key(L.node)] = ContractLayer(L, plan, profile, calib, qdq,
                                                    requantize_weights=per_channel_weights, folded_relu=g.folded_relu,
                                                    recipe=legal.recipes.get(L.name), smooth=smooth.get(L.name))
+        for L in g.layers:  # a search that chose no scaling did run: say so rather than look like a no-op
+            s, r = smooth.get(L.name), legal.recipes.get(L.name)
+            if s is not None and r is not None and r.awq and np.all(s == 1.0):
+                contract[_key(L.node)].run.notes.append(
+                    f"{L.name}: awq searched its scales and kept s = 1 (alpha 0): no channel scaling lowered this "
+                    f"layer's output error on the calibration activations")
         overrides = {L.y_int: c.y_p for L in g.layers
                      if L.y_int and getattr(c := contract[_key(L.node)], "y_p", L.y_q) is not L.y_q}
 

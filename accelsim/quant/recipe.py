@@ -318,11 +318,15 @@ def check_recipe(recipe: Recipe, profile, layers: list[tuple[str, str]], math: d
 
 
 def layer_math(plans: dict) -> dict:
-    """{layer: the float operand format its MACs run in (activations', else weights'), or None: integer math}."""
+    """{layer: the float operand format its MACs run in (activations', else weights'), or None: integer math},
+    and {"<layer>:activations": the activations' format} for layers whose activations are a float format."""
     from accelsim.operands import FORMATS
 
-    return {name: next((t for t in (p.activations.type_name, p.weights.type_name) if t in FORMATS), None)
-            for name, p in plans.items()}
+    out = {name: next((t for t in (p.activations.type_name, p.weights.type_name) if t in FORMATS), None)
+           for name, p in plans.items()}
+    out.update({f"{name}:activations": p.activations.type_name for name, p in plans.items()
+                if p.activations.type_name in FORMATS})
+    return out
 
 
 def _selected(step: Step, layers: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -332,9 +336,11 @@ def _selected(step: Step, layers: list[tuple[str, str]]) -> list[tuple[str, str]
 
 
 def _format_layer_problems(step: Step, at: str, layers, math: dict) -> list[str]:
-    """Steps that would change nothing on a layer running float math (they are refused, not run as no-ops)."""
+    """Steps that would change nothing on a layer running float math (they are refused, not run as no-ops).
+    ``math`` as :func:`layer_math`; its ``"<layer>:activations"`` entries name the activations' format."""
     from accelsim.operands import BLOCK_FORMATS
 
+    act = {name[:-len(":activations")]: fmt for name, fmt in math.items() if name.endswith(":activations")}
     out = []
     for name, _ in _selected(step, layers):
         fmt = math.get(name)
@@ -343,9 +349,11 @@ def _format_layer_problems(step: Step, at: str, layers, math: dict) -> list[str]
         if step.kind == "float_output":
             out.append(f"{at}: layer '{name}' runs {fmt} math, whose epilogue writes float already: "
                        f"float_output would change nothing")
-        elif step.kind == "dynamic" and fmt in BLOCK_FORMATS and step.param("granularity") == "per_token":
-            out.append(f"{at}.granularity: layer '{name}' runs {fmt}, whose block scales follow the data every "
-                       f"{16 if fmt == 'nvfp4' else 32} elements already: a per-token scale would change nothing")
+        elif step.kind in ("dynamic", "calibration") and act.get(name) in BLOCK_FORMATS:
+            what = "a run-time scale" if step.kind == "dynamic" else "a calibrated activation range"
+            block = 16 if act[name] == "nvfp4" else 32
+            out.append(f"{at}: layer '{name}' takes {act[name]} activations, whose block scales follow the data "
+                       f"every {block} elements already: {what} would change nothing")
         elif step.kind == "dynamic" and fmt in ("fp16", "bf16", "fp32"):
             out.append(f"{at}: layer '{name}' runs {fmt} math, which has no activation scale to set at run time")
         if out:

@@ -134,7 +134,8 @@ def test_promotion_every_128_recovers_what_a_14_bit_accumulator_loses():
 
 @pytest.mark.parametrize("hw, fmt, steps, reason", [
     ("h100-sxm", "fp8_e4m3", [{"float_output": {}}], "float_output would change nothing"),
-    ("b200", "mxfp4", [{"dynamic": {"granularity": "per_token"}}], "a per-token scale would change nothing"),
+    ("b200", "mxfp4", [{"dynamic": {"granularity": "per_token"}}], "a run-time scale would change nothing"),
+    ("b200", "mxfp4", [{"calibration": {"method": "mse"}}], "a calibrated activation range would change nothing"),
     ("h100-sxm", "fp16", [{"promote": {"every": 128}}], "no selected layer runs FP8-or-narrower math"),
     ("b200", "mxfp4", [{"promote": {"every": 128}}], "accumulates float math in full fp32"),
     ("h100-sxm", "fp16", [{"dynamic": {"granularity": "per_tensor"}}], "no activation scale to set"),
@@ -212,3 +213,52 @@ def test_smoothquant_rescale_folds_or_is_timed(residual):
     h = run_graph(wl.graph.view, {"x": x})["h"]
     s = shared_scales(legal, wl.graph.view, {"h": h})
     assert np.array_equal(s["q"], s["k"]) and np.array_equal(s["k"], s["v"])
+
+
+def _held_out(w_fmt, a_fmt, seed=11):
+    """A format layer calibrated on one record and evaluated on others (a step's effect shows on held-out data)."""
+    rng = np.random.default_rng(seed)
+    k, n = 128, 32
+    w = (rng.normal(size=(k, n)) / np.sqrt(k)).astype(np.float32)
+    w[5] *= 20  # a weight outlier row: what AWQ / SmoothQuant move
+    g = Graph(name="lin", nodes=(Node("fc", "MatMul", ("x", "w"), ("y",)),), constants={"w": w},
+              inputs=(TensorInfo("x", np.float32, ("m", k)),), outputs=("y",))
+
+    def record(scale):
+        x = rng.normal(size=(48, k)).astype(np.float32) * scale
+        x[:, 7] *= 25  # an activation outlier channel
+        return {"x": x}
+
+    quant = LayerQuant(weights=QuantIntent(format=w_fmt), activations=QuantIntent(format=a_fmt))
+    return graph_workload(g, calibration=[record(1.0)], evaluation=[record(1.0), record(3.0)], quant=quant,
+                          metric=None)
+
+
+STEPS = {
+    "calibration": [{"calibration": {"method": "percentile", "percentile": 99.0}}],
+    "dynamic": [{"dynamic": {"granularity": "per_tensor"}}],
+    "smoothquant": [{"smoothquant": {"alpha": 0.5}}],
+    "awq": [{"awq": {}}],
+    "gptq": [{"gptq": {}}],
+    "bias_correction": [{"bias_correction": {}}],
+    "mixed_precision": [{"mixed_precision": {"type": "fp16"}}],
+}
+
+
+@pytest.mark.parametrize("step", sorted(STEPS))
+@pytest.mark.parametrize("w_fmt, a_fmt, hw", [("fp8_e4m3", "fp8_e4m3", "h100-sxm"), ("mxfp4", "mxfp8_e4m3", "b200")])
+def test_every_step_on_a_format_layer_changes_its_result(step, w_fmt, a_fmt, hw):
+    """issue 24's must-show: each recipe step on a format layer changes what the layer computes (held-out records),
+    or is refused with one line (the refusals are tested above)."""
+    wl = _held_out(w_fmt, a_fmt)
+    naive = run(wl, load_profile(hw)).frame.set_index("layer").loc["fc"]
+    try:
+        result = run(wl, load_profile(hw), recipe=parse_recipe({"steps": STEPS[step]}))
+        stepped = result.frame.set_index("layer")
+    except InputError as exc:  # refused: one line, naming the step
+        assert "\n" not in str(exc) and step in str(exc)
+        return
+    if stepped.loc["fc", "sqnr_db"] == naive["sqnr_db"]:  # only a search may choose to change nothing, and says so
+        assert step == "awq" and any("kept s = 1" in n for n in result.notes), step
+        return
+    assert stepped.loc["fc", "sqnr_db"] != naive["sqnr_db"], step
