@@ -153,9 +153,13 @@ def vector_layer_timing(layer: Layer, profile: HardwareProfile, a_bits: int, fus
                    if name not in fusion.on_chip_inputs)
     out_bytes = _bytes(layer.out_elements, a_bits) if fusion.writes_output else 0
     dram = in_bytes + out_bytes
-    compute = math.ceil(layer.vector_ops / (profile.array.cols * profile.array.count))
-    buffer = min((lv.bytes for lv in profile.on_chip), default=dram) or dram
-    tiles = max(1, math.ceil(dram / max(1, buffer // 2)))
+    lanes = profile.array.cols * profile.array.count
+    compute = math.ceil(layer.vector_ops / lanes)
+    # a streaming kernel: each pass of the lanes loads, computes and stores its own elements, passes overlapping
+    # (double-buffered), so the pipeline has one tile per pass of the lanes; the on-chip capacity only has to hold
+    # two of them. (Tiles sized to half the on-chip buffer made a larger buffer slower: fewer, longer tiles fill
+    # the pipeline longer; issue 23's monotonicity probes.)
+    tiles = max(1, math.ceil(max(layer.in_elements, layer.out_elements) / lanes))
     transfer = [_cycles(dram, profile.dram.bandwidth_Bps, clock)]
     latency = 0 if fusion.fused else profile.startup_cycles
     cycles = _pipeline(tiles, compute, transfer, latency)
