@@ -599,3 +599,40 @@ def test_results_of_each_run_are_kept(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "reports/mlp/tensorcore-int8/results.json").read_text() == first
     assert sorted(p.name for p in (tmp_path / "reports/mlp").iterdir()) == [
         "arm-neon-sdot", "compare-tensorcore-int8+edge-npu-pot16", "tensorcore-int8"]
+
+
+def test_a_hostile_sweep_cache_is_data_not_code(tmp_path, monkeypatch, capsys):
+    """issue 27, case 1 and 4: a pickle planted as a cache entry ran its code on the next sweep, random bytes and
+    directories in entries gave failed rows with exit 0. Now every entry is JSON with a checksum: a pickle, random
+    bytes, a directory or an edited value is rejected, the point recomputed (same table), nothing executed, and
+    the command's last lines count the rejections."""
+    import pickle
+
+    pytest.importorskip("dask.distributed")
+    monkeypatch.chdir(tmp_path)
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'PWNED'}",))
+
+    argv = [*_sweep(tmp_path, "  accumulator.bits: [12, 16]\n"), "--out", "o", "--workers", "1"]
+    assert main(argv) == 0
+    first = (tmp_path / "o" / "sweep.csv").read_text()
+    rows = sorted((tmp_path / "o" / "cache" / "rows").rglob("*.json"))
+    assert len(rows) == 2
+    rows[0].write_bytes(pickle.dumps(Exploit()))
+    rows[1].write_text(rows[1].read_text().replace('"valid":true', '"valid":false'))
+    for entry in (tmp_path / "o" / "cache" / "numerics").rglob("*.json"):
+        entry.unlink()
+        entry.mkdir()  # a directory where an entry should be
+    capsys.readouterr()
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert not (tmp_path / "PWNED").exists()
+    assert "entries rejected and recomputed: 2 damaged" in out and "could not be written" in out
+    import pandas as pd
+
+    again = pd.read_csv(tmp_path / "o" / "sweep.csv")
+    before = pd.read_csv(__import__("io").StringIO(first))
+    cols = ["point", "accumulator.bits", "latency_s", "final_sqnr_db", "valid"]
+    assert again[cols].equals(before[cols]) and again["valid"].all()
