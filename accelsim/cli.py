@@ -238,6 +238,10 @@ def _cmd_hw(args) -> int:
             p = load_profile(name)
             t.add_row(name, f"{p.peak_ops_per_s / 1e12:.3g} TOPS", f"{p.ridge_point:.1f}",
                       f"{p.accumulator.bits}-bit {p.accumulator.overflow}", p.requant.scale, p.description)
+        from accelsim.hardware.host import ALIAS, host_contract
+
+        name, why = host_contract()
+        t.add_row(ALIAS, "", "", "", "", f"= {name} on this machine ({why})")
         console.print(t)
         return 0
     profile = load_profile(args.name)
@@ -916,17 +920,19 @@ class _progress:
             self.task = self.bar.add_task("simulating", total=self.total)
         return self
 
+    # each update is drawn at once (the callers update a few times a second at most): a step shorter than rich's
+    # refresh period would otherwise never be seen
     def __call__(self, description: str) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, advance=1, description=description)
+            self.bar.update(self.task, advance=1, description=description, refresh=True)
 
     def show(self, description: str) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, description=description)
+            self.bar.update(self.task, description=description, refresh=True)
 
     def at(self, done: int, total: int, description: str) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, completed=done, total=total, description=description)
+            self.bar.update(self.task, completed=done, total=total, description=description, refresh=True)
 
     def __exit__(self, *exc):
         if self.bar is not None:
