@@ -101,6 +101,8 @@ def cpu_section(repeats: int = 10) -> list[str]:
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
         return ["### This machine", "", "onnxruntime is not installed: skipped.", ""]
+    from accelsim.hardware.host import cpu_flags
+
     p = load_runtime("onnxruntime", "xeon-amx").apply(load_profile("xeon-amx")).at_format("int8")
     q = LayerQuant(QuantIntent(), QuantIntent())
     cpu = platform.processor() or "unknown"
@@ -109,6 +111,11 @@ def cpu_section(repeats: int = 10) -> list[str]:
                    if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    if "amx_int8" not in cpu_flags():  # the comparison is with a profile of an AMX Xeon: another CPU is not it
+        return [f"### This machine ({cpu})", "",
+                "This section compares ONNX Runtime's MatMulInteger timed here with the `xeon-amx` profile; this "
+                "machine has no AMX, and no built-in profile models it, so the comparison is not run (regenerate on "
+                "an AMX Xeon: Sapphire Rapids or newer). Nothing here depends on it.", ""]
     out = [f"### This machine: ONNX Runtime {ort.__version__} MatMulInteger, one thread, on {cpu}", "",
            "uint8 x int8 -> int32, weights constant (prepacked), best of "
            f"{repeats} after warm-up, timed in this run; accelsim on the xeon-amx profile (AMX at 1024 MAC/cycle "
