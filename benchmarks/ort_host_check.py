@@ -83,7 +83,7 @@ def _ours(op: str, seed: int, hw: str) -> tuple[np.ndarray, str]:
     return y, f"{x.dtype.name} x {w.dtype.name}"
 
 
-def _qdq_nodes(hw: str) -> list[str]:
+def _qdq_nodes(hw: str, inputs: int = 20) -> list[str]:
     """Inside the (emulated) process: node-level checks of QDQ models under ``hw``, one line per model."""
     from accelsim.onnx.conformance import node_level_check
     from tests.onnx.qdq_models import qdq_mlp_conv
@@ -95,16 +95,17 @@ def _qdq_nodes(hw: str) -> list[str]:
                 path = Path(tmp) / "m.onnx"
                 qdq_mlp_conv(seed=3, path=path, per_channel=per_channel, act=act)
                 feeds = [{"x": np.random.default_rng(i).normal(0, 1.5, (1, 3, 8, 8)).astype(np.float32)}
-                         for i in range(20)]
+                         for i in range(inputs)]
                 for c in node_level_check(path, feeds, hw=hw):
                     lines.append(f"qdq {np.dtype(act).name} {'per-channel' if per_channel else 'per-tensor'} "
                                  f"{c.kernel} {c.mismatches} {c.elements}")
     return lines
 
 
-def run_qdq(hw: str, cpu: str) -> list[tuple[str, int, int]]:
-    """(model and kernel, mismatching elements, elements) of the QDQ node checks under ``cpu``."""
-    cmd = [sys.executable, __file__, "--qdq-inside", "--hw", hw]
+def run_qdq(hw: str, cpu: str, inputs: int = 20) -> list[tuple[str, int, int]]:
+    """(model and kernel, mismatching elements, elements) of the QDQ node checks under ``cpu``, on ``inputs``
+    random inputs per model."""
+    cmd = [sys.executable, __file__, "--qdq-inside", "--hw", hw, "--qdq-inputs", str(inputs)]
     if cpu != "host":
         cmd = [shutil.which("qemu-x86_64") or "qemu-x86_64", "-cpu", cpu, *cmd]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
@@ -153,6 +154,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cpu", default="Haswell", help="qemu CPU model (Haswell: AVX2, no AVX-512) or 'host'")
     ap.add_argument("--hw", default="onnxruntime-avx2", help="the accelsim contract compared")
     ap.add_argument("--qdq", action="store_true", help="also check QDQ models node by node (slow under qemu)")
+    ap.add_argument("--qdq-inputs", type=int, default=20, help="random inputs per QDQ model (default 20)")
     ap.add_argument("--oracle", help=argparse.SUPPRESS)
     ap.add_argument("--qdq-inside", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -160,7 +162,7 @@ def main(argv=None) -> int:
         _oracle(args.oracle, args.cases)
         return 0
     if args.qdq_inside:
-        print("\n".join(_qdq_nodes(args.hw)))
+        print("\n".join(_qdq_nodes(args.hw, args.qdq_inputs)))
         return 0
     oracle = run_oracle(args.cases, args.cpu)
     total, bad = compare(oracle, args.hw)
@@ -172,7 +174,7 @@ def main(argv=None) -> int:
     failed = bool(bad)
     if args.qdq:
         print(f"QDQ models node by node under {args.cpu} against {args.hw} (mismatching / elements):")
-        for name, n_bad, n in run_qdq(args.hw, args.cpu):
+        for name, n_bad, n in run_qdq(args.hw, args.cpu, args.qdq_inputs):
             print(f"  {name:40s} {n_bad:6d} / {n}")
             failed |= n_bad > 0
     return 1 if failed else 0
