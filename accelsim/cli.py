@@ -713,8 +713,7 @@ def _cmd_serve(args) -> int:
 
     from accelsim.hardware import load_profile
     from accelsim.results.io import atomic_write, resolve_output_file
-    from accelsim.serve import (ServeConfig, deploy, max_rate, parse_length, poisson_requests, simulate,
-                                trace_requests)
+    from accelsim.serve import ServeConfig, deploy, max_rate, parse_length, poisson_requests, simulate, trace_requests
 
     weights, kvs = args.weights or ["fp16"], args.kv or ["fp16"]
     if len(weights) != len(kvs) and 1 not in (len(weights), len(kvs)):
@@ -757,9 +756,9 @@ def _cmd_serve(args) -> int:
             s = {"model": dep.cfg.name, "profile": profile.name, "runtime": runtime.name, "weights": w, "kv_cache": kv,
                  "rate_per_s": args.rate, **result.summary()}
             if runtime.name != "ideal":  # the same traffic at the datasheet bound
-                from accelsim.runtime import IDEAL
-
                 import dataclasses
+
+                from accelsim.runtime import IDEAL
 
                 bound_dep = deploy(profile, _llm_config(args.model, w, kv), tp=args.tp,
                                    runtime=dataclasses.replace(IDEAL, scheduler=runtime.scheduler),
@@ -799,9 +798,8 @@ def _cmd_serve(args) -> int:
 def _serve_max_throughput(args, pairs) -> int:
     """accelsim serve --max-throughput N: the benchmark of trtllm-bench throughput (accelsim.serve.max_throughput)
     for each deployment, beside the same run at the datasheet bound."""
-    import json
-
     import dataclasses
+    import json
 
     from accelsim.hardware import load_profile
     from accelsim.runtime import IDEAL

@@ -19,8 +19,8 @@ from accelsim.quant import legalize
 from accelsim.results.schema import ALL_COLUMNS
 from accelsim.timing import layer_timing
 from accelsim.timing.fusion import plan_fusion
-from accelsim.timing.network import simulate_profile_network
 from accelsim.timing.llm import model_llm
+from accelsim.timing.network import simulate_profile_network
 from accelsim.workload.data import DataSource
 from accelsim.workload.workload import Workload
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from accelsim.engine import run
 from accelsim.hardware import load_profile
+from accelsim.loading import load_workload
 from accelsim.report.html import render_report
 from accelsim.results import atomic_write
-from accelsim.loading import load_workload
 
 PROFILES = ("tensorcore-int8", "tpu-v1", "edge-npu-pot16")
 

@@ -34,9 +34,9 @@ DECODE_CONTEXT = 2048
 
 def main() -> int:
     warnings.filterwarnings("ignore")
-    from GenZ import decode_moddeling, prefill_moddeling
-
     from importlib.metadata import version
+
+    from GenZ import decode_moddeling, prefill_moddeling
 
     out = {"genz_version": version("genz-llm"), "model": "llama2_7b", "bits": "int8",
            "batch": 1, "systems": SYSTEMS, "prefill_ms": {}, "decode_ms_per_token": {}}

@@ -44,8 +44,9 @@ def _err(ours: float, theirs: float) -> str:
 
 
 def scalesim_section() -> list[str]:
-    from accelsim.timing.scalesim_compat import scalesim_layer, scalesim_profile_yaml
     import tempfile
+
+    from accelsim.timing.scalesim_compat import scalesim_layer, scalesim_profile_yaml
 
     fixture = json.loads((ROOT / "tests" / "timing" / "scalesim_cycles.json").read_text())
     rows, worst = [], 0.0

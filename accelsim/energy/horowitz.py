@@ -10,11 +10,11 @@ Memory energy per byte comes from each profile's memory levels (bytes moved x pJ
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from accelsim.hardware import HardwareProfile
 from accelsim.hardware.technology import HOROWITZ_45NM_PJ, node_scale, sram_pj_per_byte  # noqa: F401 (re-exported)
+
 
 def mult_pj(a_bits: int, b_bits: int, node_nm: float = 45.0) -> float:
     """Integer multiply: the table's 8x8 (0.2 pJ) or 32x32 (3.1 pJ) entry, scaled by the partial-product

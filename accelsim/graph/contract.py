@@ -23,8 +23,8 @@ from accelsim.numerics.execute import activation_params, grouped_weight_params, 
 from accelsim.numerics.formats import format_operand
 from accelsim.numerics.metrics import ErrorAccumulator
 from accelsim.quant.legalize import QuantPlan
-from accelsim.quant.recipe import LayerRecipe
 from accelsim.quant.quantizers import QuantParams, calibrate_range, params_from_range
+from accelsim.quant.recipe import LayerRecipe
 
 
 def type_of(zero_point: np.ndarray) -> str:

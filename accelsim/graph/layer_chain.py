@@ -30,6 +30,7 @@ from accelsim.numerics.metrics import ErrorAccumulator
 from accelsim.operands import FORMATS
 from accelsim.quant.quantizers import calibrate_range
 
+
 def op_type(op: str) -> str:
     """The graph op type of an accelsim layer op."""
     return f"accelsim.{op}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 #: ONNX TensorProto element types (onnx.proto: FLOAT = 1, UINT8 = 2, ...) -> numpy
 ELEMENT_TYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32, 7: np.int64,
                  9: np.bool_, 10: np.float16, 11: np.float64}
@@ -248,7 +249,8 @@ def _layer_op(*values, layer):
 
 
 def _register_layer_ops() -> None:
-    from accelsim.workload.layers import FLOAT_OPS, INT_ELEMENTWISE_OPS, MAC_OPS as LAYER_MAC_OPS
+    from accelsim.workload.layers import FLOAT_OPS, INT_ELEMENTWISE_OPS
+    from accelsim.workload.layers import MAC_OPS as LAYER_MAC_OPS
 
     for op in (*LAYER_MAC_OPS, *INT_ELEMENTWISE_OPS, *FLOAT_OPS):
         OPS[f"accelsim.{op}"] = _layer_op

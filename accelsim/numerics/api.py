@@ -9,17 +9,22 @@ order), requantization kind and rounding — and return the output integers and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from accelsim.hardware import HardwareProfile, load_profile
 from accelsim.inttypes import INT_TYPES, storage_dtype, type_range
 from accelsim.numerics.accumulate import AccumulationEvents, AccumulatorModel, accumulate, accumulate_codes
-from accelsim.numerics.requant import (ort_output_scale, pot_exponent, requant_fixed_point, requant_float32,
-                                       requant_power_of_two, tflite_effective_scale)
+from accelsim.numerics.requant import (
+    ort_output_scale,
+    pot_exponent,
+    requant_fixed_point,
+    requant_float32,
+    requant_power_of_two,
+    tflite_effective_scale,
+)
 
 _DTYPE_NAMES = {np.dtype(np.int8): "int8", np.dtype(np.uint8): "uint8", np.dtype(np.int16): "int16",
                 np.dtype(np.uint16): "uint16", np.dtype(np.int32): "int32"}

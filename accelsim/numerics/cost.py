@@ -17,8 +17,7 @@ from accelsim.numerics.floatops import float_op
 from accelsim.numerics.formats import FORMATS, format_values
 from accelsim.numerics.metrics import error_metrics
 from accelsim.quant.legalize import LegalizationChange, OperandPlan, QuantPlan
-from accelsim.quant.quantizers import (calibrate_range, dequantize_per_group, params_from_range,
-                                       quantize_per_group)
+from accelsim.quant.quantizers import calibrate_range, dequantize_per_group, params_from_range, quantize_per_group
 from accelsim.workload.layers import Layer
 
 

@@ -11,14 +11,13 @@ comparison: it is the node that is checked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import tempfile
+from dataclasses import dataclass
 
 import numpy as np
 
-from accelsim.hardware import load_profile
 from accelsim.graph.contract import ContractLayer
+from accelsim.hardware import load_profile
 from accelsim.onnx.export import to_node_proto
 from accelsim.onnx.graph import OnnxGraph
 from accelsim.quant.legalize import QuantPlan
@@ -137,10 +136,10 @@ def node_level_check(path, feeds: list[dict], hw="onnxruntime-host") -> list[Nod
     with those tensors exposed); the layer's QDQ pattern is then run alone by ONNX Runtime (default
     optimizations fuse it into an integer kernel) and by accelsim under ``hw``.
     """
+    import dataclasses
+
     import onnx
     from onnx import helper
-
-    import dataclasses
 
     g = OnnxGraph(path)
     # a QDQ model: on x86 ONNX Runtime runs its int8 activations as uint8 (HardwareProfile.qdq_s8_to_u8)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from accelsim.errors import InputError
 from accelsim.graph.ir import Graph, Node, TensorInfo
 from accelsim.graph.view import MAC_OPS, GraphView, IntLayer, QParams  # noqa: F401 - re-exported
+
 
 def _load(path: Path):
     import onnx

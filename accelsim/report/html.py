@@ -134,7 +134,6 @@ def _cards(results) -> str:
 
 
 def _latency_energy(results, plots: _Plots) -> str:
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     out = []

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from accelsim.errors import InputError
 
+
 @dataclass(frozen=True)
 class AllReduceSpec:
     """Tensor parallelism's all-reduce as the runtime runs it.

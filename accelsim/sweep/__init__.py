@@ -23,7 +23,7 @@ import pandas as pd
 
 from accelsim.errors import InputError
 from accelsim.results.pareto import pareto_flags
-from accelsim.sweep.spec import OBJECTIVES, Sweep, load_sweep, sample_points
+from accelsim.sweep.spec import OBJECTIVES, Sweep, load_sweep
 
 __all__ = ["SweepRun", "load_sweep", "pareto_flags", "run_sweep", "sweep"]
 

@@ -9,15 +9,14 @@ simulated latency can never beat: ``cycles >= max(compute_bound, memory_bound)``
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
 from accelsim.hardware import HardwareProfile
 from accelsim.mapping import Mapping, map_layer
 from accelsim.mapping.mapper import OnChip
-from accelsim.timing.fusion import UNFUSED, Fusion
 from accelsim.mapping.schedule import layer_cycles
+from accelsim.timing.fusion import UNFUSED, Fusion
 from accelsim.workload.layers import Layer
 
 

@@ -13,7 +13,6 @@ its own K and V. Weight precision (int4 / int8 / fp8 / fp16), the GEMMs' format 
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 from accelsim.workload.layers import Layer, LayerQuant, QuantIntent

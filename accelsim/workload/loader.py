@@ -13,8 +13,14 @@ from accelsim.errors import InputError
 from accelsim.workload import schema as ws
 from accelsim.workload.layers import Layer, LayerQuant, QuantIntent, conv_out_size
 from accelsim.workload.llm import LlmConfig
-from accelsim.workload.workload import (DataSpec, LlmContext, SyntheticActivations, SyntheticWeights, TensorSpec,
-                                        Workload)
+from accelsim.workload.workload import (
+    DataSpec,
+    LlmContext,
+    SyntheticActivations,
+    SyntheticWeights,
+    TensorSpec,
+    Workload,
+)
 
 DEFAULT_SAMPLE = 64
 _DEFAULT_WEIGHTS = QuantIntent(bits=8, symmetric=True, granularity="per_channel", calibration="minmax")
@@ -209,8 +215,8 @@ def _default_sample(layers: list[Layer], sample: int, inputs, model) -> int:
 
 def _check_sizes(layers: list[Layer], sample: int, inputs, model, fail) -> None:
     """Shapes the timing model can count and the numerics sample fits in memory (before any allocation)."""
-    from accelsim.workload.budget import execute_memory_bytes
     from accelsim.resources import require_memory
+    from accelsim.workload.budget import execute_memory_bytes
 
     for i, layer in enumerate(layers):
         if layer.macs > _MAX_MACS or layer.out_elements > _MAX_ELEMENTS or layer.weight_elements > _MAX_ELEMENTS:

@@ -4,8 +4,8 @@ import pytest
 
 from accelsim.energy import HOROWITZ_45NM_PJ, add_pj, layer_energy, mult_pj, node_scale, op_energy, sram_pj_per_byte
 from accelsim.hardware import load_profile
-from accelsim.timing import layer_timing
 from accelsim.loading import load_workload
+from accelsim.timing import layer_timing
 
 
 def test_45nm_equals_the_table():

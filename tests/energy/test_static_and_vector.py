@@ -63,8 +63,8 @@ def test_softmax_costs_more_than_rmsnorm_than_add():
 
 
 def test_sram_energy_is_derived_from_size_when_omitted(tmp_path):
-    from tests.conftest import TINY_PROFILE
     from accelsim.hardware import load_profile_file
+    from tests.conftest import TINY_PROFILE
 
     text = TINY_PROFILE.replace("    energy_pj_per_byte: 1.2   # Horowitz 45 nm 32 KB SRAM 2.5 pJ/B scaled by ~0.5 to 28 nm\n", "")
     assert text != TINY_PROFILE

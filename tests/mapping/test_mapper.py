@@ -5,8 +5,8 @@ import math
 import pytest
 
 from accelsim.hardware import load_profile
-from accelsim.mapping import array_compute_cycles, gemm_view, map_layer
 from accelsim.loading import load_workload
+from accelsim.mapping import array_compute_cycles, gemm_view, map_layer
 
 
 @pytest.mark.parametrize("dataflow,per_fold", [("output_stationary", 100 + 16 + 8 - 2),

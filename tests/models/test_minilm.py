@@ -14,8 +14,8 @@ pytest.importorskip("tokenizers")
 
 from accelsim.engine import run  # noqa: E402
 from accelsim.hardware import load_profile  # noqa: E402
-from accelsim.models.minilm import load_minilm  # noqa: E402
 from accelsim.loading import load_workload  # noqa: E402
+from accelsim.models.minilm import load_minilm  # noqa: E402
 
 FIXTURE = json.loads(Path(__file__).with_name("minilm_expected.json").read_text())
 

@@ -5,8 +5,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accelsim.numerics.requant import (multiply_by_quantized_multiplier, quantize_multiplier, requant_float32,
-                                       rounding_divide_by_pot, saturating_rounding_doubling_high_mul, shift_round)
+from accelsim.numerics.requant import (
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    requant_float32,
+    rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul,
+    shift_round,
+)
 
 
 def test_quantize_multiplier_closed_form():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from accelsim.cli import main  # noqa: E402
 from accelsim.onnx.conformance import node_level_check  # noqa: E402
 from tests.onnx.qdq_models import qdq_mlp_conv  # noqa: E402
-
 
 
 @pytest.mark.parametrize("act", [np.uint8, np.int8], ids=["uint8", "int8"])

@@ -6,8 +6,8 @@ import pytest
 
 from accelsim.engine import run
 from accelsim.hardware import load_profile
-from accelsim.quant import legalize
 from accelsim.loading import load_workload
+from accelsim.quant import legalize
 
 WORKLOAD = """\
 name: legal

@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim.inttypes import type_range
-from accelsim.quant.quantizers import (calibrate_range, dequantize_per_group, params_from_range,
-                                       quantize_per_group)
+from accelsim.quant.quantizers import calibrate_range, dequantize_per_group, params_from_range, quantize_per_group
 
 
 def _sqnr(x, y):

@@ -11,8 +11,8 @@ import pytest
 
 from accelsim.engine import run
 from accelsim.hardware import load_profile
-from accelsim.report.html import render_report
 from accelsim.loading import load_workload
+from accelsim.report.html import render_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")

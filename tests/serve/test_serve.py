@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 
 from accelsim.hardware import load_profile
@@ -177,7 +176,7 @@ def test_iterations_by_parts_within_1_5_percent_of_the_whole_step(hw, model, tp)
 def test_max_throughput_extrapolation_within_2_percent_of_the_full_run(isl, osl):
     """accelsim.serve.max_throughput simulates 2 and 4 waves of requests and extrapolates linearly in the request
     count: against the whole run of 12 waves it is within 2 % (TensorRT-LLM's guaranteed admission: no preemption)."""
-    
+
     from accelsim.runtime import IDEAL, SchedulerSpec
     from accelsim.serve.max_throughput import benchmark_limits, max_throughput
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from accelsim.hardware import list_profiles, load_profile
+from accelsim.loading import load_workload
 from accelsim.timing import layer_timing
 from accelsim.timing.fusion import plan_fusion
 from accelsim.timing.model import COMPUTE_BOUND_MIN_BUSY, binding_resource
-from accelsim.loading import load_workload
 from accelsim.workload.loader import list_workloads
 
 

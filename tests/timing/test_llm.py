@@ -73,8 +73,8 @@ def test_decode_runs_in_the_network_simulation():
     """The blocks of a decode step run in the whole-network simulation: the next layer's weights stream in during
     the current layer's start-up, so a step is shorter than its layers one after another, yet never shorter than
     its DRAM bytes at the full bandwidth."""
-    from accelsim.timing.llm import DECODE_SIMULATIONS, _kv_write, _Timer, block_graph, block_overlap
     from accelsim.timing.fusion import plan_fusion
+    from accelsim.timing.llm import DECODE_SIMULATIONS, _kv_write, _Timer, block_graph, block_overlap
     from accelsim.workload.llm import decoder_block
 
     p = load_profile("h100-sxm")

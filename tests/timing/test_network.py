@@ -7,11 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim.hardware import load_profile
+from accelsim.loading import load_workload
 from accelsim.timing import layer_timing
 from accelsim.timing.fusion import plan_fusion
-from accelsim.timing.network import (CHUNKS, MAX_PREFETCH_PIECES, LayerCost, simulate_network,
-                                     simulate_profile_network)
-from accelsim.loading import load_workload
+from accelsim.timing.network import CHUNKS, MAX_PREFETCH_PIECES, LayerCost, simulate_network, simulate_profile_network
 
 BW = 1000.0  # bytes per cycle
 
@@ -140,7 +139,6 @@ def test_profiles_that_run_one_layer_at_a_time_do_not_overlap():
     import dataclasses
 
     from accelsim.engine import run
-
     from accelsim.runtime import IDEAL
 
     w = load_workload("bert-base-layer")

@@ -7,9 +7,9 @@ import math
 import pytest
 
 from accelsim.hardware import list_profiles, load_profile
+from accelsim.loading import load_workload
 from accelsim.timing import layer_timing
 from accelsim.timing.scalesim_compat import scalesim_layer
-from accelsim.loading import load_workload
 from accelsim.workload.llm import LLAMA2_7B, decoder_block, kv_cache_operand
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
@@ -11,7 +9,6 @@ pytest.importorskip("optuna")
 
 from accelsim.engine import run  # noqa: E402
 from accelsim.hardware import load_profile  # noqa: E402
-from accelsim.quant.recipe import parse_recipe  # noqa: E402
 from accelsim.tune import pareto_flags, tune  # noqa: E402
 from tests.graph.test_recipes import outlier_mlp  # noqa: E402
 
