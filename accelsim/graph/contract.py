@@ -203,16 +203,10 @@ class ContractLayer:
         return (act.granularity if act.granularity == "per_token" else "per_tensor") if act.dynamic else None
 
     def _smoothing(self, L: IntLayer, plan: QuantPlan, calib: dict) -> np.ndarray | None:
-        from accelsim.quant.smoothing import awq_scales, smoothquant_scales
+        from accelsim.graph.smoothing import scales_for
 
-        r = self.recipe
         x = calib.get(L.x_float)
-        if x is None or (r.smooth_alpha is None and not r.awq):
-            return None
-        if r.smooth_alpha is not None:
-            return smoothquant_scales(x, L.weight, r.smooth_alpha)
-        s, _ = awq_scales(x, np.asarray(L.weight, dtype=np.float64), lambda w: self._dequantized(w, plan))
-        return s
+        return None if x is None else scales_for(x, [L.weight], [plan], self.recipe)
 
     @staticmethod
     def _dequantized(w: np.ndarray, plan: QuantPlan) -> np.ndarray:
@@ -236,13 +230,13 @@ class ContractLayer:
         return codes.astype(np.asarray(self.w_int).dtype)
 
     def _corrected_bias(self, weight: np.ndarray, x_sample: np.ndarray) -> np.ndarray:
-        """The bias minus the weight rounding's expected output shift E[x] (W_q - W) over the calibration inputs."""
+        """The bias minus the weight rounding's expected output shift over the calibration inputs."""
+        from accelsim.graph.smoothing import corrected_bias
+
         k = weight.shape[0]
         scale, zp = _grid_of(self.w_scale, self.w_zp, k, self.plan.weights.group_size if self.grouped else None)
         w_q = (np.asarray(self.w_int, dtype=np.float64) - zp) * scale
-        shift = np.asarray(x_sample, dtype=np.float64).reshape(-1, k).mean(axis=0) @ (w_q - weight)
-        base = np.zeros(weight.shape[1]) if self.L.bias is None else np.asarray(self.L.bias, dtype=np.float64)
-        return base - shift
+        return corrected_bias(self.L.bias, weight, w_q, x_sample)
 
     # -- execution --------------------------------------------------------------------------------
     def _input(self, env, int_name, float_name, intent: QParams | None, eff: QParams) -> np.ndarray:
@@ -521,17 +515,10 @@ class FloatContractLayer:
         self.recipe = recipe = recipe or LayerRecipe()
         # SmoothQuant / AWQ: x / s before the format cast, s into the weight rows (linear layers)
         self.smooth = smooth
-        if smooth is None and L.kind == "linear" and (recipe.smooth_alpha is not None or recipe.awq) and \
-                L.x_float in calib:
-            from accelsim.quant.smoothing import awq_scales, smoothquant_scales
+        if smooth is None and L.kind == "linear" and L.x_float in calib:  # the layer alone (no shared s given)
+            from accelsim.graph.smoothing import scales_for
 
-            w64 = np.asarray(L.weight, dtype=np.float64)
-            if recipe.smooth_alpha is not None:
-                self.smooth = smoothquant_scales(calib[L.x_float], w64, recipe.smooth_alpha)
-            elif plan.weights.type_name in FORMATS:
-                self.smooth, _ = awq_scales(calib[L.x_float], w64, lambda w: _format_values(w, plan))
-            else:
-                self.smooth, _ = awq_scales(calib[L.x_float], w64, lambda w: ContractLayer._dequantized(w, plan))
+            self.smooth = scales_for(calib[L.x_float], [L.weight], [plan], recipe)
         weight = L.weight if self.smooth is None else np.asarray(L.weight, dtype=np.float64) * self.smooth[:, None]
         self.weight = weight
         self.x_fmt = plan.activations.type_name if plan.activations.type_name in FORMATS else "fp32"
@@ -587,14 +574,11 @@ class FloatContractLayer:
                     codes = gptq_codes(w.astype(np.float64), hessian(x_sample, k), scale, zp, lo, hi, damp=damp)
                 self.w, self.w_scale = _dequantized_weight(codes, zp, scale, self.x_fmt), np.float32(1.0)
         self.bias = None if L.bias is None else np.asarray(L.bias, dtype=np.float32)
-        if recipe.bias_correction and L.kind == "linear" and x_sample is not None:
-            # the weight rounding's expected output shift E[x] (W_q - W), removed from the float epilogue's bias
-            k = self.w.shape[0]
+        if recipe.bias_correction and L.kind == "linear" and x_sample is not None:  # on the float epilogue's bias
+            from accelsim.graph.smoothing import corrected_bias
+
             w_q = np.asarray(self.w, dtype=np.float64) * np.asarray(self.w_scale, dtype=np.float64)
-            shift = np.asarray(x_sample, dtype=np.float64).reshape(-1, k).mean(axis=0) @ (
-                w_q - np.asarray(weight, dtype=np.float64))
-            base = np.zeros(w_q.shape[1]) if L.bias is None else np.asarray(L.bias, dtype=np.float64)
-            self.bias = (base - shift).astype(np.float32)
+            self.bias = corrected_bias(L.bias, weight, w_q, x_sample).astype(np.float32)
 
     @staticmethod
     def _gptq_format(w: np.ndarray, x_sample: np.ndarray, plan, per_channel: bool, damp) -> np.ndarray:

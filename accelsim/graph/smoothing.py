@@ -13,9 +13,6 @@ from accelsim.operands import FORMATS
 def shared_scales(legal, view, calib: dict) -> dict:
     """{layer name: s (K,)} for every smoothed layer of ``legal`` (a LegalizedWorkload after its recipe), from the
     calibration activations ``calib`` ({tensor: array})."""
-    from accelsim.graph.contract import ContractLayer, _format_values
-    from accelsim.quant.smoothing import awq_scales, smoothquant_scales
-
     layers = {L.name: L for L in view.layers}
     out = {}
     for group in legal.smooth_groups:
@@ -23,26 +20,46 @@ def shared_scales(legal, view, calib: dict) -> dict:
         if x is None:
             continue
         members = [layers[n] for n in group.layers]
-        weights = [np.asarray(L.weight, dtype=np.float64) for L in members]
-        joint = np.concatenate(weights, axis=1)
-        recipe = legal.recipes[group.layers[0]]
-        if recipe.smooth_alpha is not None:
-            s = smoothquant_scales(x, joint, recipe.smooth_alpha)
-        else:
-            bounds = np.cumsum([0] + [w.shape[1] for w in weights])
-            plans = [legal.plans[L.name] for L in members]
-
-            def quantize(w, bounds=bounds, plans=plans):  # each layer's own weight quantizer on its columns
-                parts = []
-                for (a, b), plan in zip(zip(bounds[:-1], bounds[1:]), plans):
-                    q = _format_values if plan.weights.type_name in FORMATS else ContractLayer._dequantized
-                    parts.append(q(w[:, a:b], plan))
-                return np.concatenate(parts, axis=1)
-
-            s, _ = awq_scales(x, joint, quantize)
+        s = scales_for(x, [L.weight for L in members], [legal.plans[L.name] for L in members],
+                       legal.recipes[group.layers[0]])
         for L in members:
             out[L.name] = s
     return out
 
 
-__all__ = ["shared_scales"]
+def scales_for(x, weights: list, plans: list, recipe) -> np.ndarray | None:
+    """SmoothQuant's or AWQ's s (K,) for calibration inputs ``x`` (.., K) of the linear layers with ``weights``
+    (each (K, N_i)) and ``plans``, side by side (one layer: a list of one); None if ``recipe`` smooths nothing.
+    AWQ scores each candidate with each layer's own weight quantizer on its columns."""
+    from accelsim.graph.contract import ContractLayer, _format_values
+    from accelsim.quant.smoothing import awq_scales, smoothquant_scales
+
+    if recipe.smooth_alpha is None and not recipe.awq:
+        return None
+    ws = [np.asarray(w, dtype=np.float64) for w in weights]
+    joint = np.concatenate(ws, axis=1)
+    if recipe.smooth_alpha is not None:
+        return smoothquant_scales(x, joint, recipe.smooth_alpha)
+    bounds = np.cumsum([0] + [w.shape[1] for w in ws])
+
+    def quantize(w):
+        parts = []
+        for (a, b), plan in zip(zip(bounds[:-1], bounds[1:]), plans):
+            q = _format_values if plan.weights.type_name in FORMATS else ContractLayer._dequantized
+            parts.append(q(w[:, a:b], plan))
+        return np.concatenate(parts, axis=1)
+
+    return awq_scales(x, joint, quantize)[0]
+
+
+def corrected_bias(bias, weight: np.ndarray, w_q: np.ndarray, x_sample) -> np.ndarray:
+    """Bias correction (Nagel et al. 2019): ``bias`` (None: zeros) minus the weight rounding's expected output
+    shift E[x] (W_q - W) over the calibration inputs ``x_sample`` (.., K); W and W_q (K, N) float."""
+    k, n = np.shape(weight)
+    shift = np.asarray(x_sample, dtype=np.float64).reshape(-1, k).mean(axis=0) @ (
+        np.asarray(w_q, dtype=np.float64) - np.asarray(weight, dtype=np.float64))
+    base = np.zeros(n) if bias is None else np.asarray(bias, dtype=np.float64)
+    return base - shift
+
+
+__all__ = ["corrected_bias", "scales_for", "shared_scales"]
