@@ -462,6 +462,12 @@ CASES = [
     Case("llm-activations-the-contract-lacks", lambda t: ["llm", "llama2-7b", "--hw", "a100-80gb", "--weights",
                                                           "int8", "--activations", "fp8"],
          ("--activations", "no fp8 math")),
+    Case("recipe-promote-not-whole", lambda t: _run(_workload(t), "--hw", "h100-sxm", "--recipe",
+                                                    _w(t, "r.yaml", "recipe: {steps: [{promote: {every: 12.5}}]}\n")),
+         ("r.yaml", "promote.every", "whole number")),
+    Case("recipe-promote-on-full-fp32", lambda t: _run(_workload(t), "--hw", "tensorcore-int8", "--recipe",
+                                                       _w(t, "r.yaml", "recipe: {steps: [{promote: {every: 128}}]}\n")),
+         ("promote", "nothing to promote")),
     Case("recipe-fifo", lambda t: _run(_workload(t), "--hw", "tensorcore-int8", "--recipe", _fifo(t, "r.yaml")),
          ("r.yaml", "not a regular file")),
     # issue 27, smaller cases
