@@ -15,7 +15,7 @@ import numpy as np
 
 from accelsim.errors import InputError
 from accelsim.graph.execute import _Pass
-from accelsim.graph.ops import dequantize_linear, quantize_linear
+from accelsim.ops import dequantize_linear, quantize_linear
 from accelsim.graph.view import IntLayer, QParams
 from accelsim.inttypes import storage_dtype, type_range
 from accelsim.numerics.api import bias_bits, qconv2d, qlinear, qlinear_grouped
@@ -431,7 +431,7 @@ class ContractLayer:
         elif L.kind == "matmul":
             ref = x_deq @ _dequantize(b, self.b_p).astype(np.float64)
         else:
-            from accelsim.graph.ops import _conv
+            from accelsim.ops.nn import _conv
 
             a = L.conv_attrs
             ref = _conv(x_deq, np.asarray(L.weight, dtype=np.float64), None if L.bias is None else np.asarray(L.bias),
@@ -626,7 +626,7 @@ class FloatContractLayer:
             dilations, group = tuple(a.get("dilations", (1, 1))), int(a.get("group", 1))
             y = float_conv2d(x, self.w, sx * self.w_scale, kernel=tuple(np.shape(L.weight)[2:]), strides=strides,
                              pads=pads, dilations=dilations, group=group, gemm=self._gemm)
-            from accelsim.graph.ops import _conv
+            from accelsim.ops.nn import _conv
 
             ref = _conv(xv.astype(np.float64), np.asarray(L.weight, dtype=np.float64), None, strides=strides,
                         pads=pads, dilations=dilations, group=group)

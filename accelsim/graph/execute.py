@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from accelsim.errors import InputError
-from accelsim.graph.ops import dequantize_linear, run_node
+from accelsim.ops import dequantize_linear, run_node
 from accelsim.graph.view import GraphView
 
 
@@ -67,7 +67,7 @@ def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None
         inputs = [env[i] if i else None for i in node.inputs]
         inputs = [v.value if isinstance(v, _Pass) else v for v in inputs]
         try:
-            outs = run_node(node, inputs)
+            outs = run_node(node, inputs, g.graph.opset)
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - attributes or shapes the model's author got wrong

@@ -2,7 +2,7 @@
 
 One IR for YAML layers, ONNX models and real models built from their weights (accelsim.models). A node is an
 op with named inputs and outputs and its attributes; the op vocabulary is ONNX's (float and Q/DQ semantics
-in :mod:`accelsim.graph.ops`), so an imported model keeps its ops and a built one can be exported as ONNX.
+in :mod:`accelsim.ops`), so an imported model keeps its ops and a built one can be exported as ONNX.
 Float weights are constants; the quantization intent is in the graph itself: Q/DQ nodes with their scales
 (a QDQ model), or, in a float graph, every MatMul / Gemm / Conv not listed in ``float_nodes`` (the
 contract's plan decides how it is quantized). :class:`accelsim.graph.view.GraphView` finds the integer

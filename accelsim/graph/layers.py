@@ -9,14 +9,6 @@ import numpy as np
 
 from accelsim.workload.layers import Layer, LayerQuant, QuantIntent
 
-#: float glue op -> the vector op accelsim times it as; layout-only ops and Q/DQ are not timed (fused)
-GLUE_OPS = {"Softmax": "softmax", "LayerNormalization": "layernorm", "Erf": "gelu", "Gelu": "gelu",
-            "Relu": "relu", "Add": "add", "Sub": "add", "Mul": "mul", "Div": "mul", "Pow": "mul", "Sqrt": "mul",
-            "Tanh": "gelu", "Sigmoid": "silu", "Where": "mul", "MaxPool": "maxpool", "AveragePool": "avgpool",
-            "GlobalAveragePool": "global_avgpool", "ReduceMean": "add", "Transpose": "add", "Concat": "add",
-            "Gather": "add", "Clip": "relu", "Exp": "mul"}
-
-
 def _intent(L) -> LayerQuant:
     from accelsim.graph.contract import is_symmetric
 
@@ -75,20 +67,12 @@ def graph_layers(g, feed: dict, defaults: LayerQuant) -> list[Layer]:
             L.name = name
         elif node.op_type in ("MatMul", "Gemm", "Conv") and kinds.get(node.outputs[0]) == "f":
             layer = _float_mac_layer(g, node, name, shapes, defaults)
-        elif node.op_type in GLUE_OPS and node.outputs[0] in shapes and kinds.get(node.outputs[0]) == "f":
-            out = shapes[node.outputs[0]]
-            ins = [i for i in node.inputs if i in shapes and kinds.get(i) == "f" and math.prod(shapes[i]) >= 1]
-            if not ins:
+        elif node.op_type == "ConvTranspose" and kinds.get(node.outputs[0]) == "f":
+            layer = _conv_transpose_layer(g, node, name, shapes, defaults)
+        elif kinds.get(node.outputs[0]) == "f" and node.outputs[0] in shapes:
+            layer = _vector_layer(node, name, shapes, kinds, defaults)
+            if layer is None:
                 continue
-            window = {}
-            if node.op_type in ("MaxPool", "AveragePool") and len(out) == 4:
-                from accelsim.graph.ops import attrs
-
-                a = attrs(node)
-                window = dict(kernel=tuple(a.get("kernel_shape", (1, 1))), stride=tuple(a.get("strides", (1, 1))),
-                              padding=tuple(a.get("pads", (0, 0, 0, 0))))
-            layer = Layer(name=name, op=GLUE_OPS[node.op_type], inputs=tuple(ins[:2]),
-                          in_shapes=tuple(shapes[i] for i in ins[:2]), out_shape=out, quant=defaults, **window)
         else:
             continue
         used.add(name)
@@ -96,11 +80,57 @@ def graph_layers(g, feed: dict, defaults: LayerQuant) -> list[Layer]:
     return layers
 
 
+def _vector_layer(node, name: str, shapes: dict, kinds: dict, defaults: LayerQuant) -> Layer | None:
+    """A float op on the vector unit, costed as the op registry says (accelsim.ops): ``ops`` operations per output
+    element, per input element for a reduction, per window cell for pooling; None for layout-only ops (views,
+    shape arithmetic, Q/DQ) and for MAC-like ops the registry leaves to the array (timed elsewhere)."""
+    from accelsim.ops import attrs, lookup
+
+    d = lookup(node.op_type)
+    if d is None or d.cost in ("layout", "mac"):
+        return None
+    out = shapes[node.outputs[0]]
+    ins = [i for i in node.inputs if i in shapes and kinds.get(i) == "f" and math.prod(shapes[i]) >= 1]
+    if not ins:
+        return None
+    window = {}
+    in_elements = sum(math.prod(shapes[i]) for i in ins)
+    out_elements = sum(math.prod(shapes[o]) for o in node.outputs if o in shapes)
+    if d.cost == "window":
+        a = attrs(node)
+        k = tuple(a.get("kernel_shape", (1, 1)))
+        work = out_elements * math.prod(k)
+        if len(out) == 4 and len(k) == 2:
+            window = dict(kernel=k, stride=tuple(a.get("strides", (1, 1))),
+                          padding=tuple(a.get("pads", (0, 0, 0, 0))))
+    elif d.cost == "reduce":
+        work = in_elements * d.ops
+    else:
+        work = out_elements * d.ops
+    return Layer(name=name, op=d.timed_as, inputs=tuple(ins[:2]), in_shapes=tuple(shapes[i] for i in ins[:2]),
+                 out_shape=out, quant=defaults, work=max(int(work), 1), **window)
+
+
+def _conv_transpose_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> Layer:
+    """A ConvTranspose on the MAC array as MLAS computes it: one GEMM per group, each input pixel's C_in/g
+    channels times the weight (C_in/g, O/g x kh x kw) — the implicit GEMM of a 1x1 conv to O x kh x kw channels
+    (the col2im that adds the columns into the output is part of its epilogue)."""
+    x = tuple(shapes[node.inputs[0]])
+    w = tuple(np.shape(g.constants[node.inputs[1]])) if node.inputs[1] in g.constants else tuple(shapes[node.inputs[1]])
+    group = int(node.attrs.get("group", 1))
+    spatial = x[2:] if len(x) > 2 else (1,)
+    h, wd = (1, spatial[0]) if len(spatial) == 1 else spatial[:2]
+    cols = w[1] * group * math.prod(w[2:])
+    return Layer(name=name, op="conv2d", inputs=(node.inputs[0],), in_shapes=((x[0], x[1], h, wd),),
+                 out_shape=(x[0], cols, h, wd), quant=defaults, bias=len(node.inputs) > 2 and bool(node.inputs[2]),
+                 kernel=(1, 1), groups=group)
+
+
 def _float_mac_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> Layer:
     """A MatMul / Gemm / Conv that is not an integer layer (a Gemm with alpha/beta != 1 or transA in a QDQ
     model, a node outside a Q/DQ pattern): it runs in float, and its MACs are timed and charged like the
     integer layer it would be on the array (at the contract's widths), so no cost goes missing."""
-    from accelsim.graph.ops import attrs
+    from accelsim.ops import attrs
 
     a = attrs(node)
     def shape(t: str) -> tuple:

@@ -21,7 +21,7 @@ from accelsim.errors import InputError
 from accelsim.graph.contract import ContractLayer, FloatContractLayer, _real_range
 from accelsim.graph.execute import run_graph
 from accelsim.graph.layer_chain import ChainLayer, calibrate_chain, quantize_inputs, split_operands
-from accelsim.graph.ops import dequantize_linear, quantize_linear
+from accelsim.ops import dequantize_linear, quantize_linear
 from accelsim.numerics.cost import measure_changes
 from accelsim.numerics.execute import LayerNumerics
 from accelsim.numerics.metrics import ErrorAccumulator
@@ -268,13 +268,17 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
         results[name] = res
     if spec.metric is None:  # no model-level metric (a chain of layers: the last layer's SQNR says it)
         return results, None, []
-    float_ops = sorted({n.op_type for n in g.nodes} - {"MatMul", "Gemm", "Conv", "QuantizeLinear",
-                                                       "DequantizeLinear", "Constant"})
+    fused = {id(L.bias_node) for L in g.layers if L.bias_node is not None}  # run inside their integer layer
+    float_ops = sorted({n.op_type for n in g.nodes if id(n) not in fused} - {"MatMul", "Gemm", "Conv", "QuantizeLinear",
+                                                                             "DequantizeLinear", "Constant"})
     int_nodes = {id(L.node) for L in g.layers}
     float_macs = [_key(n) for n in g.nodes if n.op_type in ("MatMul", "Gemm", "Conv") and id(n) not in int_nodes]
+    folded = getattr(g, "folded_batchnorm", [])
     ran_in_float = "; ".join(part for part in (spec.float_parts, "ONNX ops " + ", ".join(float_ops) if float_ops else "",
                                                f"MatMul/Gemm/Conv nodes {', '.join(float_macs)}" if float_macs
-                                               else "") if part)
+                                               else "",
+                                               f"{len(folded)} BatchNormalization folded into their convs (as ONNX "
+                                               f"Runtime's optimizer folds them)" if folded else "") if part)
     end_to_end = {"metric": spec.metric, "mean": float(np.mean(cosines)), "min": float(np.min(cosines)),
                   "per_sentence": [round(c, 6) for c in cosines], "sentences": len(spec.evaluation),
                   "calibration_sentences": len(spec.calibration),

@@ -71,16 +71,16 @@ class GraphView:
     ``path``: the file it came from (messages name it); ``model``: the source ONNX ModelProto, if any."""
 
     def __init__(self, graph: Graph, path: str = "", model=None):
-        from accelsim.graph.ops import OPS
+        from accelsim.ops import unsupported
 
         self.graph = graph
         self.path = path or graph.source
         self.model = model
         self.nodes = list(graph.nodes)
-        unsupported = sorted({n.op_type for n in self.nodes if n.op_type not in OPS})
-        if unsupported:
-            raise InputError(f"unsupported ops: {', '.join(unsupported)} (supported: MatMul, Gemm, Conv as "
-                             f"integer layers; {len(OPS) - 3} float ops, see docs/onnx.md)", source=str(self.path))
+        missing = unsupported(self.nodes)
+        if missing:
+            raise InputError(f"unsupported ops: {', '.join(missing)} (accelsim runs every op of the ONNX standard "
+                             f"domain; see docs/onnx.md)", source=str(self.path))
         self.constants: dict[str, np.ndarray] = dict(graph.constants)
         self.inputs = [i for i in graph.inputs if i.name not in self.constants]
         self.outputs = list(graph.outputs)
@@ -90,6 +90,7 @@ class GraphView:
             for i in n.inputs:
                 self.consumers.setdefault(i, []).append(n)
         self.is_qdq = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in self.nodes)
+        self.folded_batchnorm: list[tuple[str, str]] = []  # (BatchNormalization, Conv) pairs folded into one layer
         self._check_qparams()
         self.layers = self._find_layers()
         self._check_weights()
@@ -170,7 +171,7 @@ class GraphView:
         return n if n is not None and n.op_type == "DequantizeLinear" else None
 
     def _find_layers(self) -> list[IntLayer]:
-        from accelsim.graph.ops import attrs, dequantize_linear
+        from accelsim.ops import attrs, dequantize_linear
 
         layers = []
         graph_outputs = set(self.outputs)
@@ -209,8 +210,9 @@ class GraphView:
         if n.op_type == "Conv":
             if w is None or w.ndim != 4:
                 return None
-            return IntLayer(node=n, name=name, kind="conv2d", x_float=n.inputs[0], b_float=None, weight=w,
-                            bias=bias, y_float=n.outputs[0], conv_attrs=a)
+            layer = IntLayer(node=n, name=name, kind="conv2d", x_float=n.inputs[0], b_float=None, weight=w,
+                             bias=bias, y_float=n.outputs[0], conv_attrs=a)
+            return self._fold_batchnorm(layer)
         if w is not None:
             if w.ndim != 2:
                 return None
@@ -229,6 +231,29 @@ class GraphView:
             return IntLayer(node=n, name=name, kind="matmul", x_float=n.inputs[0], b_float=n.inputs[1], weight=None,
                             bias=None, y_float=n.outputs[0])
         return None
+
+    def _fold_batchnorm(self, layer: IntLayer) -> IntLayer:
+        """A Conv whose only consumer is an inference BatchNormalization with constant parameters: the BN folded
+        into the conv's weight and bias, as ONNX Runtime's optimizer folds it (ConvBNFusion: w x scale /
+        sqrt(var + eps) per output channel, bias (b - mean) x that + B). The float version still runs the BN as
+        the model has it; the contract runs the folded conv (``folded_batchnorm`` names the pairs)."""
+        y = layer.y_float
+        consumers = self.consumers.get(y, [])
+        if y in self.outputs or len(consumers) != 1 or consumers[0].op_type != "BatchNormalization":
+            return layer
+        bn = consumers[0]
+        params = [self.constants.get(i) for i in bn.inputs[1:5]]
+        if any(p is None for p in params) or bn.attrs.get("training_mode", 0) or len(bn.outputs) > 1:
+            return layer
+        scale, beta, mean, var = (np.asarray(p, dtype=np.float32) for p in params)
+        k = scale / np.sqrt(var + np.float32(bn.attrs.get("epsilon", 1e-5)))
+        bias = np.zeros_like(mean) if layer.bias is None else np.asarray(layer.bias, dtype=np.float32)
+        layer.weight = (np.asarray(layer.weight, dtype=np.float32) * k.reshape(-1, 1, 1, 1)).astype(np.float32)
+        layer.bias = ((bias - mean) * k + beta).astype(np.float32)
+        layer.y_float = bn.outputs[0]
+        layer.bias_node = bn
+        self.folded_batchnorm.append((bn.key, layer.name))
+        return layer
 
     def _bias_add(self, n, out_features: int):
         """The Add that adds a constant bias vector (out_features,) to a MatMul's output, when it is that output's

@@ -10,7 +10,7 @@ import numpy as np
 
 from accelsim.graph.ir import Graph, Node
 
-#: numpy element types -> ONNX TensorProto element types (the inverse of accelsim.graph.ops.ELEMENT_TYPES)
+#: numpy element types -> ONNX TensorProto element types (the inverse of accelsim.ops.ELEMENT_TYPES)
 _ELEMENT_TYPE_OF = {np.dtype(np.float32): 1, np.dtype(np.uint8): 2, np.dtype(np.int8): 3, np.dtype(np.uint16): 4,
                     np.dtype(np.int16): 5, np.dtype(np.int32): 6, np.dtype(np.int64): 7, np.dtype(np.bool_): 9,
                     np.dtype(np.float16): 10, np.dtype(np.float64): 11}

@@ -109,18 +109,23 @@ def import_onnx(model, path: str) -> Graph:
     """The graph IR of a loaded ModelProto (InputError for unsupported ops and input types)."""
     from onnx import numpy_helper
 
-    from accelsim.graph.ops import ELEMENT_TYPES, OPS, run_node
+    from accelsim.ops import ELEMENT_TYPES, run_node, unsupported
 
     g = model.graph
     check_opset(model, path)
+    from accelsim.onnx.lower import QOPERATOR, QOPERATOR_DOMAINS, lower
+
     # accelsim's own layer ops (accelsim.<op>) are not ONNX ops: a file naming them is refused like any other
-    unsupported = sorted({n.op_type for n in g.node if n.op_type not in OPS or n.domain not in ("", "ai.onnx")
-                          or n.op_type.startswith("accelsim.")})
-    if unsupported:
-        raise InputError(f"unsupported ONNX ops: {', '.join(unsupported)} (supported: MatMul, Gemm, Conv as "
-                         f"integer layers; {len(OPS) - 3} float ops, see docs/onnx.md)", source=str(path))
+    foreign = sorted({n.op_type if not n.domain else f"{n.domain}:{n.op_type}" for n in g.node
+                      if (n.domain not in ("", "ai.onnx") and not (n.domain in QOPERATOR_DOMAINS
+                                                                   and n.op_type in QOPERATOR))
+                      or n.op_type.startswith("accelsim.")})
+    missing = sorted(set(foreign) | set(unsupported([n for n in g.node if n.domain in ("", "ai.onnx")])))
+    if missing:
+        raise InputError(f"unsupported ONNX ops: {', '.join(missing)} (accelsim runs every op of the ONNX standard "
+                         f"domain, and the QOperator ops; see docs/onnx.md)", source=str(path))
     constants = {t.name: numpy_helper.to_array(t) for t in g.initializer}
-    nodes = []
+    nodes, domains = [], []
     for n in g.node:
         node = Node(name=n.name, op_type=n.op_type, inputs=tuple(n.input), outputs=tuple(n.output),
                     attrs=_attribute_values(n))
@@ -128,6 +133,8 @@ def import_onnx(model, path: str) -> Graph:
             constants[n.output[0]] = run_node(node, [])[0]
             continue
         nodes.append(node)
+        domains.append(n.domain)
+    nodes = lower(nodes, domains, constants, str(path))
     inputs = []
     for i in g.input:
         if i.name in constants:

@@ -38,8 +38,10 @@ def _bind(g, dims: dict[str, int], source: str) -> dict[str, tuple[int, ...]]:
         for i, d in enumerate(ds):
             if isinstance(d, int):
                 out.append(d)
-            elif d in dims:
+            elif d in dims and d != "?":
                 out.append(int(dims[d]))
+            elif f"{name}[{i}]" in dims:  # an unnamed dynamic dimension, bound by its input and axis
+                out.append(int(dims[f"{name}[{i}]"]))
             else:
                 label = d if d != "?" else f"{name}[{i}]"
                 raise InputError(f"dynamic dimension '{label}' of input '{name}' is not set; set it with "
@@ -152,7 +154,8 @@ def check_dims(g, dims: dict[str, int], records: list[dict] | None, source: str)
     """``--dim`` names must be dynamic dimensions of the model, and agree with the data's shapes."""
     from accelsim.configfile import suggest
 
-    symbolic = sorted({d for ds in g.input_dims().values() for d in ds if isinstance(d, str) and d != "?"})
+    symbolic = sorted({d for ds in g.input_dims().values() for d in ds if isinstance(d, str) and d != "?"}
+                      | {f"{n}[{i}]" for n, ds in g.input_dims().items() for i, d in enumerate(ds) if d == "?"})
     for name, value in dims.items():
         if name not in symbolic:
             raise InputError(f"'{name}' is not a dynamic dimension of the model{suggest(name, symbolic)}; its "
@@ -239,6 +242,11 @@ def onnx_workload(path: str, *, dims: dict[str, int] | None = None, data: str | 
     if not any(layer.is_mac for layer in layers):
         raise InputError("the model has no MatMul, Gemm or Conv that accelsim can run as an integer layer",
                          source=source or path)
+    if g.folded_batchnorm:
+        pairs = ", ".join(f"{bn} into {conv}" for bn, conv in g.folded_batchnorm[:6])
+        more = f" and {len(g.folded_batchnorm) - 6} more" if len(g.folded_batchnorm) > 6 else ""
+        warnings.append(f"{len(g.folded_batchnorm)} BatchNormalization node(s) folded into the conv before them, as "
+                        f"ONNX Runtime's optimizer folds them ({pairs}{more}); the float reference runs them unfolded")
     if feeds is None:
         feeds = [synthetic_feed(g, shapes, seed=i + 1) for i in range(records)]
     spec = GraphSpec(view=g, dims=tuple(sorted(dims.items())), calibration=tuple(feeds), evaluation=tuple(feeds),

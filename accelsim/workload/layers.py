@@ -74,6 +74,8 @@ class Layer:
     merge_heads: bool = False
     # softmax
     scale: float = 1.0
+    # vector operations counted by the op registry (accelsim.ops) for an imported op; 0: counted by ``op``
+    work: int = 0
 
     @property
     def is_mac(self) -> bool:
@@ -144,6 +146,8 @@ class Layer:
     def vector_ops(self) -> int:
         """Element operations of a non-MAC layer on the vector unit: one per output, one per window cell for
         pooling (a compare or an add), none for flatten (a view: no data moves)."""
+        if self.work:
+            return self.work
         if self.op == "flatten":
             return 0
         if self.op in ("maxpool", "avgpool"):

@@ -95,15 +95,17 @@ def test_dynamic_dims_must_be_bound(tmp_path, capsys):
 
 
 def test_unsupported_ops_are_listed(tmp_path, capsys):
-    nodes = [helper.make_node("Einsum", ["x", "x"], ["e"], equation="ij,ij->ij"), helper.make_node("Mish", ["e"], ["y"])]
+    """Every standard-domain op runs (Einsum, Mish through onnx.reference); an op of another domain is listed."""
+    nodes = [helper.make_node("Einsum", ["x", "x"], ["e"], equation="ij,ij->ij"), helper.make_node("Mish", ["e"], ["m"]),
+             helper.make_node("FancyOp", ["m"], ["y"], domain="com.example")]
     g = helper.make_graph(nodes, "u", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.example", 1)])
     import onnx
     onnx.save(m, str(tmp_path / "u.onnx"))
     assert main(["run", str(tmp_path / "u.onnx"), "--hw", "tensorcore-int8", "--no-write"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Einsum" in err and "Mish" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and "com.example:FancyOp" in err and "Einsum" not in err and "Traceback" not in err
 
 
 def test_malformed_onnx(tmp_path, capsys):
