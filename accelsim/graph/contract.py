@@ -15,13 +15,13 @@ import numpy as np
 
 from accelsim.errors import InputError
 from accelsim.graph.execute import _Pass
-from accelsim.ops import dequantize_linear, quantize_linear
 from accelsim.graph.view import IntLayer, QParams
 from accelsim.inttypes import storage_dtype, type_range
 from accelsim.numerics.api import bias_bits, qconv2d, qlinear, qlinear_grouped
 from accelsim.numerics.execute import activation_params, grouped_weight_params, quantize_bias, weight_params
 from accelsim.numerics.formats import format_operand
 from accelsim.numerics.metrics import ErrorAccumulator
+from accelsim.ops import dequantize_linear, quantize_linear
 from accelsim.quant.legalize import QuantPlan
 from accelsim.quant.quantizers import QuantParams, calibrate_range, params_from_range
 from accelsim.quant.recipe import LayerRecipe

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from accelsim.errors import InputError
-from accelsim.ops import dequantize_linear, run_node
 from accelsim.graph.view import GraphView
+from accelsim.ops import dequantize_linear, run_node
 
 
 class _Pass:

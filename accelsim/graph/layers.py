@@ -9,6 +9,7 @@ import numpy as np
 
 from accelsim.workload.layers import Layer, LayerQuant, QuantIntent
 
+
 def _intent(L) -> LayerQuant:
     from accelsim.graph.contract import is_symmetric
 

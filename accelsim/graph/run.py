@@ -21,11 +21,11 @@ from accelsim.errors import InputError
 from accelsim.graph.contract import ContractLayer, FloatContractLayer, _real_range
 from accelsim.graph.execute import run_graph
 from accelsim.graph.layer_chain import ChainLayer, calibrate_chain, quantize_inputs, split_operands
-from accelsim.ops import dequantize_linear, quantize_linear
 from accelsim.numerics.cost import measure_changes
 from accelsim.numerics.execute import LayerNumerics
 from accelsim.numerics.metrics import ErrorAccumulator
 from accelsim.operands import FORMATS
+from accelsim.ops import dequantize_linear, quantize_linear
 from accelsim.quant.legalize import LegalizedWorkload
 
 #: the end-to-end metric of a graph whose output is a hidden state or logits

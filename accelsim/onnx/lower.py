@@ -2,7 +2,7 @@
 
 - **QOperator → QDQ**: ``quantize_static(quant_format=QuantFormat.QOperator)`` writes fused integer ops
   (QLinearConv, QLinearMatMul, and com.microsoft's QGemm, QLinearAdd, QLinearMul, QLinearSigmoid,
-  QLinearLeakyRelu, QLinearAveragePool, QLinearGlobalAveragePool). Each is, by its definition in
+  QLinearLeakyRelu, QLinearAveragePool, QLinearGlobalAveragePool, QLinearSoftmax, QLinearConcat). Each is, by its definition in
   the ONNX and ONNX Runtime operator docs, DequantizeLinear of its inputs → the float op → QuantizeLinear of its
   output (a bias: int32 at scale x_scale × w_scale, zero point 0); the QDQ form is what the rest of accelsim reads.
 - **1-D Conv → 2-D Conv of height 1** (as MLAS runs a 1-D conv): Unsqueeze before, Squeeze after — on the integer
@@ -28,6 +28,8 @@ QOPERATOR = {
     "QLinearLeakyRelu": ("LeakyRelu", ((0, 1, 2),), (3, 4), None),
     "QLinearAveragePool": ("AveragePool", ((0, 1, 2),), (3, 4), None),
     "QLinearGlobalAveragePool": ("GlobalAveragePool", ((0, 1, 2),), (3, 4), None),
+    "QLinearSoftmax": ("Softmax", ((0, 1, 2),), (3, 4), None),
+    "QLinearConcat": ("Concat", None, (0, 1), None),   # inputs: y_scale, y_zp, then (x, scale, zp) per input
 }
 QOPERATOR_DOMAINS = ("", "ai.onnx", "com.microsoft")
 
@@ -55,6 +57,9 @@ def _qoperator(n: Node, b: _Builder, source: str) -> None:
     op, quantized, out_q, bias = QOPERATOR[n.op_type]
     ins = list(n.inputs) + [""] * 10
     attrs = dict(n.attrs)
+    if quantized is None:  # QLinearConcat: (x, scale, zero point) triples after the output's scale and zero point
+        quantized = tuple((i, i + 1, i + 2) for i in range(2, len(n.inputs), 3))
+    attrs.pop("opset", None)  # QLinearSoftmax: the Softmax opset it follows (its axis semantics; 13: one axis)
     float_ins = []
     for k, (x, s, z) in enumerate(quantized):
         xf = b.fresh(f"{ins[x]}::dq")
@@ -73,9 +78,12 @@ def _qoperator(n: Node, b: _Builder, source: str) -> None:
         if bias_int.dtype.kind == "f":  # QGemm's C may be float
             float_ins.append(ins[bias])
         else:
-            scale = b.const(f"{ins[bias]}::scale", (xs * ws).astype(np.float32).reshape(-1))
+            bias_scale = (xs * ws).astype(np.float32).reshape(-1)
+            per_channel = bias_scale.size > 1
+            scale = b.const(f"{ins[bias]}::scale", bias_scale if per_channel else bias_scale.reshape(()))
             bf = b.fresh(f"{ins[bias]}::dq")
-            b.add(f"{n.key}/dq_bias", "DequantizeLinear", [ins[bias], scale], [bf], axis=0)
+            b.add(f"{n.key}/dq_bias", "DequantizeLinear", [ins[bias], scale], [bf], **({"axis": 0} if per_channel
+                                                                                      else {}))
             float_ins.append(bf)
     if op == "Gemm" and out_q is not None and not ins[out_q[0]]:
         out_q = None  # QGemm without y_scale: a float output
@@ -135,23 +143,40 @@ def _conv1d(n: Node, producer: dict, consumers: dict, b: _Builder) -> bool:
     return True
 
 
-def lower(nodes: list[Node], domains: list[str], constants: dict, source: str) -> list[Node]:
-    """The graph's nodes with QOperator ops in QDQ form and 1-D convs as 2-D ones (``constants`` gains the
-    reshaped weights and new scales)."""
-    b = _Builder(constants)
-    b.skip = set()
+def _index(nodes):
     producer = {o: n for n in nodes for o in n.outputs}
     consumers: dict = {}
     for n in nodes:
         for i in n.inputs:
             consumers.setdefault(i, []).append(n)
+    return producer, consumers
+
+
+def lower(nodes: list[Node], domains: list[str], constants: dict, source: str) -> list[Node]:
+    """The graph's nodes with QOperator ops in QDQ form, then 1-D convs as 2-D ones (``constants`` gains the
+    reshaped weights and new scales)."""
+    b = _Builder(constants)
     for n, domain in zip(nodes, domains):
-        if id(n) in b.skip:
-            continue
         if n.op_type in QOPERATOR and domain in QOPERATOR_DOMAINS:
             _qoperator(n, b, source)
-        elif n.op_type == "Conv" and domain in ("", "ai.onnx") and _conv1d(n, producer, consumers, b):
-            pass
-        else:
+        elif domain in ("", "ai.onnx"):
             b.add(n.name, n.op_type, n.inputs, n.outputs, **dict(n.attrs))
+        else:  # pragma: no cover - import_onnx refuses other domains first
+            raise InputError(f"node '{n.key}': op {domain}:{n.op_type} is not supported", source=source)
+    qdq_nodes, b.nodes = b.nodes, []
+    b.skip = set()
+    producer, consumers = _index(qdq_nodes)
+    for n in qdq_nodes:
+        if id(n) in b.skip:
+            continue
+        if not (n.op_type == "Conv" and _conv1d(n, producer, consumers, b)):
+            b.nodes.append(n)
     return b.nodes
+
+
+def lowered_from(name: str) -> str | None:
+    """The tensor of the imported model that a tensor the 1-D conv lowering added is the 2-D view of (None for a
+    tensor of the model itself): ``<tensor>::2d::accelsim<i>`` -> ``<tensor>``."""
+    if "::2d::accelsim" not in name:
+        return None
+    return name.split("::2d::accelsim")[0]

@@ -233,6 +233,8 @@ def onnx_workload(path: str, *, dims: dict[str, int] | None = None, data: str | 
             for i, d in enumerate(ds):
                 if isinstance(d, str) and d not in dims and d != "?":
                     dims[d] = int(feeds[0][inp_name].shape[i])
+                elif d == "?" and f"{inp_name}[{i}]" not in dims:  # unnamed: bound by input and axis
+                    dims[f"{inp_name}[{i}]"] = int(feeds[0][inp_name].shape[i])
     shapes = _bind(g, dims, source or path)
     _check_memory(g, shapes, feeds, source or path)
     timing_feed = synthetic_feed(g, shapes)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from accelsim.ops import elementwise, layer, nn, quant, tensor  # noqa: F401 - each module registers its ops
-from accelsim.ops.quant import dequantize_linear, quantize_linear  # noqa: F401 - re-exported
 from accelsim.ops.nn import NotCovered
+from accelsim.ops.quant import dequantize_linear, quantize_linear  # noqa: F401 - re-exported
 from accelsim.ops.registry import REGISTRY, OpDef
 from accelsim.ops.tensor import ELEMENT_TYPES  # noqa: F401 - re-exported
 
@@ -41,7 +41,7 @@ def run_node(node, inputs: list, opset: int = 17) -> list:
     d = lookup(node.op_type)
     if d is None:
         raise KeyError(node.op_type)
-    if d.source == "onnx.reference":
+    if d.source == "onnx.reference" or opset < d.since:
         from accelsim.ops.reference import run_reference
 
         return run_reference(node, inputs, opset)

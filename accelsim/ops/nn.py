@@ -272,7 +272,7 @@ def _upsample(x, scales=None, mode="nearest", **_):
     return _resize(x, scales=scales, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
 
 
-define("Softmax", _softmax, timed_as="softmax")
+define("Softmax", _softmax, timed_as="softmax", since=13)
 define("LayerNormalization", lambda x, scale, bias=None, **a: _layer_norm(x, scale, bias, **a), timed_as="layernorm")
 define("BatchNormalization", _batch_norm, timed_as="mul", ops=2)
 for _name, _fn in (("ReduceMean", np.mean), ("ReduceSum", np.sum), ("ReduceMax", np.max), ("ReduceMin", np.min),
@@ -288,5 +288,5 @@ define("GlobalAveragePool", lambda x: x.mean(axis=tuple(range(2, x.ndim)), keepd
        cost="reduce", timed_as="global_avgpool")
 define("GlobalMaxPool", lambda x: x.max(axis=tuple(range(2, x.ndim)), keepdims=True), cost="reduce",
        timed_as="maxpool")
-define("Resize", _resize, timed_as="mul", ops=2)
+define("Resize", _resize, timed_as="mul", ops=2, since=11)
 define("Upsample", _upsample, timed_as="mul", ops=2)

@@ -25,7 +25,9 @@ COST_CLASSES = ("layout", "vector", "reduce", "window", "mac")
 class OpDef:
     """One op. ``run(*inputs, **attributes)`` returns an array or a list of arrays; an absent optional input is
     None. ``timed_as``: the accelsim vector op it is timed and charged as (energy per op: accelsim.energy);
-    ``input_attrs``: attributes that newer opsets pass as inputs (position 1 on), accepted either way."""
+    ``input_attrs``: attributes that newer opsets pass as inputs (position 1 on), accepted either way; ``since``:
+    the oldest opset whose semantics ``run`` implements (Softmax's one-axis form is opset 13's; before it, the
+    input was flattened to 2-D at the axis), older models run the op through onnx.reference."""
 
     name: str
     run: Callable
@@ -35,6 +37,7 @@ class OpDef:
     integer: str | None = None
     input_attrs: tuple[str, ...] = ()
     source: str = "accelsim"
+    since: int = 1            # the oldest opset whose semantics ``run`` implements; older models: onnx.reference
 
     def __post_init__(self):
         if self.cost not in COST_CLASSES:
