@@ -41,11 +41,13 @@ def run_node(node, inputs: list, opset: int = 17) -> list:
     d = lookup(node.op_type)
     if d is None:
         raise KeyError(node.op_type)
-    if d.source == "onnx.reference" or opset < d.since:
+    if d.source == "onnx.reference":
         from accelsim.ops.reference import run_reference
 
         return run_reference(node, inputs, opset)
     a = attrs(node)
+    if d.versioned:
+        a["opset"] = opset
     args = list(inputs)
     if d.input_attrs and len(args) > 1:
         for name, value in zip(d.input_attrs, args[1:1 + len(d.input_attrs)]):

@@ -17,9 +17,27 @@ class NotCovered(Exception):
     onnx.reference (accelsim.ops.run_node)."""
 
 
-def _softmax(x, axis=-1):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return (e / e.sum(axis=axis, keepdims=True)).astype(x.dtype)
+def _softmax_family(kind: str):
+    """Softmax, LogSoftmax, Hardmax: over one axis (opset 13 on, default -1); before opset 13 over the input
+    flattened to 2-D at ``axis`` (default 1): every axis from ``axis`` on."""
+    def run(x, axis=None, opset=13):
+        if opset >= 13:
+            axes = (-1 if axis is None else int(axis)) % x.ndim
+            axes = (axes,)
+        else:
+            axes = tuple(range((1 if axis is None else int(axis)) % x.ndim, x.ndim))
+        if kind == "hardmax":
+            flat = np.moveaxis(x, axes, tuple(range(-len(axes), 0))).reshape(*[x.shape[i] for i in range(x.ndim)
+                                                                                 if i not in axes], -1)
+            hot = np.zeros_like(flat)
+            np.put_along_axis(hot, flat.argmax(axis=-1)[..., None], 1, axis=-1)
+            shape = [x.shape[i] for i in range(x.ndim) if i not in axes] + [x.shape[i] for i in axes]
+            return np.moveaxis(hot.reshape(shape), tuple(range(-len(axes), 0)), axes).astype(x.dtype)
+        shifted = x - x.max(axis=axes, keepdims=True)
+        e = np.exp(shifted)
+        total = e.sum(axis=axes, keepdims=True)
+        return (shifted - np.log(total) if kind == "log" else e / total).astype(x.dtype)
+    return run
 
 
 def _layer_norm(x, scale, bias=None, axis=-1, epsilon=1e-5, **_):
@@ -111,7 +129,8 @@ def _conv(x, w, b=None, strides=None, pads=None, dilations=None, group=1, auto_p
 def conv_transpose_pads(in_sizes, kernel, strides, dilations, pads, output_padding, output_shape, auto_pad):
     """(pads begins..., ends...), output_padding of a ConvTranspose, by ONNX's rules: ``output_shape`` given,
     the total padding is stride (in - 1) + output_padding + (k - 1) d + 1 - out, split as auto_pad says
-    (SAME_UPPER / NOTSET: the odd cell at the beginning, as the spec's formula puts it)."""
+    (SAME_UPPER: the odd cell at the end; SAME_LOWER and NOTSET: at the beginning, as the spec's formula puts it
+    and ONNX Runtime computes it)."""
     n = len(kernel)
     auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else (auto_pad or "NOTSET")
     output_padding = tuple(output_padding or (0,) * n)
@@ -124,7 +143,7 @@ def conv_transpose_pads(in_sizes, kernel, strides, dilations, pads, output_paddi
         total = s * (size - 1) + op_ + (k - 1) * d + 1 - int(out)
         if total < 0:
             raise NotCovered("output_shape beyond the full transposed convolution")
-        lo = total - total // 2 if auto_pad == "SAME_LOWER" else total // 2
+        lo = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
         begins.append(lo)
         ends.append(total - lo)
     return tuple(begins + ends), output_padding
@@ -268,11 +287,24 @@ def _resize(x, roi=None, scales=None, sizes=None, mode="nearest", coordinate_tra
     return y
 
 
+def _resize_versioned(x, *rest, opset=13, **a):
+    """Resize as the model's opset defines it: opset 10 took (X, scales), asymmetric coordinates and, for nearest,
+    the index rounded down (ONNX Runtime's opset-10 behaviour for upsampling; downsampling rounds up)."""
+    if opset >= 11:
+        return _resize(x, *rest, **a)
+    scales = rest[0] if rest else a.get("scales")
+    down = any(float(s) < 1 for s in np.asarray(scales).reshape(-1))
+    return _resize(x, scales=scales, mode=a.get("mode", "nearest"), coordinate_transformation_mode="asymmetric",
+                   nearest_mode="ceil" if down else "floor")
+
+
 def _upsample(x, scales=None, mode="nearest", **_):
     return _resize(x, scales=scales, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
 
 
-define("Softmax", _softmax, timed_as="softmax", since=13)
+define("Softmax", _softmax_family("softmax"), timed_as="softmax", versioned=True)
+define("LogSoftmax", _softmax_family("log"), timed_as="softmax", versioned=True)
+define("Hardmax", _softmax_family("hardmax"), timed_as="softmax", versioned=True)
 define("LayerNormalization", lambda x, scale, bias=None, **a: _layer_norm(x, scale, bias, **a), timed_as="layernorm")
 define("BatchNormalization", _batch_norm, timed_as="mul", ops=2)
 for _name, _fn in (("ReduceMean", np.mean), ("ReduceSum", np.sum), ("ReduceMax", np.max), ("ReduceMin", np.min),
@@ -288,5 +320,5 @@ define("GlobalAveragePool", lambda x: x.mean(axis=tuple(range(2, x.ndim)), keepd
        cost="reduce", timed_as="global_avgpool")
 define("GlobalMaxPool", lambda x: x.max(axis=tuple(range(2, x.ndim)), keepdims=True), cost="reduce",
        timed_as="maxpool")
-define("Resize", _resize, timed_as="mul", ops=2, since=11)
+define("Resize", _resize_versioned, timed_as="mul", ops=2, versioned=True)
 define("Upsample", _upsample, timed_as="mul", ops=2)

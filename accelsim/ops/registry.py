@@ -25,9 +25,10 @@ COST_CLASSES = ("layout", "vector", "reduce", "window", "mac")
 class OpDef:
     """One op. ``run(*inputs, **attributes)`` returns an array or a list of arrays; an absent optional input is
     None. ``timed_as``: the accelsim vector op it is timed and charged as (energy per op: accelsim.energy);
-    ``input_attrs``: attributes that newer opsets pass as inputs (position 1 on), accepted either way; ``since``:
-    the oldest opset whose semantics ``run`` implements (Softmax's one-axis form is opset 13's; before it, the
-    input was flattened to 2-D at the axis), older models run the op through onnx.reference."""
+    ``input_attrs``: attributes that newer opsets pass as inputs (position 1 on), accepted either way;
+    ``versioned``: ``run`` is given the model's opset, for ops whose meaning changed (Softmax flattened its input
+    to 2-D at the axis before opset 13; Resize took (X, scales) in opset 10): onnx.reference implements only the
+    newest meaning of such ops."""
 
     name: str
     run: Callable
@@ -37,7 +38,7 @@ class OpDef:
     integer: str | None = None
     input_attrs: tuple[str, ...] = ()
     source: str = "accelsim"
-    since: int = 1            # the oldest opset whose semantics ``run`` implements; older models: onnx.reference
+    versioned: bool = False   # ``run`` takes the model's opset (``opset=``): the op's meaning changed across opsets
 
     def __post_init__(self):
         if self.cost not in COST_CLASSES:
