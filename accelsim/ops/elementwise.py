@@ -56,7 +56,12 @@ define("Floor", lambda x: np.floor(x), **ADD)
 define("Ceil", lambda x: np.ceil(x), **ADD)
 define("Erf", _f(_ERF), timed_as="gelu")
 define("Tanh", lambda x: np.tanh(x), timed_as="gelu")
-define("Sigmoid", lambda x: (1 / (1 + np.exp(-x))).astype(x.dtype), timed_as="silu")
+def _sigmoid(x):
+    with np.errstate(over="ignore"):  # exp(-x) overflows to inf for x << 0: 1 / (1 + inf) = 0, the right limit
+        return (1 / (1 + np.exp(-x))).astype(x.dtype)
+
+
+define("Sigmoid", _sigmoid, timed_as="silu")
 define("Gelu", lambda x, approximate="none": _f(lambda v: 0.5 * v * (1 + _ERF(v / math.sqrt(2))))(x),
        timed_as="gelu")
 define("Relu", lambda x: np.maximum(x, 0).astype(x.dtype), timed_as="relu")
