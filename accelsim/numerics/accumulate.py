@@ -113,6 +113,12 @@ def accumulate_fast(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, max
     max_x = abs_max(xc) if max_x is None else max_x
     max_w = abs_max(wc) if max_w is None else max_w
     prod = max(1, max_x * max_w)
+    bias_max = 0 if bias is None else int(np.abs(bias).max(initial=0))
+    if m * n * k <= (1 << 21) and k * prod + bias_max < (1 << 24):
+        # a small GEMM whose every partial sum is an integer below 2^24: one float32 product is exact in any order
+        # (the scratch-buffer path's set-up costs more than such a product)
+        out = (xc.astype(np.float32) @ wc.astype(np.float32)).astype(np.int64)
+        return out if bias is None else out + np.asarray(bias, dtype=np.int64)
     # float32 slices: the codes path with zero points 0 (one conversion pass, int slice sums, scratch buffers)
     out32 = accumulate_codes_fast(xc, wc, 0, np.zeros(1, dtype=np.int64), bias, max_x, max_w)
     if out32 is not None:
@@ -179,7 +185,10 @@ def _thread_pool():
 def row_parallel(fn, rows: int, *args) -> None:
     """``fn(*args, r0, r1)`` over disjoint row ranges, one per Numba thread (the kernels release the GIL; serial
     Numba code between BLAS calls leaves no spinning threads behind)."""
-    threads = max(1, min(nb.get_num_threads(), rows // 64))
+    # a thread per 128 k elements at least: handing a pass of a small matrix to the pool costs more than the pass
+    # (tens of microseconds; a CNN's thousand small GEMMs spent a tenth of their time in the hand-off)
+    elements = max((a.size for a in args if isinstance(a, np.ndarray)), default=0)
+    threads = max(1, min(nb.get_num_threads(), rows // 64, elements >> 17))
     if threads == 1 or threading.current_thread().name.startswith("accelsim-numerics"):
         fn(*args, 0, rows)
         return

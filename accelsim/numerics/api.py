@@ -16,7 +16,7 @@ import numpy as np
 
 from accelsim.hardware import HardwareProfile, load_profile
 from accelsim.inttypes import INT_TYPES, storage_dtype, type_range
-from accelsim.numerics.accumulate import AccumulationEvents, AccumulatorModel, accumulate, accumulate_codes
+from accelsim.numerics.accumulate import AccumulationEvents, AccumulatorModel, accumulate, accumulate_codes, bound_fits
 from accelsim.numerics.requant import (
     ort_output_scale,
     pot_exponent,
@@ -94,6 +94,10 @@ def _check_range(arr: np.ndarray, type_name: str, arg: str) -> tuple[int, int] |
 
 def _check_scale(value, arg: str, n: int | None = None) -> np.ndarray:
     s = np.asarray(value, dtype=np.float64)
+    if s.ndim == 0:  # the common case, checked without array reductions (a CNN calls this thousands of times)
+        if not (math.isfinite(float(s)) and float(s) > 0):
+            raise ValueError(f"{arg}: must be finite and > 0, got {value!r}")
+        return s
     if s.ndim > 1 or (s.ndim == 1 and n is not None and s.shape[0] not in (1, n)):
         raise ValueError(f"{arg}: must be a scalar or shape ({n},), got shape {s.shape}")
     if not np.all(np.isfinite(s)) or np.any(s <= 0):
@@ -103,6 +107,11 @@ def _check_scale(value, arg: str, n: int | None = None) -> np.ndarray:
 
 def _zero_point(value, type_name: str, arg: str, n: int | None = None) -> np.ndarray:
     z = np.asarray(value)
+    if z.ndim == 0 and z.dtype.kind in "iu":  # the common case, without array reductions
+        lo, hi = type_range(type_name)
+        if not lo <= int(z) <= hi:
+            raise ValueError(f"{arg}: {value!r} is outside the {type_name} range [{lo}, {hi}]")
+        return z.astype(np.int64)
     if z.ndim > 1 or (z.ndim == 1 and n is not None and z.shape[0] not in (1, n)):
         raise ValueError(f"{arg}: must be a scalar or shape ({n},), got shape {z.shape}")
     if z.dtype.kind == "f":
@@ -370,7 +379,9 @@ def qconv2d(x_q, w_q, bias_q=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilatio
     w_zp_full = np.broadcast_to(w_zp, (o,))
     ws_full = np.broadcast_to(ws.reshape(-1), (o,))
     # weights as (K, O) with K ordered (kh, kw, c) to match conv_patches
-    wc_all = (w.astype(np.int64) - w_zp_full[:, None, None, None]).transpose(2, 3, 1, 0).reshape(k, o)
+    # zero-point-corrected codes of 8-bit operands fit int16 ([-255, 255]): a quarter of int64's im2col traffic
+    corrected = np.int16 if x.dtype.itemsize == 1 and w.dtype.itemsize == 1 else np.int64
+    wc_all = (w.astype(corrected) - w_zp_full.astype(corrected)[:, None, None, None]).transpose(2, 3, 1, 0).reshape(k, o)
     y = np.empty((n_img, o, ho, wo), dtype=storage_dtype(yt))
     model = accumulator_model(profile, k)
     # ONNX Runtime's QLinearConv on x86 without VNNI: an im2col GEMM over K in (kh, kw, c) order (NHWC patches) on
@@ -381,11 +392,18 @@ def qconv2d(x_q, w_q, bias_q=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilatio
     u8s8 = (model.byte_pairs_saturate and wt == "int8" and not depthwise
             and (xt == "uint8" or (xt == "int8" and model.s8_activations_as_u8)))
     n_chunks_k = max(1, -(-k // model.chunk))
+    if depthwise and not force_sequential:
+        y_dw = _depthwise_exact(profile, model, x, w, x_zp, w_zp_full, bias, strides, pads_t, dilations, (ho, wo),
+                                (float(xs.reshape(-1)[0]), ws_full if ws.size > 1 else float(ws.reshape(-1)[0]),
+                                 float(ys.reshape(-1)[0]), y_zp, yt, activation))
+        if y_dw is not None:
+            return y_dw, NumericsStats(events=AccumulationEvents.zeros(o, n_chunks_k), chunk=model.chunk,
+                                       fast_path=True, macs=n_img * o * ho * wo * k)
     events = AccumulationEvents.zeros(o, n_chunks_k)
     fast_all = True
     rows_per_block = max(1, patch_budget_bytes // max(1, wo * k * 8))
     for img in range(n_img):
-        xc_img = x[img].astype(np.int64) - x_zp
+        xc_img = x[img].astype(corrected) - corrected(x_zp)
         for g in range(group):
             ch = slice(g * og, (g + 1) * og)
             xg = xc_img[g * cg:(g + 1) * cg]
@@ -404,6 +422,29 @@ def qconv2d(x_q, w_q, bias_q=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilatio
                     getattr(events, name)[ch] += getattr(ev, name)
     stats = NumericsStats(events=events, chunk=model.chunk, fast_path=fast_all, macs=n_img * o * ho * wo * k)
     return y, stats
+
+
+def _depthwise_exact(profile, model, x, w, x_zp: int, w_zp, bias, strides, pads, dilations, out_hw, requant):
+    """A depthwise conv (one input and one output channel per group) whose partial sums provably stay inside the
+    contract's registers (:func:`accelsim.numerics.accumulate.bound_fits`): then every summation order gives the
+    same integers, so all channels are summed in one pass (accelsim.numerics.depthwise) instead of one GEMM per
+    channel, and requantized in one call. None when the bound does not hold (the per-group GEMMs then count the
+    events)."""
+    from accelsim.numerics.depthwise import depthwise_sums
+
+    n_img, c = x.shape[:2]
+    kh, kw = w.shape[2:]
+    ho, wo = out_hw
+    max_x = max(abs(int(x.min()) - x_zp), abs(int(x.max()) - x_zp)) if x.size else 0
+    wc = w[:, 0].astype(np.int64) - np.asarray(w_zp, dtype=np.int64).reshape(-1, 1, 1)
+    max_w = int(np.abs(wc).max(initial=0))
+    max_bias = 0 if bias is None else int(np.abs(bias).max(initial=0))
+    if not bound_fits(kh * kw, max_x, max_w, max_bias, model):
+        return None
+    acc = depthwise_sums(x, x_zp, wc, bias, strides, pads, dilations, out_hw)
+    x_scale, w_scale, y_scale, y_zp, yt, activation = requant
+    out = _requantize_output(profile, acc, x_scale, w_scale, y_scale, y_zp, yt, activation, "conv2d")
+    return np.ascontiguousarray(out.reshape(n_img, ho, wo, c).transpose(0, 3, 1, 2))
 
 
 def qmatmul_integer(x_q, w_q, x_zero_point=0, w_zero_point=0, *, hw, x_type=None, w_type=None,

@@ -165,3 +165,17 @@ def test_a_reference_op_runs_through_onnx_reference():
     assert lookup("Softplus").source == "onnx.reference"
     np.testing.assert_allclose(run_node(node, [x], 17)[0], np.log1p(np.exp(x)), rtol=1e-6)
     assert run_reference(node, [x], 17)[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype,zp", [(np.uint8, 131), (np.int8, -7), (np.int16, 300), (np.uint16, 0)])
+def test_quantize_linear_kernel_equals_its_numpy_twin(dtype, zp):
+    """Ties (x / s exactly k + 0.5), saturation at both ends, NaN-free extremes: bit for bit."""
+    from accelsim.ops.quant import quantize_linear, quantize_linear_numpy
+
+    s = np.float32(0.05)
+    ties = (np.arange(-3000, 3000, dtype=np.float32) + np.float32(0.5)) * s
+    x = np.concatenate([ties, rng.standard_normal(5000).astype(np.float32) * 40,
+                        np.array([1e30, -1e30, 0, -0.0], np.float32)])
+    z = np.asarray(zp, dtype=dtype)
+    assert np.array_equal(quantize_linear(x, s, z), quantize_linear_numpy(x, s, z))
+    assert quantize_linear(x, s, z).dtype == dtype
