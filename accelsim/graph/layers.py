@@ -40,6 +40,7 @@ def graph_layers(g, feed: dict, defaults: LayerQuant) -> list[Layer]:
     run_graph(g, feed, tap=tap)
     for k, v in feed.items():
         shapes[k] = v.shape
+        kinds[k] = np.asarray(v).dtype.kind  # a glue op reading a model input is timed like any other
     by_node = {id(L.node): L for L in g.layers}
     fused = {id(L.bias_node) for L in g.layers if L.bias_node is not None}  # timed with their layer
     layers, used = [], set()
@@ -70,6 +71,8 @@ def graph_layers(g, feed: dict, defaults: LayerQuant) -> list[Layer]:
             layer = _float_mac_layer(g, node, name, shapes, defaults)
         elif node.op_type == "ConvTranspose" and kinds.get(node.outputs[0]) == "f":
             layer = _conv_transpose_layer(g, node, name, shapes, defaults)
+        elif node.op_type in _MAC_LIKE and node.outputs[0] in shapes:
+            layer = _MAC_LIKE[node.op_type](g, node, name, shapes, defaults)
         elif kinds.get(node.outputs[0]) == "f" and node.outputs[0] in shapes:
             layer = _vector_layer(node, name, shapes, kinds, defaults)
             if layer is None:
@@ -162,3 +165,48 @@ def _float_mac_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> 
                  in_shapes=((*batch, *x[-2:]), (*batch, *w[-2:])), out_shape=(*batch, x[-2], w[-1]), quant=defaults)
 
 
+def _integer_mac_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> Layer:
+    """MatMulInteger / ConvInteger: the MatMul / Conv they are, on the array at the contract's widths."""
+    from accelsim.graph.ir import Node
+
+    as_float = Node(name=node.name, op_type="MatMul" if node.op_type == "MatMulInteger" else "Conv",
+                    inputs=node.inputs[:2], outputs=node.outputs, attrs=node.attrs)
+    return _float_mac_layer(g, as_float, name, shapes, defaults)
+
+
+def _recurrent_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> Layer:
+    """LSTM / GRU / RNN: per time step and direction, the input and the recurrent projections of every gate —
+    seq x batch x directions rows of (input + hidden) x gates x hidden MACs — one linear layer's worth on the
+    array (the gate nonlinearities ride in its epilogue)."""
+    x = tuple(shapes[node.inputs[0]])
+    w = tuple(np.shape(g.constants[node.inputs[1]])) if node.inputs[1] in g.constants else tuple(shapes[node.inputs[1]])
+    hidden = int(node.attrs.get("hidden_size", w[1] // {"LSTM": 4, "GRU": 3}.get(node.op_type, 1)))
+    gates = {"LSTM": 4, "GRU": 3}.get(node.op_type, 1)
+    seq, batch = (x[1], x[0]) if node.attrs.get("layout", 0) else (x[0], x[1])
+    rows = seq * batch * w[0]
+    return Layer(name=name, op="linear", inputs=(node.inputs[0],), in_shapes=((rows, x[-1] + hidden),),
+                 out_shape=(rows, gates * hidden), quant=defaults, bias=True)
+
+
+def _einsum_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> Layer:
+    """Einsum: every index's size multiplied once (the contraction's MACs), as a linear layer of that many
+    MACs whose rows are the output's elements."""
+    eq = node.attrs.get("equation", b"")
+    eq = (eq.decode() if isinstance(eq, bytes) else eq).replace(" ", "")
+    lhs, _, rhs = eq.partition("->")
+    sizes: dict[str, int] = {}
+    for term, t in zip(lhs.split(","), node.inputs):
+        shape = tuple(shapes[t]) if t in shapes else tuple(np.shape(g.constants[t]))
+        letters = [c for c in term if c.isalpha()]
+        for c, d in zip(letters, shape[-len(letters):] if letters else ()):
+            sizes[c] = max(sizes.get(c, 1), int(d))
+    out = max(1, math.prod(shapes[node.outputs[0]]))
+    reduced = max(1, math.prod(v for c, v in sizes.items() if c not in rhs)) if rhs else max(1, math.prod(
+        sizes.values()) // out)
+    return Layer(name=name, op="linear", inputs=(node.inputs[0],), in_shapes=((out, reduced),), out_shape=(out, 1),
+                 quant=defaults)
+
+
+#: MAC-like ops outside MatMul / Gemm / Conv / ConvTranspose, timed on the array by their MACs
+_MAC_LIKE = {"MatMulInteger": _integer_mac_layer, "ConvInteger": _integer_mac_layer, "LSTM": _recurrent_layer,
+             "GRU": _recurrent_layer, "RNN": _recurrent_layer, "Einsum": _einsum_layer}

@@ -38,13 +38,18 @@ COST = {
         "DeformConv", "Attention")},
 }
 
+#: ops whose attributes are subgraphs (control flow): a subgraph reads the outer graph's tensors by name, which a
+#: one-node evaluation does not have; refused by name (an ONNX model exported with them can often be exported
+#: without, e.g. Silero's If-free VAD)
+CONTROL_FLOW = ("If", "Loop", "Scan", "SequenceMap")
+
 _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 1024
 
 
 def reference_op(op_type: str, domain: str = "") -> OpDef | None:
     """An OpDef for a standard-domain op the installed onnx knows (None otherwise)."""
-    if domain not in ("", "ai.onnx"):
+    if domain not in ("", "ai.onnx") or op_type in CONTROL_FLOW:
         return None
     from onnx import defs
 
