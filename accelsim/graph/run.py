@@ -20,6 +20,7 @@ import numpy as np
 from accelsim.errors import InputError
 from accelsim.graph.contract import ContractLayer, FloatContractLayer, _real_range
 from accelsim.graph.execute import run_graph
+from accelsim.graph.integer_ops import MatMulIntegerNode
 from accelsim.graph.layer_chain import ChainLayer, calibrate_chain, quantize_inputs, split_operands
 from accelsim.numerics.cost import measure_changes
 from accelsim.numerics.execute import LayerNumerics
@@ -172,6 +173,9 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
                 contract[_key(L.node)].run.notes.append(
                     f"{L.name}: awq searched its scales and kept s = 1 (alpha 0): no channel scaling lowered this "
                     f"layer's output error on the calibration activations")
+        for node in g.nodes:  # ONNX's integer ops outside Q/DQ patterns run on the contract's accumulator too
+            if node.op_type == "MatMulInteger":
+                contract[_key(node)] = MatMulIntegerNode(node, profile, g.graph.opset)
         overrides = {L.y_int: c.y_p for L in g.layers
                      if L.y_int and getattr(c := contract[_key(L.node)], "y_p", L.y_q) is not L.y_q}
 
@@ -263,6 +267,10 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
             if plan.changes and recalibrate is None and not metric_only:
                 ins = [first[L.x_float]] + ([first[L.b_float]] if L.kind == "matmul" else [])
                 res.changes = measure_changes(layer, ins, L.weight, L.bias, plan)
+        elif name in contract and isinstance(contract[name], MatMulIntegerNode):
+            run = contract[name].run
+            res.events, res.notes = run.events, list(run.notes)
+            res.overflow_events, res.saturation_events = run.overflow_events, run.saturation_events
         else:
             res.ran_in_float = True
         results[name] = res
