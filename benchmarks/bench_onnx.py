@@ -50,7 +50,7 @@ def _contract_executors(g, hw: str):
     executors = {}
     for L in g.layers:
         layer = ContractLayer(L, QuantPlan(layer=L.name, weights=None, activations=None), profile, {}, True,
-                              folded_relu=g.folded_relu)
+                              folded_relu=g.folded_relu, folded_top=g.folded_range_max)
         layer.run.track = False
         executors[L.node.key] = layer
     return executors

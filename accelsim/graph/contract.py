@@ -114,10 +114,11 @@ class ContractLayer:
     """One integer layer's effective parameters under a plan, and its executor."""
 
     def __init__(self, L: IntLayer, plan: QuantPlan, profile, calib: dict, qdq: bool,
-                 requantize_weights: bool = False, folded_relu=(), recipe: LayerRecipe | None = None,
+                 requantize_weights: bool = False, folded_relu=(), folded_top=None, recipe: LayerRecipe | None = None,
                  smooth: np.ndarray | None = None):
         self.L, self.plan, self.profile = L, plan, profile
         self.folded_relu = folded_relu  # tensors whose Relu quantize_static folded into the next Q (OnnxGraph)
+        self.folded_top = folded_top or {}  # their Q ranges' tops (GraphView.folded_range_max)
         self.run = LayerRun()
         self.grouped = False  # per-group weights (e.g. int4, one scale per group of K): the grouped kernel
         self.recipe = recipe = recipe or LayerRecipe()
@@ -258,7 +259,11 @@ class ContractLayer:
         return dict(x_scale=_scale(eff_x), x_zero_point=np.asarray(eff_x.zero_point).reshape(-1)[0],
                     w_scale=w_scale, w_zero_point=w_zp, y_scale=_scale(self.y_p),
                     y_zero_point=np.asarray(self.y_p.zero_point).reshape(-1)[0], hw=self.profile,
-                    x_type=type_of(eff_x.zero_point), w_type=w_type, y_type=type_of(self.y_p.zero_point))
+                    x_type=type_of(eff_x.zero_point), w_type=w_type, y_type=type_of(self.y_p.zero_point),
+                    # a Relu quantize_static folded into the output Q's range (zero point at the type's minimum):
+                    # the codes stay >= the zero point when legalization moves the range (symmetric int8 covers
+                    # negatives the folded Relu removed); a no-op on the model's own parameters
+                    activation="relu" if self.L.y_float in self.folded_relu else None)
 
     def _add_events(self, stats) -> None:
         """The call's events: by (channel, K-chunk), and the overflow / saturation split as the kernel counted it
@@ -315,7 +320,7 @@ class ContractLayer:
             kw = dict(common, x_scale=float(p.scale.reshape(-1)[0]),
                       x_zero_point=np.asarray(p.zero_point).reshape(-1)[0])
             if self.float_output:
-                for key in ("y_scale", "y_zero_point", "y_type"):
+                for key in ("y_scale", "y_zero_point", "y_type", "activation"):
                     kw.pop(key)
             y, stats = qlinear_grouped(x, self.w_int, self.bias_q, group_size=self.plan.weights.group_size,
                                        float_output=self.float_output, **kw)
@@ -437,8 +442,8 @@ class ContractLayer:
             ref = _conv(x_deq, np.asarray(L.weight, dtype=np.float64), None if L.bias is None else np.asarray(L.bias),
                         strides=tuple(a.get("strides", (1, 1))), pads=tuple(a.get("pads", (0, 0, 0, 0))),
                         dilations=tuple(a.get("dilations", (1, 1))), group=int(a.get("group", 1)))
-        if L.y_float in self.folded_relu:  # the layer's op includes the Relu quantize_static folded into its range
-            ref = np.maximum(ref, 0.0)
+        if L.y_float in self.folded_relu:  # the layer's op includes the Relu / Clip quantize_static folded into its range
+            ref = np.clip(ref, 0.0, self.folded_top.get(L.y_float, np.inf))
         self.run.local.add(y_deq, ref)
 
 

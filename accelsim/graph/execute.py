@@ -17,6 +17,12 @@ from accelsim.graph.view import GraphView
 from accelsim.ops import dequantize_linear, run_node
 
 
+#: ops that only move elements: applied to the float standing for a stripped QuantizeLinear's integers (the
+#: layout an importer put between a Q and its DQ, accelsim.onnx.lower), their output still stands for integers
+_MOVES = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Slice", "Gather", "Concat",
+          "Split", "Expand", "Tile")
+
+
 class _Pass:
     """A float value standing where the QDQ graph has integers (the float version strips Q/DQ)."""
 
@@ -37,7 +43,7 @@ def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None
     env.update(feeds)
     float_version = executors is None
     executors = executors or {}
-    dq_override = dq_override or {}
+    dq_override = dict(dq_override or {})
     skip = set()
     for layer in g.layers:
         if layer.node.key in executors:  # the layer writes its own output: its output Q, or its fused bias Add
@@ -65,6 +71,7 @@ def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None
                 env[node.outputs[0]] = dequantize_linear(src, p.scale, p.zero_point, p.axis or 1)
                 continue
         inputs = [env[i] if i else None for i in node.inputs]
+        passed = bool(inputs) and isinstance(inputs[0], _Pass)
         inputs = [v.value if isinstance(v, _Pass) else v for v in inputs]
         try:
             outs = run_node(node, inputs, g.graph.opset)
@@ -77,9 +84,20 @@ def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None
         if node.outputs[0] in g.folded_relu and (float_version or strip_q is True or (
                 bool(strip_q) and not isinstance(strip_q, bool)
                 and any(c.key in strip_q for c in g.consumers.get(node.outputs[0], [])))):  # the Relu quantize_static folded away
-            outs = [np.maximum(outs[0], 0).astype(np.asarray(outs[0]).dtype), *outs[1:]]
+            top = g.folded_range_max.get(node.outputs[0], np.inf)
+            outs = [np.clip(outs[0], 0, top).astype(np.asarray(outs[0]).dtype), *outs[1:]]
+        if passed and node.op_type in _MOVES:  # moving a stripped Q's float keeps it standing for integers
+            outs = [_Pass(v) for v in outs]
+        if node.op_type in _MOVES and node.inputs:  # moved integers keep the parameters they were written with
+            src = node.inputs[0]
+            params = env.get("::params", {})
+            for o in node.outputs:
+                if src in dq_override:
+                    dq_override[o] = dq_override[src]
+                if src in params:
+                    params[o] = params[src]
         for o, v in zip(node.outputs, outs):
             env[o] = v
             if tap:
-                tap(o, v)
+                tap(o, v.value if isinstance(v, _Pass) else v)
     return env

@@ -69,6 +69,9 @@ class Graph:
     # an accelerator running accelsim layer nodes back to back with integer tensors between them
     # (accelsim.graph.layer_chain): a YAML workload
     layer_chain: bool = False
+    # node key -> the ONNX op an importer rewrote into this node (accelsim.onnx.lower: a ConvTranspose as a Gemm),
+    # for contracts whose integer_ops decide per original op
+    lowered_ops: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "nodes", tuple(self.nodes))
@@ -77,3 +80,4 @@ class Graph:
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "float_nodes", frozenset(self.float_nodes))
         object.__setattr__(self, "output_info", tuple(self.output_info))
+        object.__setattr__(self, "lowered_ops", _frozen(self.lowered_ops))

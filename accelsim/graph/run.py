@@ -158,18 +158,22 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
         from accelsim.graph.smoothing import shared_scales
 
         smooth = shared_scales(legal, g, calib)
+        lowered = g.graph.lowered_ops
         for L in g.layers:
             plan = plans[L.name]
+            if lowered.get(L.node.key, L.node.op_type) not in profile.integer_ops:
+                continue  # the contract runs this op in float between its Q/DQ (HardwareProfile.integer_ops)
             if plan.activations.type_name in FORMATS or plan.weights.type_name in FORMATS:
                 contract[_key(L.node)] = FloatContractLayer(L, plan, profile, calib, recipe=legal.recipes.get(L.name),
                                                             smooth=smooth.get(L.name))
                 continue
             contract[_key(L.node)] = ContractLayer(L, plan, profile, calib, qdq,
                                                    requantize_weights=per_channel_weights, folded_relu=g.folded_relu,
+                                                   folded_top=g.folded_range_max,
                                                    recipe=legal.recipes.get(L.name), smooth=smooth.get(L.name))
         for L in g.layers:  # a search that chose no scaling did run: say so rather than look like a no-op
             s, r = smooth.get(L.name), legal.recipes.get(L.name)
-            if s is not None and r is not None and r.awq and np.all(s == 1.0):
+            if s is not None and r is not None and r.awq and np.all(s == 1.0) and _key(L.node) in contract:
                 contract[_key(L.node)].run.notes.append(
                     f"{L.name}: awq searched its scales and kept s = 1 (alpha 0): no channel scaling lowered this "
                     f"layer's output error on the calibration activations")
@@ -177,7 +181,8 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
             if node.op_type == "MatMulInteger":
                 contract[_key(node)] = MatMulIntegerNode(node, profile, g.graph.opset)
         overrides = {L.y_int: c.y_p for L in g.layers
-                     if L.y_int and getattr(c := contract[_key(L.node)], "y_p", L.y_q) is not L.y_q}
+                     if L.y_int and _key(L.node) in contract
+                     and getattr(c := contract[_key(L.node)], "y_p", L.y_q) is not L.y_q}
 
     points = [layer.name for layer in wl.layers]
     tensor_of = {}
@@ -225,6 +230,8 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
                 errors.setdefault(name, ErrorAccumulator()).add(q_env[qt], r_env[rt])
         if spec.metric is not None:
             out = g.outputs[0]
+            if not np.isfinite(np.asarray(r_env[out], dtype=np.float64)).all():
+                raise InputError(_nonfinite_reference(g, spec), source=str(g.path))
             cosines.append(_cos(_pooled(r_env[out]), _pooled(q_env[out])))
 
     results = {}
@@ -251,7 +258,7 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
                 res.changes = measure_changes(layer, [calib[i] for i in layer.inputs], weight, bias, plan)
             else:
                 res.changes = list(plan.changes)
-        elif L is not None:
+        elif L is not None and _key(L.node) in contract:
             c = contract[_key(L.node)]
             if c.run.local:
                 res.sqnr_local_db = c.run.local.metrics()["sqnr_db"]
@@ -296,6 +303,16 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
     return results, end_to_end, diagnosis
 
 
+def _nonfinite_reference(g, spec) -> str:
+    """Why the float reference has inf / NaN, and what to do."""
+    if spec.reference is None and g.is_qdq:
+        return ("the float version of this QDQ model (its graph without Q/DQ) overflows to inf/NaN: "
+                "quantize_static folds activations such as Clip(0, 6) into the Q ranges and their upper bounds "
+                "cannot be rebuilt; pass the float model as the reference (--reference model.onnx, or "
+                "onnx.reference in the workload YAML)")
+    return "the float reference model's output has inf or NaN values on these inputs: check the inputs (--data)"
+
+
 def _reference_text(g, spec) -> str:
     """What the float reference is (and what accelsim rebuilt in it)."""
     if spec.reference is not None:
@@ -305,8 +322,9 @@ def _reference_text(g, spec) -> str:
     text = "the same graph without Q/DQ"
     if g.folded_relu:
         text += (f"; Relu restored after {len(g.folded_relu)} nodes whose output Q range starts at 0 (quantize_static "
-                 f"folds a Relu into it): {', '.join(sorted(g.folded_relu))[:200]}; a folded Clip's upper bound cannot "
-                 f"be recovered: pass --reference float.onnx for the exact float model")
+                 f"folds a Relu or a Clip into it; rebuilt as a clamp to the Q's range [0, top]): "
+                 f"{', '.join(sorted(g.folded_relu))[:200]}; a folded Clip's exact upper bound is the calibration's: "
+                 f"pass --reference float.onnx for the exact float model")
     return text
 
 
@@ -314,8 +332,10 @@ def _diagnose(g, contract, calib, results) -> list[dict]:
     """Per integer layer: its input's quantization error split into clipping and rounding; outlier channels."""
     rows = []
     for L in g.layers:
-        c = contract[_key(L.node)]
+        c = contract.get(_key(L.node))
         x = calib.get(L.x_float)
+        if c is None:  # run in float by this contract (integer_ops)
+            continue
         if x is None or isinstance(c, FloatContractLayer):  # the split below is of integer quantization error
             continue
         p = c.x_p

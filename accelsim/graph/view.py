@@ -94,6 +94,7 @@ class GraphView:
         self._check_qparams()
         self.layers = self._find_layers()
         self._check_weights()
+        self.folded_range_max: dict[str, np.float32] = {}   # filled by _find_folded_relu
         self.folded_relu = self._find_folded_relu()
 
     #: ops whose output is never negative, or carries its input's values (a zero point at the range's end then
@@ -106,8 +107,10 @@ class GraphView:
         """Tensors after which ``onnxruntime.quantization.quantize_static`` removed a Relu (or a Clip at 0),
         folding it into the next QuantizeLinear's range: that Q's zero point is its type's minimum (the range
         starts at 0), the tensor's only consumer is the Q, and its producer can output negatives. The QDQ graph
-        stripped of Q/DQ has no Relu there any more; its float version applies max(x, 0) to these tensors (the
-        activation rebuilt from the Q range). Returns {tensor: producing op type}."""
+        stripped of Q/DQ has no Relu there any more; its float version clamps these tensors to the Q's range
+        [0, top] (the activation rebuilt from the Q range: a Relu, or a Clip(0, top) whose top the calibration
+        reached; without the top a folded HardSwish's x (x + 3) grows without bound through a MobileNet and its
+        float version overflows). Returns {tensor: producing op type}."""
         found = {}
         for n in self.nodes:
             if n.op_type != "QuantizeLinear" or len(n.inputs) < 3 or not n.inputs[2]:
@@ -121,6 +124,13 @@ class GraphView:
             zp = np.asarray(zp)
             if zp.dtype.kind in "iu" and zp.size and (zp == np.iinfo(zp.dtype).min).all():
                 found[n.inputs[0]] = producer.op_type
+                scale = self.constants.get(n.inputs[1])
+                if scale is not None and np.size(scale) == 1:
+                    # the range's top: a folded Clip(0, 6) (HardSwish, ReLU6) ends there (quantize_static calibrates
+                    # the clipped tensor); for a folded Relu it is the calibrated maximum, which the QDQ model
+                    # saturates at anyway
+                    top = (int(np.iinfo(zp.dtype).max) - int(zp.reshape(-1)[0])) * float(np.asarray(scale).reshape(-1)[0])
+                    self.folded_range_max[n.inputs[0]] = np.float32(top)
         return found
 
     def _check_qparams(self) -> None:

@@ -157,6 +157,8 @@ class HardwareProfile:
     float_rates: tuple[tuple[str, float], ...] = ()
     float_accumulator: tuple[str, int | None, str] = ("fp32", None, "nonfinite")  # format, promote_every, overflow
     float_conversion: str = "saturate"   # float operand conversions: "saturate" (satfinite) or "nonfinite" (IEEE)
+    #: the MAC ops of a QDQ model the contract runs as integer layers (others: float between their Q/DQ)
+    integer_ops: tuple[str, ...] = ("MatMul", "Gemm", "Conv", "ConvTranspose")
     # -- set by a runtime profile (accelsim.runtime.RuntimeProfile.apply), never by the contract's YAML: the as-run
     # view of the contract. kernel_launch_s, decode_graphs and concurrent_layers above are of this kind too.
     #: the GEMM mainloop's sustained share of the MAC rate per rate class (int8, fp16, bf16, fp8, fp4), applied by

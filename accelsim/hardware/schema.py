@@ -247,6 +247,11 @@ class HardwareModel(_Strict):
     # a value beyond a float operand format's range on conversion: clamped to the largest finite (PTX cvt ...
     # .satfinite, OCP MX) or to inf / NaN (IEEE; E4M3 has no inf: NaN)
     float_conversion: Literal["saturate", "nonfinite"] = "saturate"
+    # the MAC ops of a QDQ model this contract runs as integer layers; the others it runs in float between their
+    # Q/DQ (ONNX Runtime's CPU provider has no integer ConvTranspose: its optimized model keeps DQ -> ConvTranspose
+    # -> Q); default all
+    integer_ops: list[Literal["MatMul", "Gemm", "Conv", "ConvTranspose"]] = Field(
+        default_factory=lambda: ["MatMul", "Gemm", "Conv", "ConvTranspose"], min_length=1)
 
     @model_validator(mode="after")
     def _format_rates(self):
@@ -369,4 +374,5 @@ class HardwareModel(_Strict):
             float_accumulator=(self.float_accumulator.format, self.float_accumulator.promote_every,
                                self.float_accumulator.overflow),
             float_conversion=self.float_conversion,
+            integer_ops=tuple(dict.fromkeys(self.integer_ops)),
         )

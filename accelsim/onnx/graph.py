@@ -134,7 +134,7 @@ def import_onnx(model, path: str) -> Graph:
             continue
         nodes.append(node)
         domains.append(n.domain)
-    nodes = lower(nodes, domains, constants, str(path))
+    nodes, lowered = lower(nodes, domains, constants, str(path))
     inputs = []
     for i in g.input:
         if i.name in constants:
@@ -152,7 +152,8 @@ def import_onnx(model, path: str) -> Graph:
                                               for d in o.type.tensor_type.shape.dim))
                         for o in g.output if o.type.tensor_type.elem_type in ELEMENT_TYPES)
     return Graph(name=g.name or Path(path).stem, nodes=tuple(nodes), constants=constants, inputs=tuple(inputs),
-                 outputs=tuple(o.name for o in g.output), source=str(path), opset=opset, output_info=output_info)
+                 outputs=tuple(o.name for o in g.output), source=str(path), opset=opset, output_info=output_info,
+                 lowered_ops=lowered)
 
 
 class OnnxGraph(GraphView):
