@@ -22,6 +22,7 @@ from accelsim.numerics.execute import activation_params, grouped_weight_params, 
 from accelsim.numerics.formats import format_operand
 from accelsim.numerics.metrics import ErrorAccumulator
 from accelsim.ops import dequantize_linear, quantize_linear
+from accelsim.ops.nn import conv_pads
 from accelsim.quant.legalize import QuantPlan
 from accelsim.quant.quantizers import QuantParams, calibrate_range, params_from_range
 from accelsim.quant.recipe import LayerRecipe
@@ -372,10 +373,9 @@ class ContractLayer:
             self._add_events(stats)
         elif L.kind == "conv2d":
             a = L.conv_attrs
-            if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-                raise ValueError(f"{L.name}: Conv auto_pad is not supported; export with explicit pads")
             y, stats = qconv2d(x, self.w_int, self.bias_q, strides=tuple(a.get("strides", (1, 1))),
-                               pads=tuple(a.get("pads", (0, 0, 0, 0))), dilations=tuple(a.get("dilations", (1, 1))),
+                               pads=conv_pads(a, x.shape[2:], np.shape(self.w_int)[2:]),
+                               dilations=tuple(a.get("dilations", (1, 1))),
                                group=int(a.get("group", 1)),
                                **self._common(self.x_p, self.w_scale, self.w_zp, self.w_type))
             self._add_events(stats)
@@ -440,7 +440,7 @@ class ContractLayer:
 
             a = L.conv_attrs
             ref = _conv(x_deq, np.asarray(L.weight, dtype=np.float64), None if L.bias is None else np.asarray(L.bias),
-                        strides=tuple(a.get("strides", (1, 1))), pads=tuple(a.get("pads", (0, 0, 0, 0))),
+                        strides=tuple(a.get("strides", (1, 1))), pads=conv_pads(a, x_deq.shape[2:], L.weight.shape[2:]),
                         dilations=tuple(a.get("dilations", (1, 1))), group=int(a.get("group", 1)))
         if L.y_float in self.folded_relu:  # the layer's op includes the Relu / Clip quantize_static folded into its range
             ref = np.clip(ref, 0.0, self.folded_top.get(L.y_float, np.inf))
@@ -627,7 +627,7 @@ class FloatContractLayer:
                 y, ref = y + self.bias, ref + self.bias
         elif L.kind == "conv2d":
             a = L.conv_attrs
-            strides, pads = tuple(a.get("strides", (1, 1))), tuple(a.get("pads", (0, 0, 0, 0)))
+            strides, pads = tuple(a.get("strides", (1, 1))), conv_pads(a, np.shape(xin)[2:], np.shape(L.weight)[2:])
             dilations, group = tuple(a.get("dilations", (1, 1))), int(a.get("group", 1))
             y = float_conv2d(x, self.w, sx * self.w_scale, kernel=tuple(np.shape(L.weight)[2:]), strides=strides,
                              pads=pads, dilations=dilations, group=group, gemm=self._gemm)

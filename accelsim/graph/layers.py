@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from accelsim.ops.nn import conv_pads
 from accelsim.workload.layers import Layer, LayerQuant, QuantIntent
 
 
@@ -61,7 +62,8 @@ def graph_layers(g, feed: dict, defaults: LayerQuant) -> list[Layer]:
                 a = L.conv_attrs
                 layer = Layer(name=name, op="conv2d", inputs=(L.x_float,), in_shapes=(shapes[L.x_float],), out_shape=y,
                               quant=quant, bias=L.bias is not None, kernel=tuple(L.weight.shape[2:]),
-                              stride=tuple(a.get("strides", (1, 1))), padding=tuple(a.get("pads", (0, 0, 0, 0))),
+                              stride=tuple(a.get("strides", (1, 1))),
+                              padding=conv_pads(a, shapes[L.x_float][2:], L.weight.shape[2:]),
                               dilation=tuple(a.get("dilations", (1, 1))), groups=int(a.get("group", 1)))
             else:
                 layer = Layer(name=name, op="matmul", inputs=(L.x_float, L.b_float),
@@ -137,16 +139,23 @@ def _float_mac_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> 
     from accelsim.ops import attrs
 
     a = attrs(node)
+
     def shape(t: str) -> tuple:
         return tuple(shapes[t]) if t in shapes else tuple(np.shape(g.constants[t]))
 
     x, w = shape(node.inputs[0]), shape(node.inputs[1])
     y = shape(node.outputs[0])
     has_bias = len(node.inputs) > 2 and bool(node.inputs[2])
+    if node.op_type == "Conv" and len(x) != 4:  # 1-D outside a Q/DQ pattern, 3-D: the same MACs as a conv2d of
+        # height 1 over the flattened spatial axes, kernel the window's cells
+        flat = lambda s: (s[0], s[1], 1, math.prod(s[2:]))  # noqa: E731
+        return Layer(name=name, op="conv2d", inputs=(node.inputs[0],), in_shapes=(flat(x),), out_shape=flat(y),
+                     quant=defaults, bias=has_bias, kernel=(1, math.prod(w[2:])), groups=int(a.get("group", 1)))
     if node.op_type == "Conv":
         return Layer(name=name, op="conv2d", inputs=(node.inputs[0],), in_shapes=(x,), out_shape=y, quant=defaults,
                      bias=has_bias, kernel=tuple(w[2:]), stride=tuple(a.get("strides", (1, 1))),
-                     padding=tuple(a.get("pads", (0, 0, 0, 0))), dilation=tuple(a.get("dilations", (1, 1))),
+                     padding=conv_pads(a, x[2:], w[2:]) if len(x) == 4 else (0, 0, 0, 0),
+                     dilation=tuple(a.get("dilations", (1, 1))),
                      groups=int(a.get("group", 1)))
     if node.op_type == "Gemm":
         x = x[::-1] if a.get("transA", 0) else x

@@ -40,6 +40,9 @@ def to_onnx(graph: Graph, ir_version: int = 8):
     inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in graph.constants.items()]
     onnx_graph = helper.make_graph([to_node_proto(n) for n in graph.nodes], graph.name, inputs, outputs,
                                    initializer=inits)
-    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", graph.opset)])
+    # a per-axis Q/DQ (a lowered QOperator layer of an opset-11 model) is opset 13's
+    per_axis = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") and "axis" in n.attrs for n in graph.nodes)
+    opset = max(graph.opset, 13) if per_axis else graph.opset
+    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = ir_version
     return model

@@ -192,7 +192,10 @@ def _graph_tensor_bytes(g, shapes: dict) -> int:
     from accelsim.onnx.export import to_onnx
 
     model = onnx.ModelProto()
-    model.CopyFrom(g.model if g.model is not None else to_onnx(g.graph))
+    # ONNX's shape inference knows only the standard domain: a QOperator model (com.microsoft ops) is inferred in
+    # the standard-domain form accelsim runs it in (accelsim.onnx.lower)
+    foreign = g.model is not None and any(n.domain not in ("", "ai.onnx") for n in g.model.graph.node)
+    model.CopyFrom(g.model if g.model is not None and not foreign else to_onnx(g.graph))
     for inp in model.graph.input:
         if inp.name in shapes:
             for d, size in zip(inp.type.tensor_type.shape.dim, shapes[inp.name]):

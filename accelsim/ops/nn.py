@@ -96,6 +96,15 @@ def auto_pads(auto_pad, in_sizes, kernel, strides, dilations, pads=None) -> tupl
     return tuple(begins + ends)
 
 
+def conv_pads(attrs, in_sizes, kernel) -> tuple[int, ...]:
+    """A Conv node's explicit pads (begins..., ends...) for an input of spatial sizes ``in_sizes``: its ``pads``, or
+    what its ``auto_pad`` (SAME_UPPER, SAME_LOWER, VALID) makes of them."""
+    n = len(kernel)
+    return auto_pads(attrs.get("auto_pad", "NOTSET"), tuple(in_sizes), tuple(kernel),
+                     tuple(attrs.get("strides", (1,) * n)), tuple(attrs.get("dilations", (1,) * n)),
+                     attrs.get("pads"))
+
+
 def _conv(x, w, b=None, strides=None, pads=None, dilations=None, group=1, auto_pad="NOTSET", **_):
     """Conv, 1-D or 2-D (a 1-D conv is a 2-D one of height 1), by im2col and one GEMM per image and group."""
     from accelsim.numerics.api import conv_patches
@@ -213,7 +222,9 @@ def _pool(x, kernel_shape, strides=None, pads=None, kind="max", ceil_mode=0, cou
     need = [(o - 1) * s + k for o, s, k in zip(outs, strides, kernel_shape)]
     extra = [max(0, nd_ - (sz + pads[i] + pads[i + nd])) for i, (nd_, sz) in enumerate(zip(need, sizes))]
     widths = [(0, 0), (0, 0)] + [(pads[i], pads[i + nd] + extra[i]) for i in range(nd)]
-    fill = -np.inf if kind == "max" else 0.0
+    # max pooling pads with the type's lowest value (-inf; an integer tensor's minimum: QOperator models max-pool
+    # the codes)
+    fill = (-np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min) if kind == "max" else 0.0
     xp = np.pad(x, widths, constant_values=fill)
     axes = tuple(range(2, 2 + nd))
     view = np.lib.stride_tricks.sliding_window_view(xp, tuple(kernel_shape), axis=axes)

@@ -105,3 +105,13 @@ def test_batchnorm_is_folded_and_reported(capsys):
     doc = _run(capsys, str(m.path), "--hw", "onnxruntime-host", *[a for d in m.dims for a in ("--dim", d)])
     assert "BatchNormalization folded" in doc["summary"]["profiles"][0]["end_to_end"]["ran_in_float"]
     assert not any(r["layer"].startswith("BatchNormalization") for r in doc["layers"])
+
+
+def test_memory_estimate_of_a_qoperator_model(quantized):
+    """ONNX's shape inference does not know com.microsoft's QLinear ops: a QOperator model is estimated in its
+    lowered standard-domain form, like its QDQ twin (regression: 51 GB estimated for an 800 x 608 layout model)."""
+    from accelsim.onnx.workload import _graph_tensor_bytes
+
+    m = _installed(MODELS[1])
+    est = {fmt: _graph_tensor_bytes(OnnxGraph(quantized(m, fmt)), m.shapes) for fmt in ("QDQ", "QOperator")}
+    assert est["QOperator"] <= 2 * est["QDQ"], est

@@ -26,7 +26,8 @@ def _both(op, inputs: dict, opset=18, **attrs):
     proto = helper.make_node(op, [n if inputs[n] is not None else "" for n in names], ["y"], **attrs)
     graph_inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
                     for n, v in inputs.items() if v is not None]
-    g = helper.make_graph([proto], "g", graph_inputs, [helper.make_tensor_value_info("y", 1, None)])
+    g = helper.make_graph([proto], "g", graph_inputs, [helper.make_tensor_value_info(
+        "y", helper.np_dtype_to_tensor_dtype(next(iter(inputs.values())).dtype), None)])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     m.ir_version = 8
     sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -182,3 +183,10 @@ def test_quantize_linear_kernel_equals_its_numpy_twin(dtype, zp):
     z = np.asarray(zp, dtype=dtype)
     assert np.array_equal(quantize_linear(x, s, z), quantize_linear_numpy(x, s, z))
     assert quantize_linear(x, s, z).dtype == dtype
+
+
+def test_max_pool_of_integer_codes():
+    """QOperator models max-pool the uint8 codes directly: padding is the type's minimum, not -inf."""
+    x = rng.integers(0, 256, (1, 3, 7, 7)).astype(np.uint8)
+    ours, theirs = _both("MaxPool", {"x": x}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)
+    assert ours.dtype == theirs.dtype == np.uint8 and np.array_equal(ours, theirs)
