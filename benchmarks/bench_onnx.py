@@ -40,11 +40,11 @@ def _median_time(fn, repeats: int) -> float:
 
 
 def _contract_executors(g, hw: str):
+    import dataclasses
+
     from accelsim.graph.contract import ContractLayer
     from accelsim.hardware import load_profile
     from accelsim.quant.legalize import QuantPlan
-
-    import dataclasses
 
     profile = dataclasses.replace(load_profile(hw), qdq_s8_to_u8=True)
     executors = {}

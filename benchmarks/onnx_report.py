@@ -125,7 +125,8 @@ def model_table() -> list[str]:
                             f"{ours:.4f} / {theirs:.4f} | {timing} |")
     cpu = platform.processor() or platform.machine()
     return [BEGIN_MODELS, "",
-            f"Measured on this machine ({cpu}; contract `onnxruntime-host` = `{host_contract()[0]}`: {host_contract()[1]}), by "
+            f"Measured on this machine ({cpu}; contract `onnxruntime-host` = `{host_contract()[0]}`: "
+            f"{host_contract()[1]}), by "
             f"`python benchmarks/onnx_report.py --write`; the same checks are tests/onnx/test_real_models.py. Float: "
             "accelsim's float run of the model against ONNX Runtime's, every output, two inputs. QDQ / QOperator: "
             "ONNX Runtime's own `quant_pre_process` + `quantize_static` (its defaults: uint8 activations, int8 "

@@ -442,7 +442,7 @@ class ContractLayer:
             ref = _conv(x_deq, np.asarray(L.weight, dtype=np.float64), None if L.bias is None else np.asarray(L.bias),
                         strides=tuple(a.get("strides", (1, 1))), pads=conv_pads(a, x_deq.shape[2:], L.weight.shape[2:]),
                         dilations=tuple(a.get("dilations", (1, 1))), group=int(a.get("group", 1)))
-        if L.y_float in self.folded_relu:  # the layer's op includes the Relu / Clip quantize_static folded into its range
+        if L.y_float in self.folded_relu:  # the layer includes the Relu / Clip quantize_static folded into its range
             ref = np.clip(ref, 0.0, self.folded_top.get(L.y_float, np.inf))
         self.run.local.add(y_deq, ref)
 

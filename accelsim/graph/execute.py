@@ -16,7 +16,6 @@ from accelsim.errors import InputError
 from accelsim.graph.view import GraphView
 from accelsim.ops import dequantize_linear, run_node
 
-
 #: ops that only move elements: applied to the float standing for a stripped QuantizeLinear's integers (the
 #: layout an importer put between a Q and its DQ, accelsim.onnx.lower), their output still stands for integers
 _MOVES = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Slice", "Gather", "Concat",

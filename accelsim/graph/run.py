@@ -289,7 +289,8 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
     int_nodes = {id(L.node) for L in g.layers}
     float_macs = [_key(n) for n in g.nodes if n.op_type in ("MatMul", "Gemm", "Conv") and id(n) not in int_nodes]
     folded = getattr(g, "folded_batchnorm", [])
-    ran_in_float = "; ".join(part for part in (spec.float_parts, "ONNX ops " + ", ".join(float_ops) if float_ops else "",
+    ops_text = "ONNX ops " + ", ".join(float_ops) if float_ops else ""
+    ran_in_float = "; ".join(part for part in (spec.float_parts, ops_text,
                                                f"MatMul/Gemm/Conv nodes {', '.join(float_macs)}" if float_macs
                                                else "",
                                                f"{len(folded)} BatchNormalization folded into their convs (as ONNX "

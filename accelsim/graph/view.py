@@ -129,7 +129,8 @@ class GraphView:
                     # the range's top: a folded Clip(0, 6) (HardSwish, ReLU6) ends there (quantize_static calibrates
                     # the clipped tensor); for a folded Relu it is the calibrated maximum, which the QDQ model
                     # saturates at anyway
-                    top = (int(np.iinfo(zp.dtype).max) - int(zp.reshape(-1)[0])) * float(np.asarray(scale).reshape(-1)[0])
+                    codes = int(np.iinfo(zp.dtype).max) - int(zp.reshape(-1)[0])
+                    top = codes * float(np.asarray(scale).reshape(-1)[0])
                     self.folded_range_max[n.inputs[0]] = np.float32(top)
         return found
 

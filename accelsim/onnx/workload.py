@@ -45,7 +45,8 @@ def _bind(g, dims: dict[str, int], source: str) -> dict[str, tuple[int, ...]]:
             else:
                 label = d if d != "?" else f"{name}[{i}]"
                 raise InputError(f"dynamic dimension '{label}' of input '{name}' is not set; set it with "
-                                 f"--dim {label}=N (bound so far: {', '.join(f'{k}={v}' for k, v in dims.items()) or 'none'})",
+                                 f"--dim {label}=N (bound so far: "
+                                 f"{', '.join(f'{k}={v}' for k, v in dims.items()) or 'none'})",
                                  source=source, field="dims")
         shapes[name] = tuple(out)
     return shapes

@@ -65,8 +65,8 @@ def test_a_dynamically_quantized_model_runs(tmp_path, capsys):
     macs = [r for r in doc["layers"] if r["macs"] > 0]
     assert len(macs) == 2 and all(r["op"] == "linear" for r in macs)
     assert sum(r["macs"] for r in macs) == 4 * 32 * 64 + 4 * 64 * 8
-    from accelsim.onnx.graph import OnnxGraph
     from accelsim.hardware.host import host_contract
+    from accelsim.onnx.graph import OnnxGraph
 
     gq = OnnxGraph(tmp_path / "d.onnx")
     ex = {n.key: MatMulIntegerNode(n, load_profile(host_contract()[0]), 17) for n in gq.nodes

@@ -29,7 +29,8 @@ def _model(path, pads=(0, 0, 0, 0), kernel=2, seed=0):
              helper.make_node("ConvTranspose", ["r", "w", "b"], ["y"], strides=[kernel, kernel], pads=list(pads),
                               name="up")]
     g = helper.make_graph(nodes, "ct", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 7])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, None, None])], initializer=[w, b, wc])
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, None, None])],
+                          initializer=[w, b, wc])
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
@@ -51,7 +52,8 @@ def test_overlapping_conv_transpose_stays_as_it_is(tmp_path):
     w = numpy_helper.from_array(rng.normal(0, 0.3, (2, 3, 3, 3)).astype(np.float32), "w")
     g = helper.make_graph([helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2], name="up")], "ct",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, None, None])], initializer=[w])
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, None, None])],
+                          initializer=[w])
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "o.onnx"))
     assert not OnnxGraph(tmp_path / "o.onnx").graph.lowered_ops
 
