@@ -49,6 +49,8 @@ def _contract_executors(g, hw: str):
     profile = dataclasses.replace(load_profile(hw), qdq_s8_to_u8=True)
     executors = {}
     for L in g.layers:
+        if g.graph.lowered_ops.get(L.node.key, L.node.op_type) not in profile.integer_ops:
+            continue  # run in float by this contract (ONNX Runtime's ConvTranspose), as accelsim.graph.run does
         layer = ContractLayer(L, QuantPlan(layer=L.name, weights=None, activations=None), profile, {}, True,
                               folded_relu=g.folded_relu, folded_top=g.folded_range_max)
         layer.run.track = False

@@ -31,6 +31,17 @@ class _Pass:
         self.value = value
 
 
+def _constant_dq(g: GraphView, node) -> np.ndarray:
+    """DequantizeLinear of constants, computed once per graph (a QDQ CNN dequantizes a hundred weights and biases;
+    the graph's constants never change)."""
+    cache = g.__dict__.setdefault("_constant_dq", {})
+    key = id(node)
+    if key not in cache:
+        cache[key] = run_node(node, [g.constants[i] if i else None for i in node.inputs], g.graph.opset)[0]
+        cache[key].setflags(write=False)
+    return cache[key]
+
+
 def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None = None, tap=None,
               dq_override: dict | None = None, strip_q: bool = False) -> dict[str, np.ndarray]:
     """Execute ``g``; returns every tensor by name. ``executors``: node name -> fn(env) that writes the
@@ -68,6 +79,12 @@ def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None
             if node.inputs[0] in dq_override:
                 p = dq_override[node.inputs[0]]
                 env[node.outputs[0]] = dequantize_linear(src, p.scale, p.zero_point, p.axis or 1)
+                continue
+            if all(not i or i in g.constants for i in node.inputs):  # a weight's or a bias' DQ: the same every run
+                folded = _constant_dq(g, node)
+                env[node.outputs[0]] = folded
+                if tap:
+                    tap(node.outputs[0], folded)
                 continue
         inputs = [env[i] if i else None for i in node.inputs]
         passed = bool(inputs) and isinstance(inputs[0], _Pass)

@@ -117,8 +117,11 @@ def accumulate_fast(xc: np.ndarray, wc: np.ndarray, bias: np.ndarray | None, max
     if m * n * k <= (1 << 21) and k * prod + bias_max < (1 << 24):
         # a small GEMM whose every partial sum is an integer below 2^24: one float32 product is exact in any order
         # (the scratch-buffer path's set-up costs more than such a product)
-        out = (xc.astype(np.float32) @ wc.astype(np.float32)).astype(np.int64)
-        return out if bias is None else out + np.asarray(bias, dtype=np.int64)
+        out = xc.astype(np.float32) @ wc.astype(np.float32)
+        if bias is not None:  # still an integer below 2^24: exact in float32
+            out += np.asarray(bias, dtype=np.float32)
+        # one conversion, through int32 (float32 -> int64 is several times slower; the values fit int32)
+        return out.astype(np.int32).astype(np.int64)
     # float32 slices: the codes path with zero points 0 (one conversion pass, int slice sums, scratch buffers)
     out32 = accumulate_codes_fast(xc, wc, 0, np.zeros(1, dtype=np.int64), bias, max_x, max_w)
     if out32 is not None:
