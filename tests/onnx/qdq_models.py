@@ -75,3 +75,19 @@ def qdq_mlp_conv(seed: int = 0, path=None, per_channel: bool = True, act=np.uint
         import onnx
         onnx.save(model, str(path))
     return model
+
+
+def quantize_records(float_path, out_path, records: list[dict], fmt: str = "QDQ", **kw) -> None:
+    """onnxruntime.quantization.quantize_static of ``float_path`` calibrated on ``records`` (dicts of model inputs),
+    in the QDQ or QOperator format; ``kw``: quantize_static's other options (activation_type, ...)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(records)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    quantize_static(str(float_path), str(out_path), Reader(),
+                    quant_format=QuantFormat.QDQ if fmt == "QDQ" else QuantFormat.QOperator, **kw)

@@ -83,21 +83,13 @@ def feeds(model: RealModel, seed: int) -> dict:
 def quantize(model: RealModel, out_dir: Path, fmt: str = "QDQ", records: int = 3) -> Path:
     """ONNX Runtime's own recipe: quant_pre_process (shape inference, optimization: BN folded), then
     quantize_static with its defaults (uint8 activations, int8 per-tensor weights, min-max calibration)."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from tests.onnx.qdq_models import quantize_records
 
     pre = out_dir / f"{model.name}-pre.onnx"
     if not pre.exists():
         quant_pre_process(str(model.path), str(pre), skip_symbolic_shape=True)
     out = out_dir / f"{model.name}-{fmt.lower()}.onnx"
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter([feeds(model, 100 + i) for i in range(records)])
-
-        def get_next(self):
-            return next(self.it, None)
-
-    quantize_static(str(pre), str(out), Reader(),
-                    quant_format=QuantFormat.QDQ if fmt == "QDQ" else QuantFormat.QOperator)
+    quantize_records(pre, out, [feeds(model, 100 + i) for i in range(records)], fmt)
     return out

@@ -17,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from accelsim.cli import main  # noqa: E402
 from accelsim.graph.execute import run_graph  # noqa: E402
 from accelsim.onnx.graph import OnnxGraph  # noqa: E402
+from tests.onnx.qdq_models import quantize_records  # noqa: E402
 
 
 def _model(path, pads=(0, 0, 0, 0), kernel=2, seed=0):
@@ -59,20 +60,11 @@ def test_overlapping_conv_transpose_stays_as_it_is(tmp_path):
 
 
 def test_qdq_conv_transpose_is_integer_where_the_contract_says(tmp_path, capsys):
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
-
     _model(tmp_path / "m.onnx")
     rng = np.random.default_rng(3)
     data = [rng.normal(0, 1, (1, 2, 5, 7)).astype(np.float32) for _ in range(4)]
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter([{"x": d} for d in data])
-
-        def get_next(self):
-            return next(self.it, None)
-
-    quantize_static(str(tmp_path / "m.onnx"), str(tmp_path / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ)
+    quantize_records(str(tmp_path / "m.onnx"), str(tmp_path / "q.onnx"), [{"x": d} for d in data], "QDQ")
     np.savez(tmp_path / "d.npz", **{f"x.{i}": d for i, d in enumerate(data)})
     rows = {}
     for hw in ("onnxruntime-cpu", "tensorcore-int8"):

@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from accelsim.cli import main  # noqa: E402
 from accelsim.onnx.conformance import node_level_check  # noqa: E402
-from tests.onnx.qdq_models import qdq_mlp_conv  # noqa: E402
+from tests.onnx.qdq_models import qdq_mlp_conv, quantize_records  # noqa: E402
 
 
 @pytest.mark.parametrize("act", [np.uint8, np.int8], ids=["uint8", "int8"])
@@ -119,23 +119,16 @@ def test_malformed_onnx(tmp_path, capsys):
 
 def test_quantize_static_output_with_float_reference(tmp_path, capsys):
     """The common path: a float model quantized by onnxruntime.quantization.quantize_static (QDQ)."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantType
 
     fp = tmp_path / "float.onnx"
     _float_model(fp)
     rng = np.random.default_rng(5)
     feeds = [{"x": rng.normal(0, 1, (4, 16)).astype(np.float32)} for _ in range(8)]
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(feeds)
-
-        def get_next(self):
-            return next(self.it, None)
-
     qp = tmp_path / "qdq.onnx"
-    quantize_static(str(fp), str(qp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    quantize_records(fp, qp, feeds, "QDQ", per_channel=True, activation_type=QuantType.QUInt8,
+                     weight_type=QuantType.QInt8)
     checks = node_level_check(qp, feeds)
     assert len(checks) >= 1 and sum(c.mismatches for c in checks) == 0
     np.savez(tmp_path / "data.npz", **{f"x.{i}": f["x"] for i, f in enumerate(feeds)})
@@ -200,21 +193,14 @@ def test_quantize_static_cnn_reference_keeps_the_folded_relu(tmp_path, seed):
     """quantize_static folds the Relu into the Conv's output Q range; the default float reference (the QDQ graph
     without Q/DQ) must put it back: accelsim's cosine on ONNX Runtime's contract matches ORT's own within 0.001."""
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantType
 
     _cnn_float_model(tmp_path / "float.onnx", seed)
     rng = np.random.default_rng(100 + seed)
     data = [rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(8)]
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter([{"x": d} for d in data])
-
-        def get_next(self):
-            return next(self.it, None)
-
-    quantize_static(str(tmp_path / "float.onnx"), str(tmp_path / "qdq.onnx"), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    quantize_records(tmp_path / "float.onnx", tmp_path / "qdq.onnx", [{"x": d} for d in data], "QDQ",
+                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     import onnx
     assert "Relu" not in {n.op_type for n in onnx.load(str(tmp_path / "qdq.onnx")).graph.node}  # folded away
     np.savez(tmp_path / "data.npz", **{f"x.{i}": d for i, d in enumerate(data)})
@@ -316,8 +302,6 @@ def test_folded_relu_survives_legalization_to_symmetric_activations(tmp_path, ca
     """quantize_static folds a Relu into the output Q's range (uint8, zero point 0). A contract with symmetric int8
     activations moves that range to [-a, a]: the layer must still clamp at zero (the folded Relu), else every
     negative conv output leaks through (regression: end-to-end cosine 0.77 instead of ONNX Runtime's 0.9998)."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
-
     rng = np.random.default_rng(0)
     wc = numpy_helper.from_array(rng.normal(0, 0.3, (4, 2, 3, 3)).astype(np.float32), "wc")
     w2 = numpy_helper.from_array(rng.normal(0, 0.3, (3, 4, 1, 1)).astype(np.float32), "w2")
@@ -330,14 +314,7 @@ def test_folded_relu_survives_legalization_to_symmetric_activations(tmp_path, ca
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "f.onnx"))
     data = [rng.normal(0, 1, (1, 2, 5, 7)).astype(np.float32) for _ in range(4)]
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter([{"x": d} for d in data])
-
-        def get_next(self):
-            return next(self.it, None)
-
-    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ)
+    quantize_records(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), [{"x": d} for d in data], "QDQ")
     np.savez(tmp_path / "d.npz", **{f"x.{i}": d for i, d in enumerate(data)})
     assert main(["run", str(tmp_path / "q.onnx"), "--hw", "tensorcore-int8", "--data", str(tmp_path / "d.npz"),
                  "--format", "json", "--no-write"]) == 0
