@@ -89,8 +89,11 @@ def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None
         inputs = [env[i] if i else None for i in node.inputs]
         passed = bool(inputs) and isinstance(inputs[0], _Pass)
         inputs = [v.value if isinstance(v, _Pass) else v for v in inputs]
+        captured = None
+        if node.captures:  # a control-flow node: the outer values its subgraphs read
+            captured = {c: (env[c].value if isinstance(env[c], _Pass) else env[c]) for c in node.captures if c in env}
         try:
-            outs = run_node(node, inputs, g.graph.opset)
+            outs = run_node(node, inputs, g.graph.opset, captured)
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - attributes or shapes the model's author got wrong

@@ -31,9 +31,12 @@ class Node:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     attrs: Mapping = field(default_factory=dict)
+    # values a subgraph attribute (If's branches, Loop's and Scan's bodies) reads from the graph around it
+    captures: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "captures", tuple(self.captures))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "attrs", _frozen(self.attrs))
 

@@ -87,7 +87,7 @@ class GraphView:
         self.producer = {o: n for n in self.nodes for o in n.outputs}
         self.consumers: dict[str, list] = {}
         for n in self.nodes:
-            for i in n.inputs:
+            for i in (*n.inputs, *n.captures):
                 self.consumers.setdefault(i, []).append(n)
         self.is_qdq = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in self.nodes)
         self.folded_batchnorm: list[tuple[str, str]] = []  # (BatchNormalization, Conv) pairs folded into one layer

@@ -63,6 +63,35 @@ def _check_external_data(model, path: Path) -> None:
                        source=str(path))
 
 
+def outer_refs(graph) -> set[str]:
+    """Names a subgraph (GraphProto) reads from the scopes around it: inputs of its nodes (and of their own
+    subgraphs) that neither it nor its nodes define. ONNX lets a branch of If or a body of Loop / Scan read any
+    value defined before the node."""
+    from onnx import AttributeProto
+
+    defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    refs: set[str] = set()
+    for n in graph.node:
+        refs.update(i for i in n.input if i and i not in defined)
+        for a in n.attribute:
+            subs = [a.g] if a.type == AttributeProto.GRAPH else list(a.graphs) if a.type == AttributeProto.GRAPHS else []
+            for sub in subs:
+                refs.update(r for r in outer_refs(sub) if r not in defined)
+        defined.update(n.output)
+    return refs
+
+
+def _captures(node) -> tuple[str, ...]:
+    from onnx import AttributeProto
+
+    refs: set[str] = set()
+    for a in node.attribute:
+        subs = [a.g] if a.type == AttributeProto.GRAPH else list(a.graphs) if a.type == AttributeProto.GRAPHS else []
+        for sub in subs:
+            refs |= outer_refs(sub)
+    return tuple(sorted(refs))
+
+
 def _attribute_values(node) -> dict:
     from onnx import AttributeProto, helper, numpy_helper
 
@@ -70,10 +99,7 @@ def _attribute_values(node) -> dict:
     for a in node.attribute:
         if a.type == AttributeProto.TENSOR:
             out[a.name] = numpy_helper.to_array(a.t)
-        elif a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
-            raise InputError(f"node '{node.name or node.output[0]}' ({node.op_type}): subgraph attributes are not "
-                             f"supported")
-        else:
+        else:  # a subgraph (If, Loop, Scan) stays a GraphProto: onnx.reference runs it
             out[a.name] = helper.get_attribute_value(a)
     return out
 
@@ -128,7 +154,7 @@ def import_onnx(model, path: str) -> Graph:
     nodes, domains = [], []
     for n in g.node:
         node = Node(name=n.name, op_type=n.op_type, inputs=tuple(n.input), outputs=tuple(n.output),
-                    attrs=_attribute_values(n))
+                    attrs=_attribute_values(n), captures=_captures(n))
         if n.op_type == "Constant":  # Constant nodes are constants (quantize_static emits many)
             constants[n.output[0]] = run_node(node, [])[0]
             continue

@@ -271,7 +271,7 @@ def lower(nodes: list[Node], domains: list[str], constants: dict, source: str) -
         if n.op_type in QOPERATOR and domain in QOPERATOR_DOMAINS:
             _qoperator(n, b, source)
         elif domain in ("", "ai.onnx"):
-            b.add(n.name, n.op_type, n.inputs, n.outputs, **dict(n.attrs))
+            b.nodes.append(n)
         else:  # pragma: no cover - import_onnx refuses other domains first
             raise InputError(f"node '{n.key}': op {domain}:{n.op_type} is not supported", source=source)
     qdq_nodes, b.nodes = b.nodes, []

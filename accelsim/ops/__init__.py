@@ -36,15 +36,16 @@ def unsupported(nodes) -> list[str]:
                    f"{n.op_type}" for n in nodes if lookup(n.op_type, getattr(n, "domain", "")) is None})
 
 
-def run_node(node, inputs: list, opset: int = 17) -> list:
-    """Execute one node on numpy inputs; returns its outputs as a list."""
+def run_node(node, inputs: list, opset: int = 17, captured: dict | None = None) -> list:
+    """Execute one node on numpy inputs; returns its outputs as a list. ``captured``: the values its subgraphs
+    read from the graph around it (``Node.captures``)."""
     d = lookup(node.op_type)
     if d is None:
         raise KeyError(node.op_type)
     if d.source == "onnx.reference":
         from accelsim.ops.reference import run_reference
 
-        return run_reference(node, inputs, opset)
+        return run_reference(node, inputs, opset, captured)
     a = attrs(node)
     if d.versioned:
         a["opset"] = opset
@@ -60,5 +61,5 @@ def run_node(node, inputs: list, opset: int = 17) -> list:
     except NotCovered:  # an attribute value the fast kernel does not implement: the spec's own evaluator
         from accelsim.ops.reference import run_reference
 
-        return run_reference(node, inputs, opset)
+        return run_reference(node, inputs, opset, captured)
     return list(out) if isinstance(out, list) else [out]

@@ -15,13 +15,18 @@ import numpy as np
 
 from accelsim.ops.registry import OpDef
 
+#: ops whose attributes are subgraphs (control flow): a subgraph may read any value defined before its node; the
+#: one-node model then takes those values as extra graph inputs (``Node.captures``), so onnx.reference runs the
+#: branches and bodies with the spec's semantics. Their cost is not modelled (the subgraph's ops are not timed)
+CONTROL_FLOW = ("If", "Loop", "Scan", "SequenceMap")
+
 #: cost class by op (ops not listed: one vector operation per output element, timed as an add)
 COST = {
     **{op: dict(cost="layout") for op in (
         "Shape", "Size", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Constant", "ConstantOfShape",
         "Cast", "CastLike", "Range", "EyeLike", "NonZero", "Optional", "OptionalGetElement", "OptionalHasElement",
         "SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert", "SequenceLength",
-        "SplitToSequence", "ConcatFromSequence", "RandomNormal", "RandomNormalLike", "RandomUniform",
+        "SplitToSequence", "ConcatFromSequence", *CONTROL_FLOW, "RandomNormal", "RandomNormalLike", "RandomUniform",
         "RandomUniformLike", "Bernoulli", "Multinomial", "DynamicQuantizeLinear")},
     **{op: dict(cost="reduce", timed_as="add") for op in (
         "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "CumSum",
@@ -38,10 +43,6 @@ COST = {
         "DeformConv", "Attention")},
 }
 
-#: ops whose attributes are subgraphs (control flow): a subgraph reads the outer graph's tensors by name, which a
-#: one-node evaluation does not have; refused by name (an ONNX model exported with them can often be exported
-#: without, e.g. Silero's If-free VAD)
-CONTROL_FLOW = ("If", "Loop", "Scan", "SequenceMap")
 
 _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 1024
@@ -49,7 +50,7 @@ _CACHE_SIZE = 1024
 
 def reference_op(op_type: str, domain: str = "") -> OpDef | None:
     """An OpDef for a standard-domain op the installed onnx knows (None otherwise)."""
-    if domain not in ("", "ai.onnx") or op_type in CONTROL_FLOW:
+    if domain not in ("", "ai.onnx"):
         return None
     from onnx import defs
 
@@ -70,20 +71,20 @@ def _proto(node):
     return helper.make_node(node.op_type, list(node.inputs), list(node.outputs), **kw)
 
 
-def _evaluator(node, inputs: list, opset: int):
+def _evaluator(node, inputs: list, opset: int, captured: dict):
     from onnx import helper
     from onnx.reference import ReferenceEvaluator
 
     names = [i for i in node.inputs if i]
-    types = tuple((n, np.asarray(v).dtype.str) for n, v in zip(node.inputs, inputs) if n)
+    types = tuple((n, np.asarray(v).dtype.str) for n, v in (*zip(node.inputs, inputs), *captured.items()) if n)
     key = (id(node), types, opset)
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is node:
         _CACHE.move_to_end(key)
         return hit[1]
-    values = dict(zip(node.inputs, inputs))
+    values = {**dict(zip(node.inputs, inputs)), **captured}
     graph_inputs, seen = [], set()
-    for n in names:
+    for n in [*names, *captured]:
         if n in seen:
             continue
         seen.add(n)
@@ -99,8 +100,11 @@ def _evaluator(node, inputs: list, opset: int):
     return ev
 
 
-def run_reference(node, inputs: list, opset: int) -> list:
-    """One node through onnx.reference; outputs in the node's output order."""
-    ev = _evaluator(node, inputs, opset)
-    feeds = {n: np.asarray(v) for n, v in zip(node.inputs, inputs) if n}
+def run_reference(node, inputs: list, opset: int, captured: dict | None = None) -> list:
+    """One node through onnx.reference; outputs in the node's output order. ``captured``: values its subgraphs
+    read from the graph around it (fed as graph inputs of the one-node model, where the subgraphs see them)."""
+    captured = captured or {}
+    ev = _evaluator(node, inputs, opset, captured)
+    feeds = {**{n: np.asarray(v) for n, v in captured.items()},
+             **{n: np.asarray(v) for n, v in zip(node.inputs, inputs) if n}}
     return list(ev.run(None, feeds))
