@@ -20,7 +20,7 @@ import numpy as np
 from accelsim.errors import InputError
 from accelsim.graph.contract import ContractLayer, FloatContractLayer, _real_range
 from accelsim.graph.execute import run_graph
-from accelsim.graph.integer_ops import MatMulIntegerNode
+from accelsim.graph.integer_ops import ConvIntegerNode, MatMulIntegerNode
 from accelsim.graph.layer_chain import ChainLayer, calibrate_chain, quantize_inputs, split_operands
 from accelsim.numerics.cost import measure_changes
 from accelsim.numerics.execute import LayerNumerics
@@ -178,8 +178,9 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
                     f"{L.name}: awq searched its scales and kept s = 1 (alpha 0): no channel scaling lowered this "
                     f"layer's output error on the calibration activations")
         for node in g.nodes:  # ONNX's integer ops outside Q/DQ patterns run on the contract's accumulator too
-            if node.op_type == "MatMulInteger":
-                contract[_key(node)] = MatMulIntegerNode(node, profile, g.graph.opset)
+            if node.op_type in ("MatMulInteger", "ConvInteger"):
+                kind = MatMulIntegerNode if node.op_type == "MatMulInteger" else ConvIntegerNode
+                contract[_key(node)] = kind(node, profile, g.graph.opset)
         overrides = {L.y_int: c.y_p for L in g.layers
                      if L.y_int and _key(L.node) in contract
                      and getattr(c := contract[_key(L.node)], "y_p", L.y_q) is not L.y_q}

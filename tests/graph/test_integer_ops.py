@@ -74,3 +74,33 @@ def test_a_dynamically_quantized_model_runs(tmp_path, capsys):
     ours = run_graph(gq, {"x": x}, executors=ex)["y"]
     theirs = ort.InferenceSession(str(tmp_path / "d.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("w_dtype,group,pads,strides", [(np.uint8, 1, (1, 1, 1, 1), (1, 1)),
+                                                        (np.int8, 2, (0, 1, 2, 0), (2, 1)), (np.uint8, 4, (1, 1, 1, 1), (2, 2))])
+def test_conv_integer_on_the_hosts_contract_equals_onnxruntime(tmp_path, w_dtype, group, pads, strides):
+    """ConvInteger under onnxruntime-host (zero points as padding, im2col K order) equals ONNX Runtime's ConvInteger
+    on this machine, element for element."""
+    from accelsim.graph.integer_ops import ConvIntegerNode
+    from accelsim.hardware.host import host_contract
+    from accelsim.onnx.graph import OnnxGraph
+
+    rng = np.random.default_rng(4)
+    lo, hi = (0, 256) if w_dtype == np.uint8 else (-128, 128)
+    w = rng.integers(lo, hi, (8, 4 // group, 3, 3)).astype(w_dtype)
+    zw = np.asarray(7 if w_dtype == np.uint8 else -3, dtype=w_dtype)
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.asarray(131, np.uint8), "zx"),
+             numpy_helper.from_array(zw, "zw")]
+    node = helper.make_node("ConvInteger", ["x", "w", "zx", "zw"], ["y"],
+                            name="ci", pads=list(pads), strides=list(strides), group=group)
+    g = helper.make_graph([node], "ci", [helper.make_tensor_value_info("x", TensorProto.UINT8, [2, 4, 9, 7])],
+                          [helper.make_tensor_value_info("y", TensorProto.INT32, [2, 8, "h", "w"])], initializer=inits)
+    import onnx
+
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "ci.onnx"))
+    x = rng.integers(0, 256, (2, 4, 9, 7)).astype(np.uint8)
+    theirs = ort.InferenceSession(str(tmp_path / "ci.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    gv = OnnxGraph(tmp_path / "ci.onnx")
+    n = gv.nodes[0]
+    ours = run_graph(gv, {"x": x}, executors={n.key: ConvIntegerNode(n, load_profile(host_contract()[0]), 17)})["y"]
+    assert ours.dtype == np.int32 and np.array_equal(ours, theirs)
