@@ -67,28 +67,30 @@ def outer_refs(graph) -> set[str]:
     """Names a subgraph (GraphProto) reads from the scopes around it: inputs of its nodes (and of their own
     subgraphs) that neither it nor its nodes define. ONNX lets a branch of If or a body of Loop / Scan read any
     value defined before the node."""
-    from onnx import AttributeProto
-
     defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
     refs: set[str] = set()
     for n in graph.node:
         refs.update(i for i in n.input if i and i not in defined)
-        for a in n.attribute:
-            subs = [a.g] if a.type == AttributeProto.GRAPH else list(a.graphs) if a.type == AttributeProto.GRAPHS else []
-            for sub in subs:
-                refs.update(r for r in outer_refs(sub) if r not in defined)
+        for sub in _subgraphs(n):
+            refs.update(r for r in outer_refs(sub) if r not in defined)
         defined.update(n.output)
     return refs
 
 
-def _captures(node) -> tuple[str, ...]:
+def _subgraphs(node) -> list:
+    """The GraphProtos among a NodeProto's attributes (If's branches, Loop's and Scan's bodies)."""
     from onnx import AttributeProto
 
-    refs: set[str] = set()
+    out = []
     for a in node.attribute:
-        subs = [a.g] if a.type == AttributeProto.GRAPH else list(a.graphs) if a.type == AttributeProto.GRAPHS else []
-        for sub in subs:
-            refs |= outer_refs(sub)
+        out += [a.g] if a.type == AttributeProto.GRAPH else list(a.graphs) if a.type == AttributeProto.GRAPHS else []
+    return out
+
+
+def _captures(node) -> tuple[str, ...]:
+    refs: set[str] = set()
+    for sub in _subgraphs(node):
+        refs |= outer_refs(sub)
     return tuple(sorted(refs))
 
 

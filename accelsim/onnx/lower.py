@@ -3,8 +3,9 @@
 - **QOperator → QDQ**: ``quantize_static(quant_format=QuantFormat.QOperator)`` writes fused integer ops
   (QLinearConv, QLinearMatMul, and com.microsoft's QGemm, QLinearAdd, QLinearMul, QLinearSigmoid,
   QLinearLeakyRelu, QLinearAveragePool, QLinearGlobalAveragePool, QLinearSoftmax, QLinearConcat). Each is, by its
-  definition in the ONNX and ONNX Runtime operator docs, DequantizeLinear of its inputs → the float op → QuantizeLinear of its
-  output (a bias: int32 at scale x_scale × w_scale, zero point 0); the QDQ form is what the rest of accelsim reads.
+  definition in the ONNX and ONNX Runtime operator docs, DequantizeLinear of its inputs → the float op →
+  QuantizeLinear of its output (a bias: int32 at scale x_scale × w_scale, zero point 0); the QDQ form is what the
+  rest of accelsim reads.
 - **1-D Conv → 2-D Conv of height 1** (as MLAS runs a 1-D conv): Unsqueeze before, Squeeze after — on the integer
   tensors around the Q/DQ pair in a QDQ graph, so the DQ → Conv → Q pattern stays intact.
 - **ConvTranspose whose stride equals its kernel** (no overlap, no gap: the 2x upsampling of detection and

@@ -76,8 +76,8 @@ def test_a_dynamically_quantized_model_runs(tmp_path, capsys):
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("w_dtype,group,pads,strides", [(np.uint8, 1, (1, 1, 1, 1), (1, 1)),
-                                                        (np.int8, 2, (0, 1, 2, 0), (2, 1)), (np.uint8, 4, (1, 1, 1, 1), (2, 2))])
+@pytest.mark.parametrize("w_dtype,group,pads,strides", [
+    (np.uint8, 1, (1, 1, 1, 1), (1, 1)), (np.int8, 2, (0, 1, 2, 0), (2, 1)), (np.uint8, 4, (1, 1, 1, 1), (2, 2))])
 def test_conv_integer_on_the_hosts_contract_equals_onnxruntime(tmp_path, w_dtype, group, pads, strides):
     """ConvInteger under onnxruntime-host (zero points as padding, im2col K order) equals ONNX Runtime's ConvInteger
     on this machine, element for element."""

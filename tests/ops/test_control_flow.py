@@ -15,6 +15,7 @@ from accelsim.graph.execute import run_graph  # noqa: E402
 from accelsim.onnx.graph import OnnxGraph  # noqa: E402
 
 F = TensorProto.FLOAT
+vi = helper.make_tensor_value_info
 
 
 def _check(tmp_path, graph, feeds, opset=17):
@@ -32,15 +33,15 @@ def _check(tmp_path, graph, feeds, opset=17):
 def test_if_branches_read_outer_values(tmp_path, flag):
     w = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4) / 10, "w")
     then = helper.make_graph([helper.make_node("MatMul", ["h", "w"], ["t"])], "then", [],
-                             [helper.make_tensor_value_info("t", F, ["a", "b"])])
+                             [vi("t", F, ["a", "b"])])
     other = helper.make_graph([helper.make_node("Mul", ["h", "h"], ["e0"]),
                                helper.make_node("ReduceSum", ["e0"], ["e"], keepdims=1)], "else", [],
-                              [helper.make_tensor_value_info("e", F, ["a", "b"])])
+                              [vi("e", F, ["a", "b"])])
     nodes = [helper.make_node("Relu", ["x"], ["h"]),
              helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other, name="branch")]
-    g = helper.make_graph(nodes, "if", [helper.make_tensor_value_info("x", F, [2, 3]),
-                                        helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
-                          [helper.make_tensor_value_info("y", F, ["a", "b"])], initializer=[w])
+    g = helper.make_graph(nodes, "if", [vi("x", F, [2, 3]),
+                                        vi("c", TensorProto.BOOL, [])],
+                          [vi("y", F, ["a", "b"])], initializer=[w])
     x = np.random.default_rng(0).normal(0, 1, (2, 3)).astype(np.float32)
     gv = _check(tmp_path, g, {"x": x, "c": np.array(flag)})
     assert set(next(n for n in gv.nodes if n.op_type == "If").captures) == {"h", "w"}
@@ -48,18 +49,19 @@ def test_if_branches_read_outer_values(tmp_path, flag):
 
 def test_loop_with_carried_state_and_scan_outputs(tmp_path):
     body = helper.make_graph(
-        [helper.make_node("Add", ["acc_in", "step"], ["acc_out"]), helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+        [helper.make_node("Add", ["acc_in", "step"], ["acc_out"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"]),
          helper.make_node("Mul", ["acc_out", "scale"], ["scanned"])], "body",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("acc_in", F, [3])],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("acc_out", F, [3]),
-         helper.make_tensor_value_info("scanned", F, [3])])
+        [vi("i", TensorProto.INT64, []), vi("cond_in", TensorProto.BOOL, []),
+         vi("acc_in", F, [3])],
+        [vi("cond_out", TensorProto.BOOL, []), vi("acc_out", F, [3]),
+         vi("scanned", F, [3])])
     inits = [numpy_helper.from_array(np.array(4, np.int64), "trips"), numpy_helper.from_array(np.array(True), "go"),
              numpy_helper.from_array(np.array([1, 2, 3], np.float32), "step"),
              numpy_helper.from_array(np.array(0.5, np.float32), "scale")]
     g = helper.make_graph([helper.make_node("Loop", ["trips", "go", "x"], ["final", "all"], body=body)], "loop",
-                          [helper.make_tensor_value_info("x", F, [3])],
-                          [helper.make_tensor_value_info("final", F, [3]), helper.make_tensor_value_info("all", F, ["n", 3])],
+                          [vi("x", F, [3])],
+                          [vi("final", F, [3]), vi("all", F, ["n", 3])],
                           initializer=inits)
     _check(tmp_path, g, {"x": np.array([0.5, -1, 2], np.float32)})
 
@@ -67,11 +69,11 @@ def test_loop_with_carried_state_and_scan_outputs(tmp_path):
 def test_scan_cumulative_sum(tmp_path):
     body = helper.make_graph([helper.make_node("Add", ["s_in", "x_t"], ["s_out"]),
                               helper.make_node("Identity", ["s_out"], ["y_t"])], "body",
-                             [helper.make_tensor_value_info("s_in", F, [2]), helper.make_tensor_value_info("x_t", F, [2])],
-                             [helper.make_tensor_value_info("s_out", F, [2]), helper.make_tensor_value_info("y_t", F, [2])])
+                             [vi("s_in", F, [2]), vi("x_t", F, [2])],
+                             [vi("s_out", F, [2]), vi("y_t", F, [2])])
     g = helper.make_graph([helper.make_node("Scan", ["s0", "xs"], ["s", "ys"], body=body, num_scan_inputs=1)], "scan",
-                          [helper.make_tensor_value_info("s0", F, [2]), helper.make_tensor_value_info("xs", F, [5, 2])],
-                          [helper.make_tensor_value_info("s", F, [2]), helper.make_tensor_value_info("ys", F, [5, 2])])
+                          [vi("s0", F, [2]), vi("xs", F, [5, 2])],
+                          [vi("s", F, [2]), vi("ys", F, [5, 2])])
     xs = np.random.default_rng(1).normal(0, 1, (5, 2)).astype(np.float32)
     _check(tmp_path, g, {"s0": np.zeros(2, np.float32), "xs": xs})
 
