@@ -506,6 +506,10 @@ def _tree(root: Path) -> dict:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    # an unreachable scheduler is refused after the connect timeout: 2 s here, not the 20 s a user gets
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("accelsim.sweep.scheduler"), "CONNECT_TIMEOUT_S", 2)
     argv = case.setup(tmp_path)
     capsys.readouterr()
     before = _tree(tmp_path)
