@@ -63,8 +63,16 @@ class MatMulIntegerNode:
 class ConvIntegerNode(MatMulIntegerNode):
     """One 2-D ConvInteger node under ``profile``: per image and group, the im2col patches of the codes (padded with
     the zero point, so padding contributes nothing) times the weight as (kh x kw x C/g, O/g), on the contract's
-    accumulator. A per-channel weight zero point, a 1-D or 3-D conv, or auto_pad runs exactly instead (notes say
-    so)."""
+    accumulator — without x86's byte-pair saturation: ONNX Runtime's ConvInteger on an AVX2-only CPU is exact where
+    its MatMulInteger saturates (measured under qemu's Haswell model with ONNX Runtime 1.32: uint8 x int8 weights,
+    0 of 2,816 elements differ from exact int32 sums, 532 from the pair-saturating model). A per-channel weight
+    zero point, a 1-D or 3-D conv, or auto_pad runs exactly instead (notes say so)."""
+
+    def __init__(self, node, profile, opset: int):
+        import dataclasses
+
+        super().__init__(node, dataclasses.replace(
+            profile, accumulator=dataclasses.replace(profile.accumulator, byte_pairs="exact")), opset)
 
     def __call__(self, env: dict) -> None:
         from accelsim.numerics.api import conv_patches, qmatmul_integer
