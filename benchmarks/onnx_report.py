@@ -85,7 +85,9 @@ def model_table() -> list[str]:
     import io
 
     with tempfile.TemporaryDirectory() as tmp:
-        for m in MODELS:
+        for i, m in enumerate(MODELS, 1):
+            print(f"[{i}/{len(MODELS)}] {m.name}: float run, ONNX Runtime quantization (QDQ, QOperator), node checks, "
+                  f"accelsim runs", file=sys.stderr, flush=True)
             if m.path is None:
                 rows.append(f"| {m.name} | {m.file} ({m.package}): not installed | | | | | | | |")
                 continue

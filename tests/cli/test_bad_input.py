@@ -92,19 +92,20 @@ def _socket(tmp: Path, name: str) -> str:
 
 
 def _onnx_model(tmp: Path, name: str = "m.onnx", *, dynamic: bool = True, int_input: bool = False,
-                opset: int = 17) -> str:
+                opset: int = 17, unnamed: bool = False) -> str:
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array(rng.normal(0, 0.2, (16, 8)).astype(np.float32), "w")
-    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16] if dynamic else [4, 16])]
+    batch = None if unnamed else "batch"  # unnamed: a '?' dimension, bound as --dim 'x[0]=N'
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 16] if dynamic else [4, 16])]
     nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")]
     if int_input:
         inputs.append(helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 16]))
         nodes = [helper.make_node("Cast", ["ids"], ["idsf"], to=TensorProto.FLOAT, name="cast"),
                  helper.make_node("Add", ["x", "idsf"], ["xs"], name="add"),
                  helper.make_node("MatMul", ["xs", "w"], ["y"], name="fc")]
-    g = helper.make_graph(nodes, "m", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8] if dynamic else [4, 8])],
+    g = helper.make_graph(nodes, "m", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 8] if dynamic else [4, 8])],
                           initializer=[w])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     m.ir_version = 8
@@ -290,6 +291,12 @@ CASES = [
     # --- ONNX models and their data ----------------------------------------------------------------------
     Case("onnx-dim-unknown", lambda t: _run(_onnx_model(t), "--hw", "tensorcore-int8", "--dim", "btach=4"),
          ("m.onnx", "--dim", "'btach' is not a dynamic dimension", "batch")),
+    # an unnamed dynamic dimension is bound by input and axis; unbound, or named by a wrong axis, it is refused
+    Case("onnx-unnamed-dim-unbound", lambda t: _run(_onnx_model(t, unnamed=True), "--hw", "tensorcore-int8"),
+         ("m.onnx", "dims", "--dim x[0]=N")),
+    Case("onnx-unnamed-dim-wrong-axis", lambda t: _run(_onnx_model(t, unnamed=True), "--hw", "tensorcore-int8",
+                                                       "--dim", "x[1]=4"),
+         ("m.onnx", "--dim", "'x[1]' is not a dynamic dimension", "x[0]")),
     Case("onnx-dim-contradicts-data", lambda t: _run(_onnx_model(t), "--hw", "tensorcore-int8", "--dim", "batch=4",
                                                      "--data", _npz(t, x=np.zeros((3, 16), np.float32))),
          ("--dim", "batch=4 contradicts the data", "array 'x'")),
