@@ -143,10 +143,13 @@ def node_level_check(path, feeds: list[dict], hw="onnxruntime-host") -> list[Nod
     import onnx
     from onnx import helper
 
-    g = OnnxGraph(path)
+    from accelsim.onnx.specialize import specialize
+
+    g = specialize(OnnxGraph(path), feeds)   # the layers inside the If branches the inputs take, too
     # a QDQ model: on x86 ONNX Runtime runs its int8 activations as uint8 (HardwareProfile.qdq_s8_to_u8)
     profile = dataclasses.replace(load_profile(hw), qdq_s8_to_u8=True)
-    model = onnx.load(str(path))
+    model = onnx.ModelProto()
+    model.CopyFrom(g.model)
     wanted = {}
     from accelsim.onnx.lower import lowered_from
 

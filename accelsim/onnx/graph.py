@@ -202,4 +202,13 @@ class OnnxGraph(GraphView):
         super().__init__(import_onnx(model, str(path)), path=str(path), model=model)
         self.path = path
 
+    @classmethod
+    def from_model(cls, model, path: str | Path) -> "OnnxGraph":
+        """The graph of a ModelProto derived from the file at ``path`` (accelsim.onnx.specialize); messages
+        name ``path``."""
+        g = cls.__new__(cls)
+        GraphView.__init__(g, import_onnx(model, str(path)), path=str(path), model=model)
+        g.path = Path(path)
+        return g
+
 

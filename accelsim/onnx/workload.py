@@ -17,6 +17,7 @@ import numpy as np
 from accelsim.errors import InputError
 from accelsim.graph.layers import graph_layers
 from accelsim.graph.run import GraphSpec
+from accelsim.onnx.specialize import specialize
 from accelsim.workload.layers import LayerQuant
 
 _GRAPHS: dict = {}
@@ -242,6 +243,10 @@ def onnx_workload(path: str, *, dims: dict[str, int] | None = None, data: str | 
     shapes = _bind(g, dims, source or path)
     _check_memory(g, shapes, feeds, source or path)
     timing_feed = synthetic_feed(g, shapes)
+    synthetic = feeds is None
+    if synthetic:
+        feeds = [synthetic_feed(g, shapes, seed=i + 1) for i in range(records)]
+    g = specialize(g, [*feeds, timing_feed] if synthetic else feeds, warnings)
     quant = quant or LayerQuant(weights=QI(bits=8, symmetric=True, granularity="per_channel"),
                                 activations=QI(bits=8, symmetric=False))
     layers = graph_layers(g, timing_feed, quant)
@@ -253,11 +258,9 @@ def onnx_workload(path: str, *, dims: dict[str, int] | None = None, data: str | 
         more = f" and {len(g.folded_batchnorm) - 6} more" if len(g.folded_batchnorm) > 6 else ""
         warnings.append(f"{len(g.folded_batchnorm)} BatchNormalization node(s) folded into the conv before them, as "
                         f"ONNX Runtime's optimizer folds them ({pairs}{more}); the float reference runs them unfolded")
-    if feeds is None:
-        feeds = [synthetic_feed(g, shapes, seed=i + 1) for i in range(records)]
     spec = GraphSpec(view=g, dims=tuple(sorted(dims.items())), calibration=tuple(feeds), evaluation=tuple(feeds),
                      reference=load_graph(reference) if reference else None, reference_path=reference,
-                     synthetic=data is None, warnings=tuple(warnings))
+                     synthetic=synthetic, warnings=tuple(warnings))
     inputs = tuple(TensorSpec(name=k, shape=v, sampled=True) for k, v in shapes.items())
     kind = "QDQ" if g.is_qdq else "float"
     desc = description or (f"{Path(path).name}: {kind} ONNX model, {sum(1 for x in layers if x.is_mac)} integer "

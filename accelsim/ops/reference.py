@@ -93,11 +93,26 @@ def _evaluator(node, inputs: list, opset: int, captured: dict):
     outputs = [helper.make_tensor_value_info(o, 0, None) for o in node.outputs if o]
     graph = helper.make_graph([_proto(node)], "node", graph_inputs, outputs)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    ev = ReferenceEvaluator(model)
+    ev = ReferenceEvaluator(model, new_ops=_compat_ops(opset))
     _CACHE[key] = (node, ev)
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return ev
+
+
+def _compat_ops(opset: int) -> list:
+    """Implementations onnx.reference lacks for older opsets (onnx 1.23 has DequantizeLinear from opset 19 only,
+    so a QDQ subgraph of an opset-17 model fails inside an If): accelsim's own, the spec's arithmetic."""
+    if opset >= 19:
+        return []
+    from onnx.reference.op_run import OpRun
+
+    from accelsim.ops.quant import dequantize_linear
+
+    def _run(self, x, x_scale, x_zero_point=None, axis=None, **_):  # block_size, output_dtype: opset 21+
+        return (dequantize_linear(x, x_scale, x_zero_point, 1 if axis is None else axis),)
+
+    return [type("DequantizeLinear", (OpRun,), {"op_domain": "", "_run": _run})]
 
 
 def run_reference(node, inputs: list, opset: int, captured: dict | None = None) -> list:
