@@ -19,7 +19,7 @@ from accelsim.ops import dequantize_linear, run_node
 #: ops that only move elements: applied to the float standing for a stripped QuantizeLinear's integers (the
 #: layout an importer put between a Q and its DQ, accelsim.onnx.lower), their output still stands for integers
 _MOVES = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Slice", "Gather", "Concat",
-          "Split", "Expand", "Tile")
+          "Split", "Expand", "Tile", "Pad")
 
 
 class _Pass:
@@ -40,6 +40,16 @@ def _constant_dq(g: GraphView, node) -> np.ndarray:
         cache[key] = run_node(node, [g.constants[i] if i else None for i in node.inputs], g.graph.opset)[0]
         cache[key].setflags(write=False)
     return cache[key]
+
+
+def _inserted_zero(env: dict, dq_override: dict, src: str, codes, passed: bool, model_zero) -> np.ndarray:
+    """The value a lowered ConvTranspose inserts between its input's integers: the zero point they are written
+    with (an upstream layer's legalized parameters, when it wrote them), or a real 0 in the float version."""
+    dtype = np.asarray(codes).dtype
+    params = dq_override.get(src) or env.get("::params", {}).get(src)
+    if passed or params is None:
+        return np.asarray(0 if passed or model_zero is None else model_zero, dtype)
+    return np.asarray(np.asarray(params.zero_point).reshape(-1)[0], dtype)
 
 
 def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None = None, tap=None,
@@ -89,6 +99,9 @@ def run_graph(g: GraphView, feeds: dict[str, np.ndarray], executors: dict | None
         inputs = [env[i] if i else None for i in node.inputs]
         passed = bool(inputs) and isinstance(inputs[0], _Pass)
         inputs = [v.value if isinstance(v, _Pass) else v for v in inputs]
+        if node.op_type == "Pad" and name.endswith("/insert_pad"):  # accelsim.onnx.conv_transpose
+            inputs = [*inputs[:2], _inserted_zero(env, dq_override, node.inputs[0], inputs[0], passed,
+                                                      inputs[2] if len(inputs) > 2 else None)]
         captured = None
         if node.captures:  # a control-flow node: the outer values its subgraphs read
             captured = {c: (env[c].value if isinstance(env[c], _Pass) else env[c]) for c in node.captures if c in env}

@@ -3,6 +3,7 @@ times, with their shapes at the bound inputs (one float run of the graph)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -43,6 +44,7 @@ def graph_layers(g, feed: dict, defaults: LayerQuant) -> list[Layer]:
         shapes[k] = v.shape
         kinds[k] = np.asarray(v).dtype.kind  # a glue op reading a model input is timed like any other
     by_node = {id(L.node): L for L in g.layers}
+    inserted = {n.key: n for n in g.nodes if n.key.endswith("/insert")}  # accelsim.onnx.conv_transpose
     fused = {id(L.bias_node) for L in g.layers if L.bias_node is not None}  # timed with their layer
     layers, used = [], set()
     for node in g.nodes:
@@ -58,6 +60,13 @@ def graph_layers(g, feed: dict, defaults: LayerQuant) -> list[Layer]:
             if L.kind == "linear":
                 layer = Layer(name=name, op="linear", inputs=(L.x_float,), in_shapes=(shapes[L.x_float],),
                               out_shape=y, quant=quant, bias=L.bias is not None)
+            elif L.kind == "conv2d" and f"{L.node.key}/insert" in inserted:  # a ConvTranspose, by its own MACs
+                src = inserted[f"{L.node.key}/insert"].inputs[0]
+                if src not in shapes:  # a QuantizeLinear's integers (the float run passes its input on untapped)
+                    src = g.producer[src].inputs[0]
+                layer = _transposed_mac_layer(name, src, shapes[src], L.weight.shape[0] * L.weight.shape[2]
+                                              * L.weight.shape[3], int(L.conv_attrs.get("group", 1)), quant,
+                                              L.bias is not None)
             elif L.kind == "conv2d":
                 a = L.conv_attrs
                 layer = Layer(name=name, op="conv2d", inputs=(L.x_float,), in_shapes=(shapes[L.x_float],), out_shape=y,
@@ -118,18 +127,24 @@ def _vector_layer(node, name: str, shapes: dict, kinds: dict, defaults: LayerQua
 
 
 def _conv_transpose_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> Layer:
-    """A ConvTranspose on the MAC array as MLAS computes it: one GEMM per group, each input pixel's C_in/g
-    channels times the weight (C_in/g, O/g x kh x kw) — the implicit GEMM of a 1x1 conv to O x kh x kw channels
-    (the col2im that adds the columns into the output is part of its epilogue)."""
-    x = tuple(shapes[node.inputs[0]])
+    """A float ConvTranspose (its weight (C_in, O/g, kh, kw)) on the MAC array."""
     w = tuple(np.shape(g.constants[node.inputs[1]])) if node.inputs[1] in g.constants else tuple(shapes[node.inputs[1]])
     group = int(node.attrs.get("group", 1))
+    return _transposed_mac_layer(name, node.inputs[0], tuple(shapes[node.inputs[0]]), w[1] * group * math.prod(w[2:]),
+                                 group, defaults, len(node.inputs) > 2 and bool(node.inputs[2]))
+
+
+def _transposed_mac_layer(name: str, x_name: str, x: tuple, cols: int, group: int, quant: LayerQuant,
+                          bias: bool) -> Layer:
+    """A ConvTranspose on the MAC array as MLAS computes it: one GEMM per group, each input pixel's C_in/g
+    channels times the weight (C_in/g, O/g x kh x kw) — the implicit GEMM of a 1x1 conv from the input ``x`` to
+    ``cols`` = O x kh x kw channels (the col2im that adds the columns into the output is part of its epilogue).
+    A QDQ ConvTranspose the contract runs as a Conv over its zero-inserted input (accelsim.onnx.conv_transpose)
+    is timed so too: the inserted zeros are no work an accelerator's ConvTranspose does."""
     spatial = x[2:] if len(x) > 2 else (1,)
     h, wd = (1, spatial[0]) if len(spatial) == 1 else spatial[:2]
-    cols = w[1] * group * math.prod(w[2:])
-    return Layer(name=name, op="conv2d", inputs=(node.inputs[0],), in_shapes=((x[0], x[1], h, wd),),
-                 out_shape=(x[0], cols, h, wd), quant=defaults, bias=len(node.inputs) > 2 and bool(node.inputs[2]),
-                 kernel=(1, 1), groups=group)
+    return Layer(name=name, op="conv2d", inputs=(x_name,), in_shapes=((x[0], x[1], h, wd),),
+                 out_shape=(x[0], cols, h, wd), quant=quant, bias=bias, kernel=(1, 1), groups=group)
 
 
 def _float_mac_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> Layer:
@@ -219,3 +234,17 @@ def _einsum_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> Lay
 #: MAC-like ops outside MatMul / Gemm / Conv / ConvTranspose, timed on the array by their MACs
 _MAC_LIKE = {"MatMulInteger": _integer_mac_layer, "ConvInteger": _integer_mac_layer, "LSTM": _recurrent_layer,
              "GRU": _recurrent_layer, "RNN": _recurrent_layer, "Einsum": _einsum_layer}
+
+
+def executed_geometry(layer: Layer, L, x_shape: tuple) -> Layer:
+    """``layer`` (as timed) with the geometry the contract executes on an input of ``x_shape``: the same layer,
+    except for a ConvTranspose timed by its own MACs but executed as the Conv over its zero-inserted input
+    (accelsim.onnx.conv_transpose), whose conv arithmetic is the lowered Conv's."""
+    if layer.op != "conv2d" or tuple(layer.in_shapes[0]) == tuple(x_shape):
+        return layer
+    a = L.conv_attrs
+    k, d = tuple(L.weight.shape[2:]), tuple(a.get("dilations", (1, 1)))
+    pads = conv_pads(a, x_shape[2:], k)
+    out = tuple((x_shape[2 + i] + pads[i] + pads[i + 2] - d[i] * (k[i] - 1) - 1) + 1 for i in range(2))
+    return dataclasses.replace(layer, in_shapes=(tuple(x_shape),), out_shape=(x_shape[0], L.weight.shape[0], *out),
+                               kernel=k, padding=pads, dilation=d, stride=(1, 1))

@@ -21,6 +21,7 @@ from accelsim.errors import InputError
 from accelsim.graph.contract import ContractLayer, FloatContractLayer, _real_range
 from accelsim.graph.execute import run_graph
 from accelsim.graph.integer_ops import ConvIntegerNode, MatMulIntegerNode
+from accelsim.graph.layers import executed_geometry
 from accelsim.graph.layer_chain import ChainLayer, calibrate_chain, quantize_inputs, split_operands
 from accelsim.numerics.cost import measure_changes
 from accelsim.numerics.execute import LayerNumerics
@@ -274,7 +275,8 @@ def run_graph_numerics(legal: LegalizedWorkload, recalibrate: str | None = None,
             plan = legal.plans[name]
             if plan.changes and recalibrate is None and not metric_only:
                 ins = [first[L.x_float]] + ([first[L.b_float]] if L.kind == "matmul" else [])
-                res.changes = measure_changes(layer, ins, L.weight, L.bias, plan)
+                res.changes = measure_changes(executed_geometry(layer, L, np.shape(ins[0])), ins, L.weight, L.bias,
+                                              plan)
         elif name in contract and isinstance(contract[name], MatMulIntegerNode):
             run = contract[name].run
             res.events, res.notes = run.events, list(run.notes)

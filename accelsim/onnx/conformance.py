@@ -131,7 +131,7 @@ class NodeCheck:
     fused_in_model: bool     # ORT also runs it as an integer kernel inside the whole model
 
 
-def node_level_check(path, feeds: list[dict], hw="onnxruntime-host") -> list[NodeCheck]:
+def node_level_check(path, feeds: list[dict], hw="onnxruntime-host", lowered: bool = False) -> list[NodeCheck]:
     """Every QDQ integer layer of the model at ``path``, compared with ONNX Runtime on the same inputs.
 
     The inputs of each layer are the integers the whole model produces on ``feeds`` (run by ONNX Runtime
@@ -153,17 +153,33 @@ def node_level_check(path, feeds: list[dict], hw="onnxruntime-host") -> list[Nod
     wanted = {}
     from accelsim.onnx.lower import lowered_from
 
+    from accelsim.ops import run_node
+
+    # a lowered ConvTranspose's input: the model's integers with zero points inserted (accelsim.onnx.conv_transpose)
+    chains = {}
+    for n in g.nodes:
+        if n.key.endswith("/insert"):
+            chain = [m for m in g.nodes if m.key.startswith(n.key)]
+            chains[chain[-1].outputs[0]] = (n.inputs[0], chain)
+
     def source(tensor):  # a 1-D conv's input as the model has it (accelsim runs it as a 2-D conv of height 1)
-        return lowered_from(tensor) or tensor
+        return chains[tensor][0] if tensor in chains else lowered_from(tensor) or tensor
 
     def read(outs, tensor):
         v = outs[source(tensor)]
+        if tensor in chains:
+            env = {**g.constants, chains[tensor][0]: v}
+            for m in chains[tensor][1]:
+                env.update(zip(m.outputs, run_node(m, [env[i] if i else None for i in m.inputs], g.graph.opset)))
+            return env[tensor]
         return np.expand_dims(v, 2) if lowered_from(tensor) else v
 
     # the layers ONNX Runtime runs as integer kernels: its contract's integer_ops (a ConvTranspose lowered to a
     # Gemm stays float32 in ONNX Runtime, so it is no integer node to compare)
+    # ``lowered``: compare those too, in the form accelsim runs them (ONNX Runtime's integer Conv of a lowered
+    # ConvTranspose checks accelsim.onnx.conv_transpose's rewrite in integers: the same exact sums)
     layers = [L for L in g.layers if L.y_int is not None
-              and g.graph.lowered_ops.get(L.node.key, L.node.op_type) in profile.integer_ops]
+              and (lowered or g.graph.lowered_ops.get(L.node.key, L.node.op_type) in profile.integer_ops)]
     for L in layers:
         wanted[source(L.x_int)] = L.x_q.zero_point.dtype
         if L.b_int:

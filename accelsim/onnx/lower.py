@@ -23,6 +23,7 @@ import numpy as np
 
 from accelsim.errors import InputError
 from accelsim.graph.ir import Node
+from accelsim.onnx.conv_transpose import as_conv, as_gemm
 
 #: QOperator ops (domain, op) -> (float op, quantized inputs as (x, scale, zero point) index triples, output
 #: (scale, zero point) indices or None for a float output, bias (index) or None)
@@ -152,108 +153,6 @@ def _conv1d(n: Node, producer: dict, consumers: dict, b: _Builder) -> bool:
     return True
 
 
-def _conv_transpose_fits(n: Node, w) -> bool:
-    a = dict(n.attrs)
-    kh_kw = tuple(np.shape(w)[2:])
-    auto_pad = a.get("auto_pad", "NOTSET")
-    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
-    return (w is not None and np.ndim(w) == 4 and int(a.get("group", 1)) == 1
-            and tuple(a.get("strides", (1, 1))) == kh_kw and tuple(a.get("dilations", (1, 1))) == (1, 1)
-            and not any(a.get("output_padding", ())) and "output_shape" not in a and auto_pad in ("NOTSET", ""))
-
-
-def _conv_transpose(n: Node, producer: dict, consumers: dict, b: _Builder) -> bool:
-    """A stride-equals-kernel ConvTranspose as Gemm + depth-to-space (module docstring); False to keep it as is."""
-    w_name = n.inputs[1]
-    dq_x, dq_w = producer.get(n.inputs[0]), producer.get(w_name)
-    qdq = dq_w is not None and dq_w.op_type == "DequantizeLinear"
-    w = b.constants.get(dq_w.inputs[0] if qdq else w_name)
-    if w is None or not _conv_transpose_fits(n, w):
-        return False
-    c, o, kh, kw = np.shape(w)
-    cells = o * kh * kw
-    y_consumers = consumers.get(n.outputs[0], [])
-    q_y = y_consumers[0] if len(y_consumers) == 1 and y_consumers[0].op_type == "QuantizeLinear" else None
-    bias = n.inputs[2] if len(n.inputs) > 2 and n.inputs[2] else None
-    dq_b = producer.get(bias) if bias else None
-    if qdq and (dq_x is None or dq_x.op_type != "DequantizeLinear" or q_y is None
-                or (bias and (dq_b is None or dq_b.op_type != "DequantizeLinear" or dq_b.inputs[0] not in b.constants))
-                or np.size(b.constants.get(dq_x.inputs[1], 0)) != 1):
-        return False
-    if not qdq and bias and bias not in b.constants:
-        return False
-    x_src = dq_x.inputs[0] if qdq else n.inputs[0]   # the integers (QDQ) or the float input
-    shape = b.fresh(f"{n.key}/shape")
-    b.add(f"{n.key}/shape", "Shape", [x_src], [shape])
-    rows = b.fresh(f"{n.key}/nhwc")
-    b.add(f"{n.key}/nhwc", "Transpose", [x_src], [rows], perm=(0, 2, 3, 1))
-    x2d = b.fresh(f"{x_src}::rows")
-    b.add(f"{n.key}/rows", "Reshape", [rows, b.const("shape", np.asarray([-1, c], np.int64))], [x2d])
-    # the weight (C, O, kh, kw) as (C, O x kh x kw): column (o, i, j)
-    if qdq:
-        xf = b.fresh(f"{n.inputs[0]}::rows")
-        b.add(f"{n.key}/dq_x", "DequantizeLinear", [x2d, *dq_x.inputs[1:]], [xf], **dict(dq_x.attrs))
-        w_scale, w_zp = (b.constants.get(i) if i else None for i in (list(dq_w.inputs) + [""])[1:3])
-        per_channel = np.size(w_scale) > 1
-        w_args = [b.const(f"{dq_w.inputs[0]}::gemm", np.asarray(w).reshape(c, cells)),
-                  b.const("scale", np.repeat(np.asarray(w_scale).reshape(-1), kh * kw) if per_channel
-                          else np.asarray(w_scale))]
-        if w_zp is not None:
-            w_args.append(b.const("zero_point", np.repeat(np.asarray(w_zp).reshape(-1), kh * kw) if per_channel
-                                  else np.asarray(w_zp)))
-        wf = b.fresh(f"{w_name}::gemm")
-        b.add(f"{n.key}/dq_w", "DequantizeLinear", w_args, [wf], **({"axis": 1} if per_channel else {}))
-        gemm_in = [xf, wf]
-        if bias:
-            b_scale = np.asarray(b.constants[dq_b.inputs[1]])
-            bf = b.fresh(f"{bias}::gemm")
-            b.add(f"{n.key}/dq_b", "DequantizeLinear",
-                  [b.const(f"{dq_b.inputs[0]}::gemm", np.repeat(np.asarray(b.constants[dq_b.inputs[0]]), kh * kw)),
-                   b.const("scale", np.repeat(b_scale.reshape(-1), kh * kw) if b_scale.size > 1 else b_scale)],
-                  [bf], **({"axis": 0} if b_scale.size > 1 else {}))
-            gemm_in.append(bf)
-        yf = b.fresh(f"{n.outputs[0]}::gemm")
-        b.add(n.key, "Gemm", gemm_in, [yf])
-        y2d = b.fresh(f"{q_y.outputs[0]}::gemm")
-        b.add(q_y.key, "QuantizeLinear", [yf, *q_y.inputs[1:]], [y2d], **dict(q_y.attrs))
-        out_name = q_y.outputs[0]
-        b.skip.add(id(q_y))
-    else:
-        gemm_in = [x2d, b.const(f"{w_name}::gemm", np.asarray(w).reshape(c, cells))]
-        if bias:
-            gemm_in.append(b.const(f"{bias}::gemm", np.repeat(np.asarray(b.constants[bias]), kh * kw)))
-        y2d = b.fresh(f"{n.outputs[0]}::gemm")
-        b.add(n.key, "Gemm", gemm_in, [y2d])
-        out_name = n.outputs[0]
-    b.lowered[n.key] = "ConvTranspose"
-    # (N x H x W, O x kh x kw) -> (N, H, W, O, kh, kw) -> (N, O, H, kh, W, kw) -> (N, O, H kh, W kw) -> crop the pads
-    nhw = b.fresh(f"{n.key}/nhw")
-    b.add(f"{n.key}/nhw", "Gather", [shape, b.const("idx", np.asarray([0, 2, 3], np.int64))], [nhw])
-    six = b.fresh(f"{n.key}/shape6")
-    b.add(f"{n.key}/shape6", "Concat", [nhw, b.const("cells", np.asarray([o, kh, kw], np.int64))], [six], axis=0)
-    y6 = b.fresh(f"{n.key}/y6")
-    b.add(f"{n.key}/unfold", "Reshape", [y2d, six], [y6])
-    yt = b.fresh(f"{n.key}/yt")
-    b.add(f"{n.key}/depth_to_space", "Transpose", [y6], [yt], perm=(0, 3, 1, 4, 2, 5))
-    hw = b.fresh(f"{n.key}/hw")
-    h_w = b.fresh(f"{n.key}/hw_in")
-    b.add(f"{n.key}/hw_in", "Gather", [shape, b.const("idx", np.asarray([2, 3], np.int64))], [h_w])
-    b.add(f"{n.key}/hw", "Mul", [h_w, b.const("k", np.asarray([kh, kw], np.int64))], [hw])
-    four = b.fresh(f"{n.key}/shape4")
-    b.add(f"{n.key}/shape4", "Concat", [b.const("zeros", np.asarray([0, o], np.int64)), hw], [four], axis=0)
-    pads = tuple(int(v) for v in dict(n.attrs).get("pads", (0, 0, 0, 0)))
-    y4 = out_name if not any(pads) else b.fresh(f"{n.key}/full")
-    b.add(f"{n.key}/fold", "Reshape", [yt, four], [y4])
-    if any(pads):
-        top, left, bottom, right = pads
-        b.add(f"{n.key}/crop", "Slice", [y4, b.const("starts", np.asarray([top, left], np.int64)),
-                                         b.const("ends", np.asarray([-bottom if bottom else np.iinfo(np.int64).max,
-                                                                     -right if right else np.iinfo(np.int64).max],
-                                                                    np.int64)),
-                                         b.const("axes", np.asarray([2, 3], np.int64))], [out_name])
-    return True
-
-
 def _index(nodes):
     producer = {o: n for n in nodes for o in n.outputs}
     consumers: dict = {}
@@ -282,7 +181,8 @@ def lower(nodes: list[Node], domains: list[str], constants: dict, source: str) -
         if id(n) in b.skip:
             continue
         if not ((n.op_type == "Conv" and _conv1d(n, producer, consumers, b))
-                or (n.op_type == "ConvTranspose" and _conv_transpose(n, producer, consumers, b))):
+                or (n.op_type == "ConvTranspose" and (as_gemm(n, producer, consumers, b)
+                                                      or as_conv(n, producer, consumers, b)))):
             b.nodes.append(n)
     return b.nodes, b.lowered
 
