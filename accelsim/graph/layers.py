@@ -231,9 +231,52 @@ def _einsum_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> Lay
                  quant=defaults)
 
 
+def _attention_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> Layer:
+    """ONNX Attention (opset 23): per batch and query head, Q K^T (Sq x dh x Skv) and P V (Sq x Skv x dv) — one
+    batched matmul of Sq x (dh + dv) x Skv MACs; K and V heads shared by query groups (GQA) are read once. Q, K, V
+    are (B, heads, S, d) or (B, S, heads x d) with the head counts as attributes; past K/V lengthen Skv. The
+    softmax and masking are vector work not counted here."""
+    def shape(t):
+        return tuple(shapes[t]) if t in shapes else tuple(np.shape(g.constants[t]))
+
+    q, k, v = (shape(t) for t in node.inputs[:3])
+    a = node.attrs
+    if len(q) == 4:
+        batch, heads, sq, dh = q
+        skv, dv = k[2], v[3]
+    else:
+        batch, sq = q[:2]
+        heads = int(a.get("q_num_heads", 1))
+        dh, skv, dv = q[2] // heads, k[1], v[2] // int(a.get("kv_num_heads", heads))
+    past = node.inputs[4] if len(node.inputs) > 4 and node.inputs[4] else None
+    skv += shape(past)[2] if past else 0
+    bh, inner = batch * heads, dh + dv
+    return Layer(name=name, op="matmul", inputs=(node.inputs[0], node.inputs[1]),
+                 in_shapes=((bh, sq, inner), (bh, inner, skv)), out_shape=(bh, sq, skv), quant=defaults)
+
+
+def _deform_conv_layer(g, node, name: str, shapes: dict, defaults: LayerQuant) -> Layer:
+    """DeformConv (opset 19): the MACs of the conv it generalizes — every output pixel sums C/g x kh x kw
+    bilinearly sampled inputs times the weight (the sampling itself is vector work not counted here)."""
+    from accelsim.ops import attrs
+
+    a = attrs(node)
+    x, y = tuple(shapes[node.inputs[0]]), tuple(shapes[node.outputs[0]])
+    w = tuple(shapes[node.inputs[1]]) if node.inputs[1] in shapes else tuple(np.shape(g.constants[node.inputs[1]]))
+    if len(x) != 4:
+        flat = lambda s: (s[0], s[1], 1, math.prod(s[2:]))  # noqa: E731
+        return Layer(name=name, op="conv2d", inputs=(node.inputs[0],), in_shapes=(flat(x),), out_shape=flat(y),
+                     quant=defaults, kernel=(1, math.prod(w[2:])), groups=int(a.get("group", 1)))
+    return Layer(name=name, op="conv2d", inputs=(node.inputs[0],), in_shapes=(x,), out_shape=y, quant=defaults,
+                 bias=len(node.inputs) > 3 and bool(node.inputs[3]), kernel=tuple(w[2:]),
+                 stride=tuple(a.get("strides", (1, 1))), padding=tuple(a.get("pads", (0, 0, 0, 0))),
+                 dilation=tuple(a.get("dilations", (1, 1))), groups=int(a.get("group", 1)))
+
+
 #: MAC-like ops outside MatMul / Gemm / Conv / ConvTranspose, timed on the array by their MACs
 _MAC_LIKE = {"MatMulInteger": _integer_mac_layer, "ConvInteger": _integer_mac_layer, "LSTM": _recurrent_layer,
-             "GRU": _recurrent_layer, "RNN": _recurrent_layer, "Einsum": _einsum_layer}
+             "GRU": _recurrent_layer, "RNN": _recurrent_layer, "Einsum": _einsum_layer, "Attention": _attention_layer,
+             "DeformConv": _deform_conv_layer}
 
 
 def executed_geometry(layer: Layer, L, x_shape: tuple) -> Layer:
