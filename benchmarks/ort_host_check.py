@@ -10,7 +10,7 @@ contract (default ``onnxruntime-avx2``) computed natively:
     python benchmarks/ort_host_check.py --qdq                # + QDQ models' fused nodes (QLinearConv, QGemm, ...)
 
 The cases are the conformance suite's generators (tests/numerics/test_conformance_ort.py: QLinearMatMul u8/s8
-activations x s8/u8 weights, MatMulInteger, QLinearConv with groups and depthwise, adversarial operands and
+activations x s8/u8 weights, MatMulInteger, QLinearConv and ConvInteger with groups and depthwise, adversarial operands and
 scales; tests/numerics/test_float_output.py: DynamicQuantizeLinear -> MatMulIntegerToFloat, compared bit for bit
 in float32), regenerated from their seeds inside the emulated process, so nothing but seeds and results crosses.
 ``--qdq`` also checks whole QDQ models (a conv + MLP + MatMul, uint8 and int8 activations, per-tensor and
@@ -36,7 +36,19 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-OPS = ("qlinearmatmul", "matmulinteger", "qlinearconv", "dynamic")
+OPS = ("qlinearmatmul", "matmulinteger", "qlinearconv", "convinteger", "dynamic")
+
+
+def convinteger_case(seed: int):
+    """A ConvInteger case from the QLinearConv case of the same seed: uint8 activations (int8 ones shifted by 128
+    with their zero point, the same differences), int8 weights with a nonzero zero point."""
+    from tests.numerics.test_conformance_ort import conv_case
+
+    x, w, _, _, xz, _, _, _, _, strides, pads, dil, group = conv_case(seed)
+    if x.dtype == np.int8:
+        x, xz = (x.astype(np.int16) + 128).astype(np.uint8), np.uint8(int(xz) + 128)
+    wz = np.int8(np.random.default_rng(seed).integers(-4, 5))
+    return x, w, xz, wz, strides, pads, dil, group
 
 
 def _oracle(out: str, cases: int) -> None:
@@ -53,6 +65,9 @@ def _oracle(out: str, cases: int) -> None:
         x, w, b, xs, xz, ws, wz, ys, yz, strides, pads, dil, group = conv_case(seed)
         got[f"qlinearconv/{seed}"] = ort_oracle.qlinearconv(x, w, b, xs, xz, ws, wz, ys, yz, strides=strides,
                                                             pads=pads, dilations=dil, group=group)
+        x, w, xz, wz, strides, pads, dil, group = convinteger_case(seed)
+        got[f"convinteger/{seed}"] = ort_oracle.convinteger(x, w, xz, wz, strides=strides, pads=pads, dilations=dil,
+                                                            group=group)
         got[f"dynamic/{seed}"] = dynamic_ort(*dynamic_case(seed))[0]  # MatMulIntegerToFloat's float32 output
     np.savez(out, **got)
 
@@ -68,6 +83,8 @@ def _ours(op: str, seed: int, hw: str) -> tuple[np.ndarray, str]:
 
         case = dynamic_case(seed)
         return dynamic_ours(*case, hw=hw)[0], f"DynamicQuantizeLinear u8 x {case[1].dtype.name}"
+    if op == "convinteger":
+        return _conv_integer(convinteger_case(seed), hw)
     if op == "qlinearconv":
         x, w, b, xs, xz, ws, wz, ys, yz, strides, pads, dil, group = conv_case(seed)
         y, _ = qconv2d(x, w, b, strides=strides, pads=pads, dilations=dil, group=group, x_scale=xs,
@@ -81,6 +98,21 @@ def _ours(op: str, seed: int, hw: str) -> tuple[np.ndarray, str]:
     y, _ = qlinear(x, w, None, x_scale=xs, x_zero_point=xz, w_scale=ws, w_zero_point=wz, y_scale=ys,
                    y_zero_point=yz, hw=hw)
     return y, f"{x.dtype.name} x {w.dtype.name}"
+
+
+def _conv_integer(case, hw: str) -> tuple[np.ndarray, str]:
+    """accelsim's ConvInteger node (accelsim.graph.integer_ops) of a case under ``hw``."""
+    from accelsim.graph.integer_ops import ConvIntegerNode
+    from accelsim.graph.ir import Node
+    from accelsim.hardware import load_profile
+
+    x, w, xz, wz, strides, pads, dil, group = case
+    node = Node(name="ci", op_type="ConvInteger", inputs=("x", "w", "xz", "wz"), outputs=("y",),
+                attrs=dict(strides=strides, pads=pads, dilations=dil, group=group))
+    env = {"x": x, "w": w, "xz": xz, "wz": wz}
+    ConvIntegerNode(node, load_profile(hw), 17)(env)
+    kind = "depthwise" if group == x.shape[1] and group > 1 else ("grouped" if group > 1 else "dense")
+    return env["y"], f"uint8 x int8 {kind}"
 
 
 def _qdq_nodes(hw: str, inputs: int = 20) -> list[str]:

@@ -27,17 +27,25 @@ def _intent(L) -> LayerQuant:
     return LayerQuant(weights=w, activations=a)
 
 
-def graph_layers(g, feed: dict, defaults: LayerQuant) -> list[Layer]:
-    """accelsim layers for the integer layers and the timed float glue, at the shapes of ``feed``."""
+def graph_layers(g, feed: dict, defaults: LayerQuant, subgraph_layers=None) -> list[Layer]:
+    """accelsim layers for the integer layers and the timed float glue, at the shapes of ``feed``.
+    ``subgraph_layers(node, g, values, shapes, defaults)``: the layers of a Loop's or Scan's body over all its
+    iterations (accelsim.onnx.loops; without it, loops are not timed); ``values`` holds the tensors their bodies
+    read."""
     from accelsim.graph.execute import run_graph
 
     shapes: dict[str, tuple] = {}
     kinds: dict[str, str] = {}
+    looped = [n for n in g.nodes if n.op_type in ("Loop", "Scan")] if subgraph_layers else []
+    kept = {i for n in looped for i in (*n.inputs, *n.captures) if i}
+    values = {k: v for k, v in feed.items() if k in kept}
 
     def tap(name, value):
         v = np.asarray(value)
         shapes[name] = v.shape
         kinds[name] = v.dtype.kind
+        if name in kept:
+            values[name] = v
 
     run_graph(g, feed, tap=tap)
     for k, v in feed.items():
@@ -54,6 +62,11 @@ def graph_layers(g, feed: dict, defaults: LayerQuant) -> list[Layer]:
         if name in used:
             name = f"{name}#{len(used)}"
         L = by_node.get(id(node))
+        if node.op_type in ("Loop", "Scan") and subgraph_layers and node.outputs[0] in shapes:
+            body = subgraph_layers(node, g, values, shapes, defaults)
+            used.update(b.name for b in body)
+            layers += body
+            continue
         if L is not None:
             quant = _intent(L) or defaults
             y = shapes[L.y_float]

@@ -17,6 +17,7 @@ import numpy as np
 from accelsim.errors import InputError
 from accelsim.graph.layers import graph_layers
 from accelsim.graph.run import GraphSpec
+from accelsim.onnx.loops import loop_layers
 from accelsim.onnx.specialize import specialize
 from accelsim.workload.layers import LayerQuant
 
@@ -249,7 +250,7 @@ def onnx_workload(path: str, *, dims: dict[str, int] | None = None, data: str | 
     g = specialize(g, [*feeds, timing_feed] if synthetic else feeds, warnings)
     quant = quant or LayerQuant(weights=QI(bits=8, symmetric=True, granularity="per_channel"),
                                 activations=QI(bits=8, symmetric=False))
-    layers = graph_layers(g, timing_feed, quant)
+    layers = graph_layers(g, timing_feed, quant, subgraph_layers=loop_layers)
     if not any(layer.is_mac for layer in layers):
         raise InputError("the model has no MatMul, Gemm or Conv that accelsim can run as an integer layer",
                          source=source or path)

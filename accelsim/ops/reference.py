@@ -115,10 +115,18 @@ def _compat_ops(opset: int) -> list:
     return [type("DequantizeLinear", (OpRun,), {"op_domain": "", "_run": _run})]
 
 
+def _single(v):
+    return v.astype(np.float32) if isinstance(v, np.ndarray) and v.dtype == np.float64 else v
+
+
 def run_reference(node, inputs: list, opset: int, captured: dict | None = None) -> list:
     """One node through onnx.reference; outputs in the node's output order. ``captured``: values its subgraphs
     read from the graph around it (fed as graph inputs of the one-node model, where the subgraphs see them)."""
-    captured = captured or {}
+    # accelsim's contract layers hand float64 dequantized values to the float glue (accelsim.graph.contract); the
+    # spec's evaluator checks types strictly (a body's MatMul of float64 by its float32 weight fails): the float
+    # graph these values stand in is float32
+    inputs = [_single(v) for v in inputs]
+    captured = {k: _single(v) for k, v in (captured or {}).items()}
     ev = _evaluator(node, inputs, opset, captured)
     feeds = {**{n: np.asarray(v) for n, v in captured.items()},
              **{n: np.asarray(v) for n, v in zip(node.inputs, inputs) if n}}

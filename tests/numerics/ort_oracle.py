@@ -66,3 +66,12 @@ def matmulinteger(x, w, x_zp, w_zp):
     inputs = [helper.make_tensor_value_info("x", _TP[x.dtype], list(x.shape))]
     out = helper.make_tensor_value_info("y", TensorProto.INT32, None)
     return _session([node], inputs, [out], inits).run(None, {"x": x})[0]
+
+
+def convinteger(x, w, x_zp, w_zp, *, strides, pads, dilations, group):
+    inits = [_const("xz", x_zp, x.dtype), _const("wz", w_zp, w.dtype), numpy_helper.from_array(w, "w")]
+    node = helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], strides=list(strides), pads=list(pads),
+                            dilations=list(dilations), group=group)
+    inputs = [helper.make_tensor_value_info("x", _TP[x.dtype], list(x.shape))]
+    out = helper.make_tensor_value_info("y", TensorProto.INT32, None)
+    return _session([node], inputs, [out], inits).run(None, {"x": x})[0]

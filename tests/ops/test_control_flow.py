@@ -94,3 +94,55 @@ def test_silero_default_export_runs_its_if(tmp_path):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for o, theirs in zip(sess.get_outputs(), sess.run(None, feeds)):
         np.testing.assert_allclose(env[o.name], theirs, rtol=1e-4, atol=1e-5)
+
+
+def _rnn_scan(tmp_path, steps=5, hidden=8, inp=6):
+    """x (1, inp) -> MatMul -> Scan over xs (steps, 1, hidden) of h' = tanh(h W + x_t), W an outer constant."""
+    rng = np.random.default_rng(2)
+    body = helper.make_graph([helper.make_node("MatMul", ["h_in", "w_rec"], ["hw"], name="rec"),
+                              helper.make_node("Add", ["hw", "x_t"], ["pre"], name="add"),
+                              helper.make_node("Tanh", ["pre"], ["h_out"], name="act"),
+                              helper.make_node("Identity", ["h_out"], ["y_t"], name="emit")], "body",
+                             [vi("h_in", F, [1, hidden]), vi("x_t", F, [1, hidden])],
+                             [vi("h_out", F, [1, hidden]), vi("y_t", F, [1, hidden])])
+    inits = [numpy_helper.from_array(rng.normal(0, 0.3, (hidden, hidden)).astype(np.float32), "w_rec"),
+             numpy_helper.from_array(rng.normal(0, 0.3, (inp, hidden)).astype(np.float32), "w_in")]
+    nodes = [helper.make_node("MatMul", ["x", "w_in"], ["h0"], name="proj"),
+             helper.make_node("Scan", ["h0", "xs"], ["h", "ys"], body=body, num_scan_inputs=1, name="scan")]
+    g = helper.make_graph(nodes, "rnn", [vi("x", F, [1, inp]), vi("xs", F, [steps, 1, hidden])],
+                          [vi("h", F, [1, hidden]), vi("ys", F, [steps, 1, hidden])], initializer=inits)
+    path = tmp_path / "rnn.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_scan_body_is_timed_over_its_iterations(tmp_path):
+    """A Scan's body layers at one iteration's shapes, over all iterations (accelsim.onnx.loops): the recurrent
+    MatMul's MACs are steps x hidden x hidden, its Add and Tanh steps x hidden elements."""
+    from accelsim.onnx.workload import onnx_workload
+
+    steps, hidden = 5, 8
+    w = onnx_workload(str(_rnn_scan(tmp_path, steps, hidden)))
+    rows = {layer.name: layer for layer in w.layers}
+    assert rows["scan/rec(x5)"].macs == steps * hidden * hidden
+    assert rows["scan/add(x5)"].work == steps * hidden and rows["scan/act(x5)"].work >= steps * hidden
+    assert rows["proj"].macs == 6 * hidden
+
+
+def test_loop_body_is_timed_over_its_trip_count(tmp_path):
+    from accelsim.onnx.workload import onnx_workload
+
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["acc_in", "w"], ["acc_out"], name="step"),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"])], "body",
+        [vi("i", TensorProto.INT64, []), vi("cond_in", TensorProto.BOOL, []), vi("acc_in", F, [2, 4])],
+        [vi("cond_out", TensorProto.BOOL, []), vi("acc_out", F, [2, 4])])
+    inits = [numpy_helper.from_array(np.array(7, np.int64), "trips"), numpy_helper.from_array(np.array(True), "go"),
+             numpy_helper.from_array(np.eye(4, dtype=np.float32) * 0.9, "w"),
+             numpy_helper.from_array(np.ones((3, 4), np.float32), "w0")]
+    nodes = [helper.make_node("MatMul", ["x", "w0"], ["h"], name="proj"),
+             helper.make_node("Loop", ["trips", "go", "h"], ["final"], body=body, name="loop")]
+    g = helper.make_graph(nodes, "loop", [vi("x", F, [2, 3])], [vi("final", F, [2, 4])], initializer=inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "l.onnx"))
+    rows = {layer.name: layer for layer in onnx_workload(str(tmp_path / "l.onnx")).layers}
+    assert rows["loop/step(x7)"].macs == 7 * 2 * 4 * 4
