@@ -49,8 +49,8 @@ def op_table() -> list[str]:
              f"Every op of the ONNX standard domain the installed onnx {onnx.__version__} knows ({len(names)} ops, "
              f"opsets up to {defs.onnx_opset_version()}) has a definition in the op registry (`accelsim.ops`): "
              f"{len(hand)} hand-written fast kernels, {len(ref)} through `onnx.reference` — control flow "
-             f"({', '.join(CONTROL_FLOW)}) included, its subgraphs reading the outer values they name, its cost not "
-             f"modelled. Cost classes: "
+             f"({', '.join(CONTROL_FLOW)}) included, its subgraphs reading the outer values they name (an If the inputs decide is inlined; "
+             f"Loop and Scan bodies are timed over their iterations). Cost classes: "
              + "; ".join(f"**{c}** {t}" for c, t in cost_text.items()) + ".", "",
              "| | ops |", "|---|---|",
              f"| hand-written (accelsim.ops: tensor, elementwise, nn, quant) | {', '.join(cell(n) for n in hand)} |"]

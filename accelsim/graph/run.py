@@ -21,8 +21,8 @@ from accelsim.errors import InputError
 from accelsim.graph.contract import ContractLayer, FloatContractLayer, _real_range
 from accelsim.graph.execute import run_graph
 from accelsim.graph.integer_ops import ConvIntegerNode, MatMulIntegerNode
-from accelsim.graph.layers import executed_geometry
 from accelsim.graph.layer_chain import ChainLayer, calibrate_chain, quantize_inputs, split_operands
+from accelsim.graph.layers import executed_geometry
 from accelsim.numerics.cost import measure_changes
 from accelsim.numerics.execute import LayerNumerics
 from accelsim.numerics.metrics import ErrorAccumulator

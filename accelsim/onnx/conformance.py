@@ -152,7 +152,6 @@ def node_level_check(path, feeds: list[dict], hw="onnxruntime-host", lowered: bo
     model.CopyFrom(g.model)
     wanted = {}
     from accelsim.onnx.lower import lowered_from
-
     from accelsim.ops import run_node
 
     # a lowered ConvTranspose's input: the model's integers with zero points inserted (accelsim.onnx.conv_transpose)

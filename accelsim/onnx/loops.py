@@ -10,7 +10,8 @@ The iterations are folded into each layer's leading dimension (the rows of a GEM
 batch of a matmul, the elements of a vector op): MACs and element work are exact, and a body's weights are read
 once for all iterations (held on chip between iterations, as a recurrent kernel keeps them). The count is a Scan's
 scanned length; for a Loop, the length of its scan outputs, else its trip count M; a Loop with neither (a
-condition-only while loop) is timed for one iteration and its layer names say so. Names: ``<node>/<layer>(x<iterations>)``.
+condition-only while loop) is timed for one iteration and its layer names say so.
+Names: ``<node>/<layer>(x<iterations>)``.
 """
 
 from __future__ import annotations

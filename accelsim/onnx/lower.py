@@ -8,13 +8,8 @@
   rest of accelsim reads.
 - **1-D Conv → 2-D Conv of height 1** (as MLAS runs a 1-D conv): Unsqueeze before, Squeeze after — on the integer
   tensors around the Q/DQ pair in a QDQ graph, so the DQ → Conv → Q pattern stays intact.
-- **ConvTranspose whose stride equals its kernel** (no overlap, no gap: the 2x upsampling of detection and
-  segmentation heads) → a Gemm of each input pixel's channels by the weight (C_in, O x kh x kw), the bias repeated
-  over the kernel cells, and a depth-to-space rearrangement (Reshape, Transpose, Reshape, Slice for the pads):
-  every output element is exactly one Gemm output, so the Gemm's requantization is the ConvTranspose's. The Gemm
-  is then an integer layer like any other on a contract that lists ConvTranspose in ``integer_ops``; on one that
-  does not (ONNX Runtime's CPU provider) it runs in float between its Q/DQ (accelsim.graph.run). Other
-  ConvTransposes run in float as they are.
+- **ConvTranspose**: stride equals kernel → Gemm + depth-to-space (float and QDQ); any other QDQ ConvTranspose →
+  the stride-1 Conv over its zero-point-inserted input (accelsim.onnx.conv_transpose).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ from accelsim.ops.registry import OpDef
 
 #: ops whose attributes are subgraphs (control flow): a subgraph may read any value defined before its node; the
 #: one-node model then takes those values as extra graph inputs (``Node.captures``), so onnx.reference runs the
-#: branches and bodies with the spec's semantics. Their cost is not modelled (the subgraph's ops are not timed)
+#: branches and bodies with the spec's semantics. An If the bound inputs decide is inlined before this
+#: (accelsim.onnx.specialize); Loop and Scan bodies are timed by accelsim.onnx.loops
 CONTROL_FLOW = ("If", "Loop", "Scan", "SequenceMap")
 
 #: cost class by op (ops not listed: one vector operation per output element, timed as an add)

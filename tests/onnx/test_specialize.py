@@ -27,10 +27,12 @@ def _if_model(path):
     """The small QDQ model of tests/onnx/qdq_models.py in the then-branch of an If on the ``flag`` input (its
     weights stay in the outer graph, read by the branch); the else-branch is the model's input, reshaped."""
     inner = qdq_mlp_conv(seed=2).graph
-    then = helper.make_graph(list(inner.node), "then", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None])])
+    out_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None])
+    then = helper.make_graph(list(inner.node), "then", [], [out_info])
     shape = onnx.numpy_helper.from_array(np.asarray([16, 12], np.int64), "else_shape")
     other = helper.make_graph([helper.make_node("Reshape", ["x", "else_shape"], ["z"])], "else", [],
-                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [None, None])], initializer=[shape])
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [None, None])],
+                              initializer=[shape])
     g = helper.make_graph([helper.make_node("If", ["flag"], ["out"], name="choose", then_branch=then,
                                             else_branch=other)], "if_qdq",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8]),
