@@ -25,9 +25,9 @@ pytestmark = [
 
 def test_avx2_contract_equals_onnxruntime_under_haswell():
     pytest.importorskip("onnxruntime")
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ort_host_check.py"), "--cases", "30",
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ort_host_check.py"), "--cases", "24",
                            "--qdq", "--qdq-inputs", "6"], capture_output=True, text=True, timeout=900)
     out = proc.stdout
-    assert "0 of 150 cases differ" in out and out.count("convinteger") == 3, out + proc.stderr[-3000:]
+    assert "0 of 120 cases differ" in out and out.count("convinteger") == 3, out + proc.stderr[-3000:]
     assert out.count("QLinearConv") == 4 and " 0 / " in out
     assert proc.returncode == 0, out
