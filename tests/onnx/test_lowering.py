@@ -61,11 +61,11 @@ def test_overlapping_float_conv_transpose_stays_as_it_is(tmp_path):
     assert not OnnxGraph(tmp_path / "o.onnx").graph.lowered_ops
 
 
-def test_qdq_conv_transpose_is_integer_where_the_contract_says(tmp_path, capsys):
-    _model(tmp_path / "m.onnx")
+def _up_rows(tmp_path, capsys) -> dict:
+    """The QDQ quantization of tmp_path/m.onnx run on ONNX Runtime's CPU contract and on tensorcore-int8: the row
+    of its ConvTranspose 'up' on each (each run's end-to-end cosine above 0.99)."""
     rng = np.random.default_rng(3)
     data = [rng.normal(0, 1, (1, 2, 5, 7)).astype(np.float32) for _ in range(4)]
-
     quantize_records(str(tmp_path / "m.onnx"), str(tmp_path / "q.onnx"), [{"x": d} for d in data], "QDQ")
     np.savez(tmp_path / "d.npz", **{f"x.{i}": d for i, d in enumerate(data)})
     rows = {}
@@ -76,7 +76,12 @@ def test_qdq_conv_transpose_is_integer_where_the_contract_says(tmp_path, capsys)
         rows[hw] = next(r for r in doc["layers"] if r["layer"] == "up")
         assert doc["summary"]["profiles"][0]["end_to_end"]["mean"] > 0.99
     assert rows["onnxruntime-cpu"]["ran_in_float"] and not rows["tensorcore-int8"]["ran_in_float"]
-    assert rows["tensorcore-int8"]["macs"] == 5 * 7 * 4 * 3 * 2 * 2
+    return rows
+
+
+def test_qdq_conv_transpose_is_integer_where_the_contract_says(tmp_path, capsys):
+    _model(tmp_path / "m.onnx")
+    assert _up_rows(tmp_path, capsys)["tensorcore-int8"]["macs"] == 5 * 7 * 4 * 3 * 2 * 2
 
 
 def _overlapping(path, kernel=3, stride=2, pads=(1, 1, 1, 1), output_padding=(1, 1), dilations=(1, 1), group=1,
@@ -124,16 +129,5 @@ def test_overlapping_qdq_conv_transpose_runs_as_an_integer_conv(tmp_path, kw):
 
 def test_overlapping_conv_transpose_timed_by_its_own_macs(tmp_path, capsys):
     _overlapping(tmp_path / "m.onnx")
-    rng = np.random.default_rng(3)
-    data = [rng.normal(0, 1, (1, 2, 5, 7)).astype(np.float32) for _ in range(4)]
-    quantize_records(str(tmp_path / "m.onnx"), str(tmp_path / "q.onnx"), [{"x": d} for d in data], "QDQ")
-    np.savez(tmp_path / "d.npz", **{f"x.{i}": d for i, d in enumerate(data)})
-    rows = {}
-    for hw in ("onnxruntime-cpu", "tensorcore-int8"):
-        assert main(["run", str(tmp_path / "q.onnx"), "--hw", hw, "--data", str(tmp_path / "d.npz"), "--reference",
-                     str(tmp_path / "m.onnx"), "--format", "json", "--no-write"]) == 0
-        doc = json.loads(capsys.readouterr().out)
-        rows[hw] = next(r for r in doc["layers"] if r["layer"] == "up")
-        assert doc["summary"]["profiles"][0]["end_to_end"]["mean"] > 0.99
-    assert rows["onnxruntime-cpu"]["ran_in_float"] and not rows["tensorcore-int8"]["ran_in_float"]
+    rows = _up_rows(tmp_path, capsys)
     assert rows["tensorcore-int8"]["macs"] == 5 * 7 * 4 * 3 * 3 * 3   # input pixels x C_in x O x kh x kw
