@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from accelsim.errors import InputError
 from accelsim.workload.layers import Layer, LayerQuant
 
 
@@ -99,11 +100,17 @@ def loop_layers(node, g, values: dict, shapes: dict, defaults: LayerQuant) -> li
     from accelsim.onnx.graph import OnnxGraph
 
     values = {**g.constants, **values}  # a trip count, an initial state may be constants
-    if node.op_type == "Scan":
-        iterations, feed = _scan_feed(node, values)
-    else:
-        iterations, feed = _loop_feed(node, values, shapes)
-    body = OnnxGraph.from_model(_body_model(node, g, values, feed), g.path)
+    try:
+        if node.op_type == "Scan":
+            iterations, feed = _scan_feed(node, values)
+        else:
+            iterations, feed = _loop_feed(node, values, shapes)
+        body = OnnxGraph.from_model(_body_model(node, g, values, feed), g.path)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a body form not modelled (optional inputs left empty, ...): say so
+        raise InputError(f"node '{node.key}' ({node.op_type}): its body cannot be timed ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:120]})", source=str(g.path)) from None
     outer = {c: values[c] for c in node.captures if c in values and c not in g.constants}
     suffix = f"(x{iterations})" if iterations is not None else "(x1: iterations unknown)"
     layers = graph_layers(body, {**feed, **outer}, defaults, subgraph_layers=loop_layers)

@@ -146,3 +146,22 @@ def test_loop_body_is_timed_over_its_trip_count(tmp_path):
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "l.onnx"))
     rows = {layer.name: layer for layer in onnx_workload(str(tmp_path / "l.onnx")).layers}
     assert rows["loop/step(x7)"].macs == 7 * 2 * 4 * 4
+
+
+
+def test_a_loop_body_that_cannot_be_timed_is_one_line(tmp_path):
+    """A Loop whose loop-carried value is missing (its value was never computed): an InputError naming the node,
+    not a traceback."""
+    from accelsim.errors import InputError
+    from accelsim.graph.ir import Node
+    from accelsim.onnx.loops import loop_layers
+    from accelsim.workload.layers import LayerQuant, QuantIntent
+
+    path = _rnn_scan(tmp_path)
+    g = OnnxGraph(path)
+    scan = next(n for n in g.nodes if n.op_type == "Scan")
+    broken = Node(name="scan", op_type="Scan", inputs=("missing", "xs"), outputs=scan.outputs, attrs=scan.attrs,
+                  captures=scan.captures)
+    quant = LayerQuant(weights=QuantIntent(), activations=QuantIntent())
+    with pytest.raises(InputError, match="node 'scan' \\(Scan\\): its body cannot be timed"):
+        loop_layers(broken, g, {"xs": np.zeros((5, 1, 8), np.float32)}, {}, quant)
