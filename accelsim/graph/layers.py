@@ -301,6 +301,6 @@ def executed_geometry(layer: Layer, L, x_shape: tuple) -> Layer:
     a = L.conv_attrs
     k, d = tuple(L.weight.shape[2:]), tuple(a.get("dilations", (1, 1)))
     pads = conv_pads(a, x_shape[2:], k)
-    out = tuple((x_shape[2 + i] + pads[i] + pads[i + 2] - d[i] * (k[i] - 1) - 1) + 1 for i in range(2))
+    out = tuple(x_shape[2 + i] + pads[i] + pads[i + 2] - d[i] * (k[i] - 1) for i in range(2))  # stride 1
     return dataclasses.replace(layer, in_shapes=(tuple(x_shape),), out_shape=(x_shape[0], L.weight.shape[0], *out),
                                kernel=k, padding=pads, dilation=d, stride=(1, 1))
